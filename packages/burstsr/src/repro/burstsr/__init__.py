@@ -1,0 +1,3 @@
+"""repro.burstsr."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,38 @@
+"""``repro-core``: provenance records and config checks from the command line."""
+
+from __future__ import annotations
+
+import argparse
+
+from repro.core import cliutil
+
+
+def _main(argv: list[str] | None) -> int:
+    parser = argparse.ArgumentParser(prog="repro-core", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    prov = sub.add_parser("provenance", help="write a provenance JSON for a run")
+    prov.add_argument("--out", required=True, help="JSON file to write")
+    prov.add_argument("--config", type=cliutil.json_arg, required=True, help="config as JSON")
+    prov.add_argument("--seed", type=int, default=None)
+    check = sub.add_parser("check-config", help="validate a YAML config against the schema")
+    check.add_argument("config_file")
+    check.add_argument("--schema", default="workflow/schemas/config.schema.yaml")
+    args = parser.parse_args(argv)
+
+    if args.command == "provenance":
+        from repro.core.provenance import write_provenance
+
+        write_provenance(args.out, args.config, args.seed)
+    else:
+        import yaml
+
+        from repro.core.config import validate_config
+
+        with open(args.config_file, encoding="utf-8") as fh:
+            validate_config(yaml.safe_load(fh) or {}, args.schema, source=args.config_file)
+        print(f"{args.config_file}: ok")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return cliutil.run(_main, argv)

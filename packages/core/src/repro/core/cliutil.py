@@ -1,0 +1,28 @@
+"""Helpers shared by every package's command-line entry point."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from repro.core import ReproError
+
+
+def json_arg(text: str) -> Any:
+    """argparse type: a JSON document given inline (how rules pass their config section)."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise argparse.ArgumentTypeError(f"not valid JSON: {exc}") from exc
+
+
+def run(main: Callable[[list[str] | None], int | None], argv: list[str] | None = None) -> int:
+    """Call ``main``; turn a ReproError into one line on stderr and exit status 2."""
+    try:
+        return int(main(argv) or 0)
+    except ReproError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2

@@ -1,0 +1,68 @@
+"""Config validation against the workflow's JSON schema, with one-line errors.
+
+Kept free of heavy imports: the Snakefile calls it at start-up.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from repro.core import ReproError
+
+
+def load_schema(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read a JSON schema written as YAML or JSON."""
+    import yaml
+
+    text = Path(path).read_text(encoding="utf-8")
+    return json.loads(text) if str(path).endswith(".json") else yaml.safe_load(text)
+
+
+def _key(path: Any) -> str:
+    return ".".join(str(p) for p in path) or "<top level>"
+
+
+def validate_config(
+    config: dict[str, Any], schema_path: str | os.PathLike[str], source: str = "config"
+) -> dict[str, Any]:
+    """Validate ``config`` and fill schema defaults in place; raise ReproError on the first error.
+
+    The message names the offending key, e.g.
+    ``config/quick.yaml: data.digits.test_fraction: 'a' is not of type 'number'``.
+    """
+    import jsonschema
+
+    schema = load_schema(schema_path)
+    validator_cls = jsonschema.validators.validator_for(schema)
+    validator = _with_defaults(validator_cls)(schema)
+    errors = sorted(validator.iter_errors(config), key=lambda e: (len(e.path), list(e.path)))
+    if errors:
+        err = errors[0]
+        if err.validator == "additionalProperties":
+            extra = sorted(set(err.instance) - set(err.schema.get("properties", {})))
+            where = _key([*err.path, extra[0]]) if extra else _key(err.path)
+            raise ReproError(
+                f"{source}: unknown key '{where}' (allowed: "
+                f"{', '.join(sorted(err.schema.get('properties', {})))})"
+            )
+        raise ReproError(f"{source}: {_key(err.path)}: {err.message}")
+    return config
+
+
+def _with_defaults(validator_cls: Any) -> Any:
+    """Extend a validator class so that ``default`` values are filled into the instance."""
+    import jsonschema
+
+    validate_props = validator_cls.VALIDATORS["properties"]
+
+    def set_defaults(validator: Any, properties: Any, instance: Any, schema: Any) -> Any:
+        if isinstance(instance, dict):
+            for name, sub in properties.items():
+                if isinstance(sub, dict) and "default" in sub:
+                    instance.setdefault(name, sub["default"])
+        yield from validate_props(validator, properties, instance, schema)
+
+    return jsonschema.validators.extend(validator_cls, {"properties": set_defaults})

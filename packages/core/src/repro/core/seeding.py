@@ -1,0 +1,36 @@
+"""Seeding and determinism switches for Python, NumPy and torch."""
+
+from __future__ import annotations
+
+import os
+import random
+
+import numpy as np
+
+
+def seed_everything(seed: int, deterministic: bool = True) -> None:
+    """Seed ``random``, NumPy and torch; with ``deterministic`` also pin torch's kernels.
+
+    Determinism covers CPU runs bit for bit. On CUDA it selects deterministic cuDNN kernels
+    and cuBLAS workspaces (``CUBLAS_WORKSPACE_CONFIG``); ops without a deterministic
+    implementation warn instead of failing.
+    """
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed)  # noqa: NPY002 - seeds third-party code that uses the global RNG
+    torch.manual_seed(seed)
+    if deterministic:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.backends.cudnn.deterministic = True
+        torch.backends.cudnn.benchmark = False
+        torch.use_deterministic_algorithms(True, warn_only=True)
+
+
+def generator(seed: int, device: str = "cpu"):
+    """A torch ``Generator`` seeded with ``seed`` on ``device``."""
+    import torch
+
+    gen = torch.Generator(device=device)
+    gen.manual_seed(seed)
+    return gen

@@ -1,0 +1,3 @@
+"""repro.data."""
+
+__version__ = "0.1.0"
