@@ -1,0 +1,3 @@
+"""repro.distill."""
+
+__version__ = "0.1.0"
