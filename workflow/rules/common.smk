@@ -6,13 +6,17 @@ from pathlib import Path
 from repro.core import ReproError
 from repro.core.config import validate_config
 
+_CONFIG_SOURCE = " + ".join(str(f) for f in workflow.configfiles) or "config"
 try:
-    validate_config(config, workflow.source_path("../schemas/config.schema.yaml"), "config")
+    validate_config(config, workflow.source_path("../schemas/config.schema.yaml"), _CONFIG_SOURCE)
 except ReproError as _err:
     sys.exit(f"error: {_err}")
 
 RUN = config["run"]
 RESULTS = f"results/{RUN}"
+PAPERS = config["papers"]
+# Each paper's rule file appends its final outputs (summary tables, figures) here.
+PAPER_TARGETS = []
 
 
 def as_json(section):
@@ -43,15 +47,33 @@ def dataset_files(name):
 
 
 def all_targets():
-    """What `snakemake` builds by default: the configured datasets and the run's provenance."""
+    """What `snakemake` builds by default: papers' outputs, datasets and the run's provenance."""
     targets = [f"data/{name}/meta.json" for name in config["datasets"]]
     targets.append(f"{RESULTS}/provenance.json")
-    return targets
+    return targets + PAPER_TARGETS
+
+
+def pending_acquisitions():
+    """Datasets this invocation still has to fetch or index (from the planned jobs)."""
+    try:
+        jobs = list(workflow.dag.needrun_jobs())
+    except AttributeError:  # Snakemake internals moved: check every configured dataset
+        return config["datasets"]
+    names = {job.wildcards.get("dataset") for job in jobs if job.rule.name == "fetch_archive"}
+    if any(job.rule.name == "index_imagenet" for job in jobs):
+        names.add("imagenet")
+    return sorted(names - {None})
+
+
+def preflight():
+    """Stop before any job runs when a planned dataset cannot be obtained (one line)."""
+    from repro.data.cli import check
+
+    problems = check(config["data"], pending_acquisitions(), Path("data"))
+    if problems:
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        sys.exit(f"error: {problems[0]}{more}")
 
 
 onstart:
-    shell(
-        "repro-data check --params {cfg:q} {names} > /dev/null",
-        cfg=as_json(config["data"]),
-        names=" ".join(config["datasets"]),
-    )
+    preflight()

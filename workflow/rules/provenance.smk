@@ -7,6 +7,7 @@ rule provenance:
     params:
         cfg=as_json(config),
         seed=config["seed"],
+        code=workflow.basedir,
     log:
         f"logs/{RUN}/provenance.log",
     benchmark:
@@ -19,4 +20,5 @@ rule provenance:
         "../../envs/core.yaml"
     shell:
         "repro-core provenance --out {output} --config {params.cfg:q} --seed {params.seed}"
+        " --code-dir {params.code:q}"
         " > {log} 2>&1"

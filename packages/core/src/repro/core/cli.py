@@ -14,6 +14,7 @@ def _main(argv: list[str] | None) -> int:
     prov.add_argument("--out", required=True, help="JSON file to write")
     prov.add_argument("--config", type=cliutil.json_arg, required=True, help="config as JSON")
     prov.add_argument("--seed", type=int, default=None)
+    prov.add_argument("--code-dir", default=None, help="checkout whose commit is recorded")
     check = sub.add_parser("check-config", help="validate a YAML config against the schema")
     check.add_argument("config_file")
     check.add_argument("--schema", default="workflow/schemas/config.schema.yaml")
@@ -22,7 +23,7 @@ def _main(argv: list[str] | None) -> int:
     if args.command == "provenance":
         from repro.core.provenance import write_provenance
 
-        write_provenance(args.out, args.config, args.seed)
+        write_provenance(args.out, args.config, args.seed, args.code_dir)
     else:
         import yaml
 

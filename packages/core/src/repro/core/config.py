@@ -14,11 +14,21 @@ from repro.core import ReproError
 
 
 def load_schema(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """Read a JSON schema written as YAML or JSON."""
+    """Read a JSON schema written as YAML or JSON, inlining ``$ref``s to sibling files.
+
+    A property written ``{$ref: burst_sr.schema.yaml}`` is replaced by that file's schema,
+    so each paper keeps its config section's schema in a file of its own.
+    """
     import yaml
 
-    text = Path(path).read_text(encoding="utf-8")
-    return json.loads(text) if str(path).endswith(".json") else yaml.safe_load(text)
+    path = Path(path)
+    text = path.read_text(encoding="utf-8")
+    schema = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    for name, sub in schema.get("properties", {}).items():
+        ref = sub.get("$ref", "") if isinstance(sub, dict) else ""
+        if ref.endswith((".yaml", ".json")):
+            schema["properties"][name] = load_schema(path.parent / ref)
+    return schema
 
 
 def _key(path: Any) -> str:

@@ -83,11 +83,19 @@ def host_info() -> dict[str, Any]:
     return info
 
 
-def collect(config: Any, seed: int | None = None, **extra: Any) -> dict[str, Any]:
-    """A provenance record for a result produced under ``config`` and ``seed``."""
+def collect(
+    config: Any,
+    seed: int | None = None,
+    code_dir: str | os.PathLike[str] | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
+    """A provenance record for a result produced under ``config`` and ``seed``.
+
+    ``code_dir`` is a folder of the checkout whose commit is recorded (default: cwd).
+    """
     return {
         "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "git": git_state(),
+        "git": git_state(code_dir),
         "config": config,
         "config_hash": config_hash(config),
         "seed": seed,
@@ -98,9 +106,13 @@ def collect(config: Any, seed: int | None = None, **extra: Any) -> dict[str, Any
 
 
 def write_provenance(
-    path: str | os.PathLike[str], config: Any, seed: int | None = None, **extra: Any
+    path: str | os.PathLike[str],
+    config: Any,
+    seed: int | None = None,
+    code_dir: str | os.PathLike[str] | None = None,
+    **extra: Any,
 ) -> dict[str, Any]:
     """Collect a provenance record and write it atomically as JSON to ``path``."""
-    record = collect(config, seed, **extra)
+    record = collect(config, seed, code_dir, **extra)
     write_json(Path(path), record)
     return record

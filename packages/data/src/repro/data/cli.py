@@ -15,8 +15,8 @@ from typing import Any
 
 from repro.core import ReproError, cliutil
 
-#: Datasets read from an official archive: archive suffix and the config key users set.
-ARCHIVES = {"cifar100": ".tar.gz", "tinyimagenet": ".zip"}
+#: Datasets read from an official archive, fetched to ``data/archives/<name>.archive``.
+ARCHIVES = ("cifar100", "tinyimagenet")
 
 
 def fetch(dataset: str, out: Path, params: dict[str, Any]) -> None:
@@ -74,8 +74,7 @@ def check(data_cfg: dict[str, Any], datasets: list[str], data_root: Path) -> lis
         cfg = data_cfg.get(base.replace("-", "_"), {})
         if base in ARCHIVES:
             path = cfg.get("archive")
-            fetched = data_root / "archives" / f"{base}{ARCHIVES[base]}"
-            if fetched.exists():
+            if (data_root / "archives" / f"{base}.archive").exists():
                 continue
             if path and not Path(path).is_file():
                 problems.append(f"{base}: {path} (config key 'data.{base}.archive') does not "

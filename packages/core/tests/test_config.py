@@ -1,0 +1,57 @@
+import pytest
+import yaml
+
+from repro.core import ReproError
+from repro.core.config import load_schema, validate_config
+
+SCHEMA = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "seed": {"type": "integer", "default": 0},
+        "data": {
+            "type": "object",
+            "additionalProperties": False,
+            "default": {},
+            "properties": {"fraction": {"type": "number", "default": 0.25}},
+        },
+        "paper": {"$ref": "paper.schema.yaml"},
+    },
+}
+PAPER = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {"epochs": {"type": "integer", "minimum": 1}},
+}
+
+
+@pytest.fixture
+def schema(tmp_path):
+    (tmp_path / "config.schema.yaml").write_text(yaml.safe_dump(SCHEMA))
+    (tmp_path / "paper.schema.yaml").write_text(yaml.safe_dump(PAPER))
+    return tmp_path / "config.schema.yaml"
+
+
+def test_defaults_are_filled_at_every_level(schema):
+    cfg = validate_config({}, schema)
+    assert cfg == {"seed": 0, "data": {"fraction": 0.25}}
+
+
+def test_misspelt_key_is_named_in_one_line(schema):
+    with pytest.raises(ReproError) as err:
+        validate_config({"data": {"fractoin": 0.5}}, schema, source="my.yaml")
+    msg = str(err.value)
+    assert "\n" not in msg
+    assert msg.startswith("my.yaml: unknown key 'data.fractoin'")
+    assert "fraction" in msg  # tells the allowed spelling
+
+
+def test_wrong_type_is_named(schema):
+    with pytest.raises(ReproError, match=r"^c: seed: 'x' is not of type 'integer'$"):
+        validate_config({"seed": "x"}, schema, source="c")
+
+
+def test_sibling_schema_files_are_inlined(schema):
+    assert load_schema(schema)["properties"]["paper"] == PAPER
+    with pytest.raises(ReproError, match=r"paper\.epochs: 0 is less than the minimum of 1"):
+        validate_config({"paper": {"epochs": 0}}, schema)

@@ -1,0 +1,58 @@
+"""Repository-level checks: ruff, env files that mirror each package's requirements."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+import yaml
+from snakerun import ROOT
+
+PACKAGES = sorted(p.name for p in (ROOT / "packages").iterdir() if (p / "pyproject.toml").is_file())
+
+
+def ruff(*args: str) -> subprocess.CompletedProcess:
+    exe = Path(sys.executable).with_name("ruff")
+    exe = exe if exe.exists() else shutil.which("ruff")
+    return subprocess.run([str(exe), *args], cwd=ROOT, capture_output=True, text=True)
+
+
+def test_ruff_check_is_clean():
+    proc = ruff("check", ".")
+    assert proc.returncode == 0, proc.stdout
+
+
+def test_ruff_format_is_clean():
+    proc = ruff("format", "--check", ".")
+    assert proc.returncode == 0, proc.stdout
+
+
+@pytest.mark.parametrize("package", PACKAGES)
+def test_env_file_lists_what_the_package_needs(package):
+    project = tomllib.loads((ROOT / "packages" / package / "pyproject.toml").read_text())["project"]
+    env = yaml.safe_load((ROOT / "envs" / f"{package}.yaml").read_text())
+    assert env["name"] == f"repro-{package}-{project['version']}"  # version bump -> new env hash
+    pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
+    third_party = [d for d in project["dependencies"] if not d.startswith("repro-")]
+    assert sorted(pip) == sorted(third_party)
+    python = next(d for d in env["dependencies"] if isinstance(d, str) and d.startswith("python"))
+    assert re.match(r"python=3\.(1[1-9])", python)
+    deploy = (ROOT / "envs" / f"{package}.post-deploy.sh").read_text()
+    installed = set(re.findall(r"packages/(\w+)", deploy))
+    local = {
+        d.removeprefix("repro-").split()[0]
+        for d in project["dependencies"]
+        if d.startswith("repro-")
+    }
+    assert installed == local | {package}
+
+
+def test_every_rule_file_uses_existing_env_files():
+    for smk in (ROOT / "workflow" / "rules").glob("*.smk"):
+        for env in re.findall(r'conda:\s*\n\s*"([^"]+)"', smk.read_text()):
+            assert (smk.parent / env).resolve().is_file(), f"{smk.name}: {env}"

@@ -1,0 +1,90 @@
+"""The DAG itself: lint, dry runs of both configs, config errors, the quick data steps."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import numpy as np
+import pytest
+from snakerun import ROOT, snakemake
+
+
+def job_counts(stdout: str) -> dict[str, int]:
+    block = stdout.split("Job stats:", 1)[1].split("\n\n", 1)[0]
+    return {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)$", block, re.M)}
+
+
+def test_lint_is_clean():
+    proc = snakemake("--lint", cwd=ROOT)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_quick_dry_run_plans_quick_datasets(workdir):
+    proc = snakemake("-n", "--cores", "1", cwd=workdir)
+    assert proc.returncode == 0, proc.stderr
+    jobs = job_counts(proc.stdout)
+    assert jobs["prepare_digits"] == 2 and jobs["prepare_photos"] == 1
+    assert jobs["provenance"] == 1
+    assert "fetch_archive" not in jobs and "index_imagenet" not in jobs
+
+
+def test_paper_dry_run_plans_paper_datasets(workdir):
+    proc = snakemake("-n", "--cores", "1", "--configfile", "config/paper.yaml", cwd=workdir)
+    assert proc.returncode == 0, proc.stderr
+    jobs = job_counts(proc.stdout)
+    assert jobs["fetch_archive"] == 2  # cifar100 + tinyimagenet, once each
+    assert jobs["prepare_cifar100"] == 4  # full + LT 100/50/10
+    assert jobs["prepare_tinyimagenet"] == 1 and jobs["index_imagenet"] == 1
+    assert "results/paper/provenance.json" in proc.stdout
+
+
+@pytest.mark.parametrize(
+    ("yaml_text", "expected"),
+    [
+        ("data:\n  digits:\n    test_fracton: 0.2\n", "unknown key 'data.digits.test_fracton'"),
+        ("seed: zero\n", "seed: 'zero' is not of type 'integer'"),
+        ("papers: [energy-kb]\n", "papers.0: 'energy-kb' is not one of"),
+        ("dataset: [digits]\n", "unknown key 'dataset'"),
+    ],
+)
+def test_bad_config_fails_with_one_line_naming_the_key(workdir, yaml_text, expected):
+    (workdir / "bad.yaml").write_text(yaml_text)
+    proc = snakemake("-n", "--cores", "1", "--configfile", "bad.yaml", cwd=workdir)
+    assert proc.returncode != 0
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and expected in errors[0], proc.stderr
+    assert "bad.yaml" in errors[0]
+    assert "Traceback" not in proc.stderr
+
+
+def test_paper_run_without_imagenet_stops_before_any_job(workdir):
+    proc = snakemake("--cores", "1", "--configfile", "config/paper.yaml", cwd=workdir)
+    assert proc.returncode != 0
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "data.imagenet.root" in errors[0]
+    assert "image-net.org" in errors[0]
+    assert not (workdir / "data").exists()  # nothing fetched or prepared
+
+
+@pytest.mark.slow
+def test_quick_data_steps_run_for_real(workdir):
+    targets = [
+        "data/digits/meta.json",
+        "data/digits-lt10/meta.json",
+        "data/photos/meta.json",
+        "results/quick/provenance.json",
+    ]
+    proc = snakemake("--cores", "2", *targets, cwd=workdir)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    meta = json.loads((workdir / "data/digits-lt10/meta.json").read_text())
+    assert meta["splits"]["train"]["counts"][0] > 10 * meta["splits"]["train"]["counts"][-1] * 0.9
+    images = np.load(workdir / "data/digits/train_images.npy")
+    assert images.dtype == np.uint8 and images.shape[1:] == (8, 8, 1)
+    prov = json.loads((workdir / "results/quick/provenance.json").read_text())
+    assert prov["config"]["run"] == "quick" and prov["seed"] == 0
+    assert prov["git"]["commit"] is None or len(prov["git"]["commit"]) == 40
+    assert prov["packages"]["repro-data"]
+    # A second run has nothing to do.
+    again = snakemake("--cores", "2", *targets, cwd=workdir)
+    assert again.returncode == 0 and "Nothing to be done" in again.stdout + again.stderr
