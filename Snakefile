@@ -10,6 +10,9 @@ configfile: "config/quick.yaml"
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/provenance.smk"
+include: "workflow/rules/common_kd.smk"
+include: "workflow/rules/kd.smk"
+include: "workflow/rules/energy_kd.smk"
 
 
 rule all:

@@ -88,3 +88,50 @@ def test_quick_data_steps_run_for_real(workdir):
     # A second run has nothing to do.
     again = snakemake("--cores", "2", *targets, cwd=workdir)
     assert again.returncode == 0 and "Nothing to be done" in again.stdout + again.stderr
+
+
+def test_quick_dry_run_plans_every_energy_kd_job(workdir):
+    proc = snakemake("-n", "--cores", "1", "results/quick/energy-kd/summary.csv", cwd=workdir)
+    assert proc.returncode == 0, proc.stderr
+    jobs = job_counts(proc.stdout)
+    assert jobs["train_vanilla"] == 2  # the teacher and the student alone
+    assert jobs["train_energy_kd"] == 5  # kd, dkd, energy_kd, energy_dkd, heda
+    assert jobs["report_energy_kd"] == 1
+
+
+def test_paper_dry_run_lists_the_energy_kd_tables(workdir):
+    # targets go before --configfile, which takes several values
+    proc = snakemake(
+        "-n",
+        "--cores",
+        "1",
+        "results/paper/energy-kd/summary.csv",
+        "--configfile",
+        "config/paper.yaml",
+        cwd=workdir,
+    )
+    assert proc.returncode == 0, proc.stderr
+    jobs = job_counts(proc.stdout)
+    # 10 CIFAR-100 pairs x 5 methods + 3 CIFAR-100-LT sets x 2 methods, 5 seeds each
+    assert jobs["train_energy_kd"] == (10 * 5 + 3 * 2) * 5
+    assert "energy_kd/resnet32x4-resnet8x4/seed4" in proc.stdout
+    assert "gpu=1" in proc.stdout
+
+
+@pytest.mark.slow
+def test_quick_energy_kd_end_to_end(workdir):
+    proc = snakemake(
+        "--cores", "2", "results/quick/energy-kd/summary.csv", cwd=workdir, timeout=1200
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    import csv
+
+    rows = list(csv.DictReader((workdir / "results/quick/energy-kd/summary.csv").open()))
+    by = {(r["method"], r["student"]): r for r in rows}
+    assert {m for m, _ in by} == {"ce", "kd", "dkd", "energy_kd", "energy_dkd", "heda"}
+    teacher, student = by[("ce", "wrn_16_2")], by[("ce", "resnet8")]
+    assert float(teacher["top1_final"]) > float(student["top1_final"])
+    figures = workdir / "results/quick/energy-kd/figures"
+    assert (figures / "energy_vs_confidence.png").stat().st_size > 10_000
+    prov = json.loads((workdir / "results/quick/energy-kd/provenance.json").read_text())
+    assert prov["spearman_energy_confidence"] < -0.5  # low energy = confident

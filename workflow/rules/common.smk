@@ -1,5 +1,6 @@
 # Shared wiring: config validation at start-up and small helpers used by the rule files.
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -8,7 +9,9 @@ from repro.core.config import validate_config
 
 _CONFIG_SOURCE = " + ".join(str(f) for f in workflow.configfiles) or "config"
 try:
-    validate_config(config, workflow.source_path("../schemas/config.schema.yaml"), _CONFIG_SOURCE)
+    validate_config(
+        config, Path(workflow.basedir) / "workflow/schemas/config.schema.yaml", _CONFIG_SOURCE
+    )
 except ReproError as _err:
     sys.exit(f"error: {_err}")
 

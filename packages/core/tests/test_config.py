@@ -52,6 +52,22 @@ def test_wrong_type_is_named(schema):
 
 
 def test_sibling_schema_files_are_inlined(schema):
-    assert load_schema(schema)["properties"]["paper"] == PAPER
+    inlined = load_schema(schema)["properties"]["paper"]
+    assert {k: v for k, v in inlined.items() if k != "$id"} == PAPER
     with pytest.raises(ReproError, match=r"paper\.epochs: 0 is less than the minimum of 1"):
         validate_config({"paper": {"epochs": 0}}, schema)
+
+
+def test_inlined_file_resolves_its_own_defs(tmp_path):
+    sub = {
+        "type": "object",
+        "$defs": {"n": {"type": "integer"}},
+        "properties": {"a": {"$ref": "#/$defs/n"}},
+    }
+    (tmp_path / "s.yaml").write_text(yaml.safe_dump(sub))
+    (tmp_path / "c.yaml").write_text(
+        yaml.safe_dump({"type": "object", "properties": {"p": {"$ref": "s.yaml"}}})
+    )
+    validate_config({"p": {"a": 1}}, tmp_path / "c.yaml")
+    with pytest.raises(ReproError, match=r"p\.a: 'x' is not of type 'integer'"):
+        validate_config({"p": {"a": "x"}}, tmp_path / "c.yaml")

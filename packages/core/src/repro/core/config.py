@@ -27,7 +27,12 @@ def load_schema(path: str | os.PathLike[str]) -> dict[str, Any]:
     for name, sub in schema.get("properties", {}).items():
         ref = sub.get("$ref", "") if isinstance(sub, dict) else ""
         if ref.endswith((".yaml", ".json")):
-            schema["properties"][name] = load_schema(path.parent / ref)
+            sub_path = path.parent / ref
+            # An $id makes the inlined file its own resource, so its "#/$defs/..." resolve.
+            schema["properties"][name] = {
+                "$id": sub_path.resolve().as_uri(),
+                **load_schema(sub_path),
+            }
     return schema
 
 

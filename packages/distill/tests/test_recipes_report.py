@@ -1,0 +1,111 @@
+"""Run params assembled from config sections; report rows and teacher energies."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from repro.distill.recipes import kd_params, kd_runs, vanilla_params
+from repro.distill.report import summary_rows, teacher_energy_stats
+
+SECTION = {
+    "seeds": [0, 1],
+    "vanilla_train": {"epochs": 240, "lr": 0.05},
+    "student_train": {"epochs": 240, "lr": 0.05},
+    "method_train": {"energy_kd": {"epochs": 360}},
+    "student_lr": {"ShuffleV1": 0.01},
+    "method_args": {"dkd": {"beta": 8.0, "warmup": 20}},
+    "direction": "code",
+    "experiments": [
+        {
+            "dataset": "cifar100",
+            "teacher": "vgg13",
+            "student": "vgg8",
+            "methods": ["dkd"],
+            "method_args": {"dkd": {"beta": 6.0}},
+        },
+        {
+            "dataset": "cifar100",
+            "teacher": "wrn_40_2",
+            "student": "ShuffleV1",
+            "methods": ["kd", "energy_kd"],
+        },
+    ],
+}
+
+
+def test_kd_params_layer_recipe_method_student_and_pair():
+    p = kd_params(SECTION, "dkd", "cifar100", "vgg13", "vgg8", 1)
+    assert p["method_args"] == {"beta": 6.0, "warmup": 20}  # pair override wins
+    assert p["train"] == {"epochs": 240, "lr": 0.05, "seed": 1}
+    e = kd_params(SECTION, "energy_kd", "cifar100", "wrn_40_2", "ShuffleV1", 0)
+    assert e["train"]["epochs"] == 360 and e["train"]["lr"] == 0.01
+    assert e["method_args"]["direction"] == "code"
+    assert SECTION["student_train"] == {"epochs": 240, "lr": 0.05}  # config not mutated
+
+
+def test_vanilla_params_and_run_list():
+    v = vanilla_params(SECTION, "ShuffleV1", 3)
+    assert v["method"] == "ce" and v["teacher"] is None and v["train"]["lr"] == 0.01
+    runs = kd_runs(SECTION)
+    assert len(runs) == (1 + 2) * 2
+    with pytest.raises(KeyError, match="no experiment"):
+        kd_params(SECTION, "kd", "cifar100", "vgg13", "resnet8", 0)
+
+
+def test_summary_fills_paper_numbers_only_for_the_same_setting():
+    res = [
+        {
+            "method": "kd",
+            "dataset": "cifar100",
+            "teacher": "vgg13",
+            "student": "vgg8",
+            "seed": 0,
+            "final_top1": 70.0,
+            "best_top1": 71.0,
+            "final_top5": 90.0,
+            "epochs": 240,
+        },
+        {
+            "method": "kd",
+            "dataset": "digits",
+            "teacher": "vgg13",
+            "student": "vgg8",
+            "seed": 0,
+            "final_top1": 90.0,
+            "best_top1": 91.0,
+            "final_top5": 99.0,
+            "epochs": 20,
+        },
+    ]
+    rep = [
+        {
+            "method": "kd",
+            "dataset": "cifar100",
+            "teacher": "vgg13",
+            "student": "vgg8",
+            "top1": 72.98,
+            "source": "leaderboard",
+        }
+    ]
+    rows = summary_rows(res, rep)
+    by_ds = {r["dataset"]: r for r in rows}
+    assert by_ds["cifar100"]["paper_top1"] == 72.98
+    assert by_ds["cifar100"]["paper_source"] == "leaderboard"
+    assert by_ds["digits"]["paper_top1"] is None
+
+
+def test_teacher_energy_stats_match_numpy():
+    from repro.distill.arraydata import ArrayData
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(4, 3))
+    x = torch.randint(0, 256, (20, 1, 2, 2), dtype=torch.uint8)
+    energy, conf = teacher_energy_stats(
+        model, ArrayData(x, torch.zeros(20).long(), 3), [0.5], [0.25], temperature=4.0
+    )
+    z = model((x.float() / 255 - 0.5) / 0.25).detach().double().numpy()
+    expected = -4.0 * np.log(np.exp(z / 4.0).sum(axis=1))
+    p = np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)
+    assert np.allclose(energy, expected, atol=1e-5) and np.allclose(conf, p.max(1), atol=1e-6)

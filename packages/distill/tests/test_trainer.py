@@ -1,0 +1,201 @@
+"""Trainer: schedule, batching, augmentation, evaluation, exact resume after a crash or kill."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from repro.core.checkpoint import load_checkpoint
+from repro.data.arrays import write_arrays
+from repro.distill.arraydata import ArrayData, BatchAugment
+from repro.distill.trainer import TrainConfig, evaluate
+
+
+def make_data(root: Path, n_train: int = 240, n_test: int = 60, seed: int = 0) -> Path:
+    """Learnable toy data: class k has a bright k-th row (8x8, 1 channel, 4 classes)."""
+    rng = np.random.default_rng(seed)
+
+    def split(n):
+        y = rng.integers(0, 4, n)
+        x = rng.integers(0, 60, (n, 8, 8, 1)).astype(np.uint8)
+        x[np.arange(n), 2 * y, :, 0] = 250
+        return x, y
+
+    write_arrays(
+        root, {"train": split(n_train), "test": split(n_test)}, ["a", "b", "c", "d"], "toy", {}
+    )
+    return root
+
+
+def test_step_schedule_matches_mdistiller_rule():
+    cfg = TrainConfig(lr=0.05, lr_milestones=[150, 180, 210])
+    assert cfg.lr_at(1) == 0.05 and cfg.lr_at(150) == 0.05
+    assert cfg.lr_at(151) == pytest.approx(0.005)
+    assert cfg.lr_at(181) == pytest.approx(0.0005)
+    assert cfg.lr_at(240) == pytest.approx(0.00005)
+
+
+def test_unknown_train_setting_is_named():
+    from repro.core import ReproError
+
+    with pytest.raises(ReproError, match="unknown setting 'epoch'"):
+        TrainConfig.from_dict({"epoch": 3})
+
+
+def test_batches_cover_each_sample_once_and_shard_disjointly():
+    data = ArrayData(torch.zeros(10, 1, 2, 2, dtype=torch.uint8), torch.arange(10), 10)
+    gen = torch.Generator().manual_seed(0)
+    seen = torch.cat([y for _, y in data.batches(3, shuffle=True, generator=gen)])
+    assert sorted(seen.tolist()) == list(range(10))
+    shards = []
+    for rank in range(3):
+        gen = torch.Generator().manual_seed(5)  # every rank draws the same permutation
+        shards.append(
+            torch.cat(
+                [
+                    y
+                    for _, y in data.batches(
+                        2, shuffle=True, generator=gen, rank=rank, world_size=3
+                    )
+                ]
+            )
+        )
+    assert sorted(torch.cat(shards).tolist()) == list(range(10))
+    dropped = [len(y) for _, y in data.batches(4, shuffle=False, drop_last=True)]
+    assert dropped == [4, 4]
+
+
+def test_augment_normalises_then_crops_and_flips_like_the_definition():
+    torch.manual_seed(0)
+    x = torch.randint(0, 256, (16, 1, 6, 6), dtype=torch.uint8)
+    plain = BatchAugment([0.25], [0.5])(x)
+    assert torch.allclose(plain, (x.float() / 255 - 0.25) / 0.5)
+    out = BatchAugment([0.0], [1.0], crop_padding=2, flip=True, size=(6, 6))(x)
+    padded = torch.nn.functional.pad(x.float() / 255, (2, 2, 2, 2))
+    for i in range(len(x)):  # each output is some shifted window, possibly mirrored
+        windows = [padded[i, :, dy : dy + 6, dx : dx + 6] for dy in range(5) for dx in range(5)]
+        assert any(
+            torch.allclose(out[i], w, atol=1e-6) or torch.allclose(out[i], w.flip(-1), atol=1e-6)
+            for w in windows
+        )
+    assert not torch.allclose(out, x.float() / 255)  # something random happened
+
+
+def test_evaluate_counts_top1_and_top5_like_numpy():
+    logits = torch.randn(50, 10, generator=torch.Generator().manual_seed(1))
+    labels = torch.randint(0, 10, (50,), generator=torch.Generator().manual_seed(2))
+    data = ArrayData(torch.arange(50, dtype=torch.uint8).view(50, 1, 1, 1), labels, 10)
+
+    class Lookup(torch.nn.Module):
+        def forward(self, x):  # x = (index / 255 - 0) / 1
+            return logits[(x.view(-1) * 255).round().long()], {}
+
+    got = evaluate(Lookup(), data, BatchAugment([0.0], [1.0]), batch_size=16)
+    order = np.argsort(-logits.numpy(), axis=1)
+    top1 = np.mean(order[:, 0] == labels.numpy()) * 100
+    top5 = np.mean([labels[i].item() in order[i, :5] for i in range(50)]) * 100
+    assert got == pytest.approx({"top1": top1, "top5": top5})
+
+
+def _params(epochs: int, stop: int | None = None, method: str = "energy_kd") -> dict:
+    train = {
+        "epochs": epochs,
+        "batch_size": 32,
+        "lr": 0.05,
+        "lr_milestones": [2],
+        "crop_padding": 1,
+        "flip": True,
+        "mean": [0.5],
+        "std": [0.5],
+        "threads": 1,
+    }
+    if stop:
+        train["stop_after_steps"] = stop
+    return {
+        "student": "resnet8",
+        "teacher": "wrn_16_1",
+        "method": method,
+        "method_args": {"r_low": 0.2, "r_high": 0.2} if method.startswith("energy") else {},
+        "train": train,
+    }
+
+
+@pytest.fixture(scope="module")
+def toy(tmp_path_factory):
+    root = tmp_path_factory.mktemp("toy")
+    data = make_data(root / "data")
+    from repro.distill.run import train_run
+
+    teacher = {
+        "student": "wrn_16_1",
+        "method": "ce",
+        "train": {"epochs": 1, "batch_size": 32, "mean": [0.5], "std": [0.5], "threads": 1},
+    }
+    train_run(teacher, data, root / "teacher")
+    return root, data, root / "teacher" / "model.pt"
+
+
+def _weights(run: Path) -> dict:
+    return load_checkpoint(run / "model.pt")["model"]
+
+
+def test_crash_mid_epoch_then_resume_matches_uninterrupted_run(toy, tmp_path):
+    from repro.distill.run import train_run
+
+    _, data, teacher = toy
+    full = train_run(_params(3), data, tmp_path / "full", teacher)
+    with pytest.raises(SystemExit):  # 8 steps per epoch: stop in the middle of epoch 2
+        train_run(_params(3, stop=12), data, tmp_path / "crash", teacher)
+    assert load_checkpoint(tmp_path / "crash" / "checkpoint.pt")["epoch"] == 1
+    resumed = train_run(_params(3), data, tmp_path / "crash", teacher)
+    a, b = _weights(tmp_path / "full"), _weights(tmp_path / "crash")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert resumed["final_top1"] == full["final_top1"]
+    metrics = (tmp_path / "crash" / "metrics.csv").read_text().splitlines()
+    assert len(metrics) == 4  # header + 3 epochs, none repeated
+
+
+@pytest.mark.slow
+def test_killed_training_job_resumes_to_the_same_weights(toy, tmp_path):
+    root, data, teacher = toy
+    big = make_data(tmp_path / "big", n_train=2000, n_test=50)
+    exe = [str(Path(sys.executable).with_name("repro-distill"))]
+
+    def cmd(out):
+        return [
+            *exe,
+            "train",
+            "--data",
+            str(big),
+            "--out",
+            str(out),
+            "--teacher",
+            str(teacher),
+            "--params",
+            json.dumps(_params(3, method="kd")),
+        ]
+
+    subprocess.run(cmd(tmp_path / "full"), check=True, capture_output=True)
+    proc = subprocess.Popen(
+        cmd(tmp_path / "killed"), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    ckpt = tmp_path / "killed" / "checkpoint.pt"
+    deadline = time.time() + 120
+    while not ckpt.exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.01)
+    os.kill(proc.pid, signal.SIGKILL)  # in epoch 2, right after epoch 1's checkpoint
+    proc.wait()
+    assert load_checkpoint(ckpt)["epoch"] == 1 and not (tmp_path / "killed" / "model.pt").exists()
+    rerun = subprocess.run(cmd(tmp_path / "killed"), capture_output=True, text=True, check=True)
+    assert "resumed from" in rerun.stderr
+    a, b = _weights(tmp_path / "full"), _weights(tmp_path / "killed")
+    assert all(torch.equal(a[k], b[k]) for k in a)

@@ -1,0 +1,75 @@
+# Helpers shared by the KD papers' Snakemake files: paths, params and resources.
+from repro.distill.recipes import kd_params, kd_runs, vanilla_params
+
+KD = config.get("energy_kd", {})
+
+
+def kd_resource(name, default):
+    """A per-dataset resource from the experiments' `resources` (e.g. gpu=1 on the paper run)."""
+
+    def get(wildcards):
+        for exp in KD.get("experiments", []):
+            if exp["dataset"] == wildcards.dataset and name in exp.get("resources", {}):
+                return exp["resources"][name]
+        return default
+
+    return get
+
+
+def kd_threads(wildcards):
+    return KD.get("vanilla_train", {}).get("threads") or 1
+
+
+def vanilla_file(dataset, model, seed, name=""):
+    """A file (or with no name, the folder) of a model trained alone."""
+    return os.path.join(f"{RESULTS}/vanilla/{dataset}/{model}/seed{seed}", name)
+
+
+def vanilla_out(wildcards):
+    return vanilla_file(wildcards.dataset, wildcards.model, wildcards.seed)
+
+
+def vanilla_cfg(wildcards):
+    return as_json(vanilla_params(KD, wildcards.model, int(wildcards.seed)))
+
+
+def ekd_file(dataset, method, teacher, student, seed, name=""):
+    """A file (or the folder) of one Energy-KD-paper student run."""
+    pair = f"{teacher}-{student}"
+    return os.path.join(f"{RESULTS}/energy-kd/runs/{dataset}/{method}/{pair}/seed{seed}", name)
+
+
+def ekd_out(wildcards):
+    w = wildcards
+    return ekd_file(w.dataset, w.method, w.teacher, w.student, w.seed)
+
+
+def ekd_cfg(wildcards):
+    w = wildcards
+    return as_json(kd_params(KD, w.method, w.dataset, w.teacher, w.student, int(w.seed)))
+
+
+def ekd_teacher(wildcards):
+    return vanilla_file(wildcards.dataset, wildcards.teacher, KD["teacher_seed"], "model.pt")
+
+
+def ekd_results():
+    """result.json of every KD run, plus the teachers and students trained alone."""
+    files = []
+    for r in kd_runs(KD):
+        d, t, s = r["dataset"], r["teacher"], r["student"]
+        files.append(ekd_file(d, r["method"], t, s, r["seed"], "result.json"))
+        files.append(vanilla_file(d, s, r["seed"], "result.json"))
+        files.append(vanilla_file(d, t, KD["teacher_seed"], "result.json"))
+    return list(dict.fromkeys(files))
+
+
+def ekd_report_pair():
+    """(dataset, teacher) whose teacher energies the report's figures show (first experiment)."""
+    first = KD["experiments"][0] if KD else {"dataset": "", "teacher": ""}
+    return first["dataset"], first["teacher"]
+
+
+def ekd_report_teacher(wildcards):
+    dataset, teacher = ekd_report_pair()
+    return vanilla_file(dataset, teacher, KD["teacher_seed"], "model.pt")

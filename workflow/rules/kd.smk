@@ -1,0 +1,34 @@
+# Models trained alone with cross-entropy: the KD papers' teachers and student baselines.
+# Recipe: config energy_kd.vanilla_train (+ student_lr); one job per (dataset, model, seed).
+
+
+wildcard_constraints:
+    model=r"[A-Za-z0-9_]+",
+    teacher=r"[A-Za-z0-9_]+",
+    student=r"[A-Za-z0-9_]+",
+    seed=r"\d+",
+
+
+rule train_vanilla:
+    input:
+        data="data/{dataset}/meta.json",
+    output:
+        model=f"{RESULTS}/vanilla/{{dataset}}/{{model}}/seed{{seed}}/model.pt",
+        result=f"{RESULTS}/vanilla/{{dataset}}/{{model}}/seed{{seed}}/result.json",
+    params:
+        cfg=vanilla_cfg,
+        out=vanilla_out,
+    log:
+        f"logs/{RUN}/vanilla/{{dataset}}/{{model}}/seed{{seed}}.log",
+    benchmark:
+        f"benchmarks/{RUN}/vanilla/{{dataset}}/{{model}}/seed{{seed}}.tsv"
+    threads: kd_threads
+    resources:
+        mem_mb=kd_resource("mem_mb", 2000),
+        runtime=kd_resource("runtime", 30),
+        gpu=kd_resource("gpu", 0),
+    conda:
+        "../../envs/distill.yaml"
+    shell:
+        "repro-distill train --data data/{wildcards.dataset} --out {params.out}"
+        " --params {params.cfg:q} > {log} 2>&1"
