@@ -47,7 +47,7 @@ class TrainConfig:
     seed: int = 0
     device: str = "cpu"
     amp: bool = True  # bf16 autocast, CUDA only
-    channels_last: bool = True  # CUDA only
+    channels_last: bool = True  # NHWC activations: faster convs on CUDA and on CPU (oneDNN)
     eval_batch_size: int = 256
     crop_padding: int = 4
     flip: bool = True
@@ -131,7 +131,7 @@ class Trainer:
         cuda = self.device.type == "cuda"
         self.amp = cfg.amp and cuda
         self.distiller = distiller.to(self.device)
-        if cuda and cfg.channels_last:
+        if cfg.channels_last:
             self.distiller.to(memory_format=torch.channels_last)
         self.train_data, self.test_data = train, test
         mean = cfg.mean or [0.5] * train.in_channels
@@ -220,7 +220,7 @@ class Trainer:
         n_batches = math.ceil(len(self.train_data) / self.world / self.cfg.batch_size)
         for images, labels in progress(batches, f"epoch {epoch}", total=n_batches):
             x = self.augment(images)
-            if self.device.type == "cuda" and self.cfg.channels_last:
+            if self.cfg.channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
             with _autocast(self.device, self.amp):
                 logits, losses = self.distiller.forward_train(x, labels, epoch)

@@ -1,0 +1,178 @@
+"""KD training throughput: our loop vs an mdistiller-style reference, in one process.
+
+Both loops train resnet8x4 from a frozen resnet32x4 teacher with Hinton KD (T=4, CE 0.1 /
+KD 0.9) on CIFAR-shaped uint8 data, SGD, batch 64, same models and initial weights.
+
+- reference: torch ``DataLoader`` over a numpy dataset with per-sample torchvision transforms
+  (RandomCrop(32, 4), RandomHorizontalFlip, ToTensor, Normalize) in fp32, then ``.to(device)``
+  — the way mdistiller feeds its trainer (workers: ``--workers``, default 0 on CPU).
+- ours: ``repro.distill`` — data on the device as uint8, kornia batch augmentation,
+  channels_last (NHWC) models and inputs, and on CUDA bf16 autocast.
+
+Prints images/s of each and the ratio. Usage::
+
+    uv run python packages/distill/benchmarks/bench_kd_throughput.py --steps 20 [--device cuda]
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import time
+
+import numpy as np
+import torch
+
+from repro.distill.arraydata import CIFAR100_STATS, ArrayData
+from repro.distill.methods import build_method
+from repro.distill.models import build_model
+from repro.distill.trainer import TrainConfig, Trainer
+
+
+def reference_loader(images: np.ndarray, labels: np.ndarray, batch: int, workers: int):
+    from torchvision import transforms
+
+    mean, std = CIFAR100_STATS
+    tf = transforms.Compose(
+        [
+            transforms.RandomCrop(32, padding=4),
+            transforms.RandomHorizontalFlip(),
+            transforms.ToTensor(),
+            transforms.Normalize(mean, std),
+        ]
+    )
+
+    class Dataset(torch.utils.data.Dataset):
+        def __len__(self):
+            return len(labels)
+
+        def __getitem__(self, i):
+            from PIL import Image
+
+            return tf(Image.fromarray(images[i])), int(labels[i])
+
+    return torch.utils.data.DataLoader(
+        Dataset(),
+        batch_size=batch,
+        shuffle=True,
+        num_workers=workers,
+        drop_last=True,
+        pin_memory=torch.cuda.is_available(),
+    )
+
+
+def run_reference(distiller, loader, device, steps: int, warmup: int) -> float:
+    opt = torch.optim.SGD(distiller.student_parameters(), lr=0.05, momentum=0.9, weight_decay=5e-4)
+    distiller.train()
+    it = iter(loader)
+    done, t0 = 0, 0.0
+    for step in range(warmup + steps):
+        if step == warmup:
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            t0 = time.perf_counter()
+        try:
+            x, y = next(it)
+        except StopIteration:
+            it = iter(loader)
+            x, y = next(it)
+        x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+        _, losses = distiller.forward_train(x, y, epoch=1)
+        loss = sum(losses.values())
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        if step >= warmup:
+            done += len(y)
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return done / (time.perf_counter() - t0)
+
+
+def run_ours(distiller, data: ArrayData, device, steps: int, warmup: int) -> float:
+    mean, std = CIFAR100_STATS
+    cfg = TrainConfig(
+        epochs=1,
+        batch_size=64,
+        device=str(device),
+        mean=list(mean),
+        std=list(std),
+        crop_padding=4,
+        flip=True,
+    )
+    trainer = Trainer(distiller, data, data, cfg, "/tmp/repro-bench-unused")
+    trainer.distiller.train()
+    gen = torch.Generator().manual_seed(0)
+    batches = data.batches(64, shuffle=True, generator=gen, drop_last=True)
+    done, t0 = 0, 0.0
+    from repro.distill.trainer import _autocast
+
+    for step in range(warmup + steps):
+        if step == warmup:
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            t0 = time.perf_counter()
+        try:
+            images, y = next(batches)
+        except StopIteration:
+            batches = data.batches(64, shuffle=True, generator=gen, drop_last=True)
+            images, y = next(batches)
+        x = trainer.augment(images)
+        if device.type == "cuda":
+            x = x.contiguous(memory_format=torch.channels_last)
+        with _autocast(device, trainer.amp):
+            _, losses = trainer.distiller.forward_train(x, y, 1)
+        loss = sum(losses.values())
+        trainer.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        trainer.opt.step()
+        if step >= warmup:
+            done += len(y)
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return done / (time.perf_counter() - t0)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--n", type=int, default=4096, help="dataset size (CIFAR-shaped)")
+    parser.add_argument("--workers", type=int, default=0, help="reference DataLoader workers")
+    parser.add_argument("--repeats", type=int, default=2)
+    args = parser.parse_args()
+    device = torch.device(args.device)
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (args.n, 32, 32, 3), dtype=np.uint8)
+    labels = rng.integers(0, 100, args.n)
+    torch.manual_seed(0)
+    teacher = build_model("resnet32x4", 100)
+    student = build_model("resnet8x4", 100)
+    data = ArrayData(
+        torch.from_numpy(images).permute(0, 3, 1, 2).contiguous().to(device),
+        torch.from_numpy(labels).to(device),
+        100,
+    )
+    loader = reference_loader(images, labels, 64, args.workers)
+    ref_ips, our_ips = [], []
+    for _ in range(args.repeats):  # alternate so drifts in machine load hit both
+        ref = build_method("kd", copy.deepcopy(student), copy.deepcopy(teacher)).to(device)
+        ref_ips.append(run_reference(ref, loader, device, args.steps, args.warmup))
+        ours = build_method("kd", copy.deepcopy(student), copy.deepcopy(teacher))
+        our_ips.append(run_ours(ours, data, device, args.steps, args.warmup))
+    r, o = max(ref_ips), max(our_ips)
+    name = (
+        torch.cuda.get_device_name(0)
+        if device.type == "cuda"
+        else f"CPU, {torch.get_num_threads()} threads"
+    )
+    print(f"device: {name}; torch {torch.__version__}; {args.steps} steps x 64 images")
+    print(f"reference (DataLoader + per-sample transforms, fp32): {r:8.1f} images/s")
+    tricks = "channels_last, bf16" if device.type == "cuda" else "channels_last"
+    print(f"ours (on-device uint8 + kornia batch aug, {tricks}): {o:8.1f} images/s")
+    print(f"ratio ours / reference: {o / r:.2f}x")
+
+
+if __name__ == "__main__":
+    main()
