@@ -13,6 +13,7 @@ include: "workflow/rules/provenance.smk"
 include: "workflow/rules/common_kd.smk"
 include: "workflow/rules/kd.smk"
 include: "workflow/rules/energy_kd.smk"
+include: "workflow/rules/burst_sr.smk"
 
 
 rule all:

@@ -71,3 +71,16 @@ def test_inlined_file_resolves_its_own_defs(tmp_path):
     validate_config({"p": {"a": 1}}, tmp_path / "c.yaml")
     with pytest.raises(ReproError, match=r"p\.a: 'x' is not of type 'integer'"):
         validate_config({"p": {"a": "x"}}, tmp_path / "c.yaml")
+
+
+def test_defaults_inside_inlined_files_are_filled(tmp_path):
+    sub = {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "type": "object",
+        "properties": {"teacher_seed": {"type": "integer", "default": 0}},
+    }
+    (tmp_path / "s.yaml").write_text(yaml.safe_dump(sub))
+    (tmp_path / "c.yaml").write_text(
+        yaml.safe_dump({"type": "object", "properties": {"p": {"$ref": "s.yaml"}}})
+    )
+    assert validate_config({"p": {}}, tmp_path / "c.yaml") == {"p": {"teacher_seed": 0}}

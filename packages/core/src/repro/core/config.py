@@ -28,11 +28,10 @@ def load_schema(path: str | os.PathLike[str]) -> dict[str, Any]:
         ref = sub.get("$ref", "") if isinstance(sub, dict) else ""
         if ref.endswith((".yaml", ".json")):
             sub_path = path.parent / ref
-            # An $id makes the inlined file its own resource, so its "#/$defs/..." resolve.
-            schema["properties"][name] = {
-                "$id": sub_path.resolve().as_uri(),
-                **load_schema(sub_path),
-            }
+            # An $id makes the inlined file its own resource, so its "#/$defs/..." resolve; its
+            # $schema is dropped, else the validator switches dialect and skips our defaults.
+            sub = {k: v for k, v in load_schema(sub_path).items() if k != "$schema"}
+            schema["properties"][name] = {"$id": sub_path.resolve().as_uri(), **sub}
     return schema
 
 

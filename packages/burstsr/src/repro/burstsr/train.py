@@ -1,0 +1,185 @@
+"""Training of the learned baselines on synthetic bursts made on the fly.
+
+Each iteration draws random crops, generates a batch of bursts on the training device and
+takes one Adam step. The state (weights, optimiser, scheduler, data RNG) is checkpointed every
+``checkpoint_every`` iterations beside the output, so an interrupted run resumes bit for bit
+on CPU.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from repro.burstsr import models, synth
+from repro.burstsr.sources import make_source
+from repro.core import ReproError
+from repro.core.checkpoint import load_checkpoint, save_checkpoint
+from repro.core.seeding import seed_everything
+
+TRAINABLE = ("single", "burst", "flownet")
+
+
+def pick_device(name: str) -> torch.device:
+    """'cpu', 'cuda' or 'auto' (CUDA when available)."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ReproError(f"burst_sr.device: '{name}' requested but CUDA is not available")
+    return torch.device(name)
+
+
+def model_spec(params: dict[str, Any], name: str) -> dict[str, Any]:
+    """The config entry ``burst_sr.models.<name>``."""
+    if name not in params.get("models", {}):
+        raise ReproError(
+            f"burst_sr.models: no model '{name}' "
+            f"(configured: {', '.join(params.get('models', {}))})"
+        )
+    return params["models"][name]
+
+
+def build_model(
+    spec: dict[str, Any], net: models.NetConfig, flownet: models.FlowNet | None = None
+) -> torch.nn.Module:
+    """An untrained network for a model spec."""
+    kind = spec["kind"]
+    if kind == "single":
+        return models.SingleFrameNet(net)
+    if kind == "flownet":
+        return models.FlowNet(net)
+    if kind == "burst":
+        align = spec.get("align", "gt")
+        if align == "flownet":
+            if flownet is None:
+                raise ReproError("burst network with align=flownet needs a trained flow network")
+            return models.BurstNet(net, flownet)
+        if align == "gt":
+            return models.BurstNet(net)
+        raise ReproError(
+            f"burst_sr.models: align '{align}' not available (gt, flownet); "
+            "pretrained PWC-Net is not implemented yet"
+        )
+    raise ReproError(f"burst_sr.models: kind '{kind}' is not trainable ({', '.join(TRAINABLE)})")
+
+
+def load_model(path: str | os.PathLike[str], device: torch.device) -> tuple[torch.nn.Module, dict]:
+    """A trained network from its checkpoint (architecture stored beside the weights)."""
+    ckpt = load_checkpoint(path, map_location=str(device))
+    net = models.NetConfig.from_params(ckpt["net"])
+    spec = ckpt["spec"]
+    flownet = models.FlowNet(net) if spec.get("align") == "flownet" else None
+    model = build_model(spec, net, flownet)
+    model.load_state_dict(ckpt["state_dict"])
+    return model.to(device).eval(), ckpt
+
+
+def l1_loss(pred: torch.Tensor, gt: torch.Tensor, border: int) -> torch.Tensor:
+    """L1 with ``border`` HR pixels ignored."""
+    if border > 0:
+        pred, gt = (
+            pred[..., border:-border, border:-border],
+            gt[..., border:-border, border:-border],
+        )
+    return (pred - gt).abs().mean()
+
+
+def train(
+    name: str,
+    params: dict[str, Any],
+    out: str | os.PathLike[str],
+    seed: int,
+    flownet_path: str | None = None,
+) -> dict[str, Any]:
+    """Train model ``name`` of ``params['models']``; write its checkpoint to ``out``."""
+    spec = model_spec(params, name)
+    tcfg = {**params["train"], **spec.get("train", {})}
+    device = pick_device(params.get("device", "cpu"))
+    seed_everything(seed)
+    net = models.NetConfig.from_params(params.get("net"))
+    flownet = None
+    if spec["kind"] == "burst" and spec.get("align") == "flownet":
+        if not flownet_path:
+            raise ReproError(f"burst_sr.models.{name}: align=flownet needs --flownet CHECKPOINT")
+        flownet, _ = load_model(flownet_path, device)
+    model = build_model(spec, net, flownet).to(device)
+    burst_cfg = synth.BurstConfig.from_params(
+        {**params["burst"], "burst_size": int(tcfg["burst_size"])}
+    )
+    source = make_source(params["data"], "train")
+    opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=tcfg["lr"])
+    sched = torch.optim.lr_scheduler.StepLR(opt, step_size=tcfg["lr_step"], gamma=tcfg["lr_gamma"])
+    gen = torch.Generator().manual_seed(seed)
+    state_path = Path(f"{out}.state")
+    start, history = 0, []
+    if state_path.is_file():
+        state = load_checkpoint(state_path, map_location=str(device))
+        model.load_state_dict(state["state_dict"])
+        opt.load_state_dict(state["optimizer"])
+        sched.load_state_dict(state["scheduler"])
+        gen.set_state(state["generator"])
+        torch.set_rng_state(state["torch_rng"])
+        start, history = int(state["iteration"]), list(state["history"])
+        print(f"resumed {name} at iteration {start}")
+    iters, border = int(tcfg["iterations"]), int(tcfg["boundary_ignore"])
+    bgen = torch.Generator(device=device)
+    model.train()
+    t0 = time.perf_counter()
+    for it in range(start, iters):
+        crops = source.crops(int(tcfg["batch_size"]), burst_cfg.source_size, gen).to(device)
+        bgen.manual_seed(int(torch.randint(2**62, (1,), generator=gen)))
+        data = synth.generate(crops, burst_cfg, bgen)
+        if spec["kind"] == "flownet":
+            pred = model(data.burst)[:, 1:]
+            target = synth.flow_to_packed(data.flow)[:, 1:]
+            loss = (pred - target).norm(dim=2).mean()  # end-point error, packed pixels
+        else:
+            flow = synth.flow_to_packed(data.flow)
+            loss = l1_loss(model(data.burst, flow), data.gt, border)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sched.step()
+        history.append(loss.item())
+        if (it + 1) % int(tcfg["log_every"]) == 0 or it + 1 == iters:
+            recent = history[-int(tcfg["log_every"]) :]
+            print(
+                f"{name} it {it + 1}/{iters} loss {sum(recent) / len(recent):.5f} "
+                f"({time.perf_counter() - t0:.1f}s)",
+                flush=True,
+            )
+        if (it + 1) % int(tcfg["checkpoint_every"]) == 0 and it + 1 < iters:
+            save_checkpoint(
+                state_path,
+                {
+                    "state_dict": model.state_dict(),
+                    "optimizer": opt.state_dict(),
+                    "scheduler": sched.state_dict(),
+                    "generator": gen.get_state(),
+                    "torch_rng": torch.get_rng_state(),
+                    "iteration": it + 1,
+                    "history": history,
+                },
+            )
+    result = {
+        "kind": spec["kind"],
+        "spec": dict(spec),
+        "net": net.to_dict(),
+        "state_dict": {k: v.cpu() for k, v in model.state_dict().items()},
+        "iterations": iters,
+        "history": history,
+        "seed": seed,
+        "parameters": models.count_parameters(model),
+        "train": tcfg,
+        "seconds": time.perf_counter() - t0,
+    }
+    save_checkpoint(out, result)
+    state_path.unlink(missing_ok=True)
+    if history:
+        tail = history[-20:]
+        print(f"{name}: final loss {sum(tail) / len(tail):.5f}")
+    return result

@@ -1,0 +1,133 @@
+"""Baselines: geometry of the interpolation baseline, network shapes, resumable training."""
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from repro.burstsr import camera, models, train
+
+TINY = dict(
+    enc_dim=4,
+    enc_blocks=1,
+    feat_dim=8,
+    offset_dim=4,
+    weight_dim=4,
+    weight_blocks=1,
+    dec_dim=4,
+    dec_blocks=1,
+    up_dim=4,
+    up_blocks=1,
+    flow_dim=4,
+    flow_range=2,
+)
+
+
+def test_upsample_puts_lr_pixel_i_on_hr_pixel_s_times_i():
+    lr = torch.rand(1, 3, 6, 7)
+    for mode in ("bilinear", "bicubic"):
+        up = models.upsample_aligned(lr, 4, mode)
+        assert up.shape == (1, 3, 24, 28)
+        torch.testing.assert_close(up[..., ::4, ::4], lr, atol=1e-5, rtol=0)
+    mid = models.upsample_aligned(lr, 4, "bilinear")[..., 0, 2]  # half-way between columns
+    torch.testing.assert_close(mid, (lr[..., 0, 0] + lr[..., 0, 1]) / 2)
+
+
+def test_demosaic_baseline_recovers_a_constant_colour():
+    img = torch.tensor([0.2, 0.5, 0.8]).view(1, 3, 1, 1).expand(1, 3, 16, 16)
+    burst = camera.mosaic(img)[:, None]
+    out = models.demosaic_upsample(burst, "bicubic")
+    assert out.shape == (1, 3, 64, 64)
+    torch.testing.assert_close(out[0, :, 20:40, 20:40].mean((1, 2)), torch.tensor([0.2, 0.5, 0.8]))
+
+
+def test_warp_moves_by_the_flow():
+    x = torch.zeros(1, 1, 9, 9)
+    x[0, 0, 4, 6] = 1.0
+    flow = torch.zeros(1, 2, 9, 9)
+    flow[:, 0] = 2.0  # sample 2 px to the right
+    out = models.warp(x, flow)
+    assert out[0, 0, 4, 4] == 1.0 and out.sum() == 1.0
+
+
+def test_networks_shapes_and_residual_start():
+    cfg = models.NetConfig(**TINY)
+    burst = torch.rand(2, 5, 4, 6, 6)
+    flow = torch.zeros(2, 5, 2, 6, 6)
+    for net in (
+        models.SingleFrameNet(cfg),
+        models.BurstNet(cfg),
+        models.BurstNet(cfg, models.FlowNet(cfg)),
+    ):
+        assert net(burst, flow).shape == (2, 3, 48, 48)
+        assert net(burst[:, :1], flow[:, :1]).shape == (2, 3, 48, 48)
+    assert models.FlowNet(cfg)(burst).shape == (2, 5, 2, 6, 6)
+    res = models.NetConfig(**TINY, residual=True, normalize=True)
+    torch.testing.assert_close(
+        models.BurstNet(res)(burst, flow), models.demosaic_upsample(burst, "bilinear")
+    )
+    # DBSR widths: 3.64 M parameters without PWC-Net (13.01 M with its 9.37 M)
+    assert abs(models.count_parameters(models.BurstNet(models.NetConfig())) / 1e6 - 3.64) < 0.01
+
+
+def _zurich(root):
+    for split in ("train", "test"):
+        (root / split / "canon").mkdir(parents=True)
+        for i in range(2):
+            img = np.random.default_rng(i).integers(0, 255, (64, 64, 3), dtype=np.uint8)
+            cv2.imwrite(str(root / split / "canon" / f"{i}.jpg"), img)
+
+
+def _params(root, iterations):
+    return {
+        "device": "cpu",
+        "burst": {"crop": 16, "border_crop": 4},
+        "data": {"source": "zurich", "zurich_root": str(root)},
+        "net": TINY,
+        "train": {
+            "iterations": iterations,
+            "batch_size": 2,
+            "burst_size": 3,
+            "lr": 1e-3,
+            "lr_step": 100,
+            "lr_gamma": 0.5,
+            "checkpoint_every": 2,
+            "log_every": 1,
+            "boundary_ignore": 2,
+        },
+        "models": {"b": {"kind": "burst", "align": "gt"}, "f": {"kind": "flownet"}},
+    }
+
+
+def test_training_is_deterministic_per_seed(tmp_path):
+    _zurich(tmp_path / "z")
+    full = train.train("b", _params(tmp_path / "z", 3), tmp_path / "full.pt", seed=3)
+    again = train.train("b", _params(tmp_path / "z", 3), tmp_path / "again.pt", seed=3)
+    other = train.train("b", _params(tmp_path / "z", 3), tmp_path / "other.pt", seed=4)
+    assert again["history"] == full["history"] != other["history"]
+    for k, v in full["state_dict"].items():
+        assert torch.equal(v, again["state_dict"][k])
+    model, _ = train.load_model(tmp_path / "full.pt", torch.device("cpu"))
+    assert isinstance(model, models.BurstNet)
+
+
+def test_resume_from_state_file_matches_uninterrupted(tmp_path, monkeypatch):
+    _zurich(tmp_path / "z")
+    full = train.train("f", _params(tmp_path / "z", 4), tmp_path / "full.pt", seed=5)
+    calls = {"n": 0}
+    real = train.save_checkpoint
+
+    def crash_after_state(path, state):
+        real(path, state)
+        if str(path).endswith(".state"):
+            calls["n"] += 1
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(train, "save_checkpoint", crash_after_state)
+    with pytest.raises(KeyboardInterrupt):
+        train.train("f", _params(tmp_path / "z", 4), tmp_path / "run.pt", seed=5)
+    monkeypatch.setattr(train, "save_checkpoint", real)
+    assert (tmp_path / "run.pt.state").is_file()
+    resumed = train.train("f", _params(tmp_path / "z", 4), tmp_path / "run.pt", seed=5)
+    assert resumed["history"] == full["history"]
+    assert not (tmp_path / "run.pt.state").exists()

@@ -1,0 +1,167 @@
+"""Synthetic bursts: agreement with OpenCV, motion model, flow, reproducibility."""
+
+import math
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from repro.burstsr import camera, reference, synth
+
+
+def gen(seed=0):
+    return torch.Generator().manual_seed(seed)
+
+
+def plain_cfg(**kw):
+    base = dict(
+        crop=64,
+        add_noise=False,
+        quantize_8bit=False,
+        random_ccm=False,
+        random_gains=False,
+        smoothstep=False,
+        gamma=False,
+    )
+    base.update(kw)
+    return synth.BurstConfig(**base)
+
+
+def _cv_packed(lin, b, k, cfg):
+    lr = reference.lr_burst_cv(
+        lin[k].permute(1, 2, 0).numpy(), b.translation[k].numpy(), b.rotation[k].numpy(), cfg
+    )
+    return np.stack(
+        [lr[:, 0::2, 0::2, 0], lr[:, 0::2, 1::2, 1], lr[:, 1::2, 0::2, 1], lr[:, 1::2, 1::2, 2]], 1
+    )
+
+
+def test_batched_generator_matches_opencv_per_sample_loop():
+    for quant in (False, True):
+        cfg = synth.BurstConfig(crop=64, add_noise=False, quantize_8bit=quant)
+        img = torch.rand(
+            2, 3, cfg.source_size, cfg.source_size, generator=gen(1), dtype=torch.float64
+        )
+        b = synth.generate(img, cfg, gen(2))
+        lin = camera.unprocess(img, b.cam)
+        for k in range(2):
+            diff = np.abs(_cv_packed(lin, b, k, cfg) - b.burst[k].numpy())
+            # OpenCV quantises warp coordinates to 1/32 px; on uint8 that is <= 1 level
+            assert diff.max() <= (1.0 / 255 + 1e-9 if quant else 1e-5)
+            if quant:
+                assert (diff > 0.5 / 255).mean() < 0.2
+
+
+def test_motion_parameters_follow_the_model():
+    cfg = synth.BurstConfig(crop=64)
+    t, r = synth.sample_motion(500, cfg, gen(3))
+    assert torch.all(t[:, 0] == 1.5) and torch.all(r[:, 0] == 0)
+    assert t[:, 1:].abs().max() <= 24 and t[:, 1:].abs().max() > 23
+    assert r[:, 1:].abs().max() <= 1 and r[:, 1:].abs().max() > 0.99
+
+
+def _blob(size, cx, cy, sigma):
+    ys, xs = torch.meshgrid(
+        torch.arange(size, dtype=torch.float64),
+        torch.arange(size, dtype=torch.float64),
+        indexing="ij",
+    )
+    return torch.exp(-((xs - cx) ** 2 + (ys - cy) ** 2) / (2 * sigma**2))
+
+
+def test_motion_model_moves_a_pattern_by_the_sampled_transform():
+    cfg = plain_cfg(crop=96, max_rotation=1.0)
+    size = cfg.source_size
+    cx, cy = 60.0, 80.0
+    img = _blob(size, cx, cy, 6.0).expand(1, 3, size, size).clone()
+    t = torch.tensor([[[1.5, 1.5], [10.0, -7.0], [-20.0, 15.5], [3.3, 22.0]]])
+    r = torch.tensor([[0.0, 1.0, -0.8, 0.5]])
+    b = synth.generate(img, cfg, gen(4), motion=(t, r))
+    lr = camera.unpack(b.burst[0])[:, 0]  # (N, h, w): mosaic of a grey image = grey LR frame
+    ys, xs = torch.meshgrid(
+        torch.arange(lr.shape[1], dtype=torch.float64),
+        torch.arange(lr.shape[2], dtype=torch.float64),
+        indexing="ij",
+    )
+    c = size / 2
+    for i in range(4):
+        # hand-worked: translate, then rotate by theta about the centre (OpenCV: y axis down,
+        # positive angle counter-clockwise on screen), then crop the border and shrink by s
+        px, py = cx + t[0, i, 0].item(), cy + t[0, i, 1].item()
+        th = math.radians(r[0, i].item())
+        qx = math.cos(th) * (px - c) + math.sin(th) * (py - c) + c
+        qy = -math.sin(th) * (px - c) + math.cos(th) * (py - c) + c
+        ex = (qx - cfg.border_crop + 0.5) / cfg.downsample - 0.5
+        ey = (qy - cfg.border_crop + 0.5) / cfg.downsample - 0.5
+        w = lr[i].double()
+        mx, my = (w * xs).sum() / w.sum(), (w * ys).sum() / w.sum()
+        assert abs(mx - ex) < 0.05 and abs(my - ey) < 0.05, (i, mx, ex, my, ey)
+
+
+def test_ground_truth_flow_aligns_frames_to_frame_zero():
+    cfg = plain_cfg(crop=128)
+    size = cfg.source_size
+    smooth = (
+        F.interpolate(
+            torch.rand(1, 1, 8, 8, generator=gen(5)),
+            size=(size, size),
+            mode="bicubic",
+            align_corners=False,
+        )
+        .clamp(0, 1)
+        .expand(1, 3, -1, -1)
+    )
+    b = synth.generate(smooth, cfg, gen(6))
+    lr = camera.unpack(b.burst[0])  # (N, 1, h, w): grey scene, so the mosaic is the LR frame
+    n, _, h, w = lr.shape
+    ys, xs = torch.meshgrid(
+        torch.arange(h, dtype=torch.float32), torch.arange(w, dtype=torch.float32), indexing="ij"
+    )
+    fx, fy = xs + b.flow[0, :, 0], ys + b.flow[0, :, 1]
+    grid = torch.stack((fx / (w - 1) * 2 - 1, fy / (h - 1) * 2 - 1), -1)
+    warped = F.grid_sample(lr, grid, align_corners=True)
+    inner = (slice(None), 0, slice(8, -8), slice(8, -8))
+    err_aligned = (warped[inner] - lr[0:1].expand(n, 1, h, w)[inner]).abs().mean((1, 2))
+    err_raw = (lr[inner] - lr[0:1].expand(n, 1, h, w)[inner]).abs().mean((1, 2))
+    assert torch.all(b.flow[0, 0] == 0)
+    assert err_aligned[1:].max() < 0.1 * err_raw[1:].min()
+
+
+def test_flow_is_translation_over_s_without_rotation():
+    cfg = plain_cfg(crop=64, max_rotation=0.0)
+    img = torch.rand(3, 3, cfg.source_size, cfg.source_size, generator=gen(7))
+    b = synth.generate(img, cfg, gen(8))
+    expect = (b.translation - b.translation[:, :1]) / cfg.downsample
+    torch.testing.assert_close(b.flow.mean((-1, -2)), expect.float(), atol=1e-4, rtol=0)
+    torch.testing.assert_close(
+        b.flow.std((-1, -2)), torch.zeros_like(expect).float(), atol=1e-4, rtol=0
+    )
+
+
+def test_reproducible_per_seed_and_ground_truth_crop():
+    cfg = synth.BurstConfig(crop=32)
+    img = torch.rand(2, 3, cfg.source_size, cfg.source_size, generator=gen(9))
+    a, b, c = (synth.generate(img, cfg, gen(s)) for s in (10, 10, 11))
+    assert torch.equal(a.burst, b.burst) and torch.equal(a.gt, b.gt)
+    assert not torch.equal(a.burst, c.burst)
+    lin = camera.unprocess(img, a.cam)
+    torch.testing.assert_close(a.gt, lin[:, :, 24:-24, 24:-24])
+    assert a.burst.shape == (2, 14, 4, 4, 4) and a.flow.shape == (2, 14, 2, 8, 8)
+    assert a.burst.min() >= 0 and a.burst.max() <= 1
+
+
+def test_random_crops_shape_and_small_images():
+    imgs = [torch.rand(3, 50, 70), torch.rand(3, 30, 30)]
+    out = synth.random_crops(imgs, 6, 40, gen(12))
+    assert out.shape == (6, 3, 40, 40)
+
+
+def test_uint8_input_uses_an_exact_table_for_linearisation():
+    cfg = synth.BurstConfig(crop=32, add_noise=False)
+    img8 = torch.randint(
+        0, 256, (2, 3, cfg.source_size, cfg.source_size), generator=gen(13), dtype=torch.uint8
+    )
+    a = synth.generate(img8, cfg, gen(14))
+    b = synth.generate(img8.float() / 255.0, cfg, gen(14))
+    torch.testing.assert_close(a.gt, b.gt, atol=1e-6, rtol=0)
+    assert (a.burst - b.burst).abs().max() <= 1.0 / 255 + 1e-6  # 8-bit ties may round apart

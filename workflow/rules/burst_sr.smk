@@ -1,0 +1,217 @@
+# NTIRE 2021 burst super-resolution (track 1, synthetic): stored validation bursts, one
+# training and one evaluation rule per model, and the summary. See docs/burst-sr.md.
+
+import os
+
+BSR = config.get("burst_sr", {})
+BSR_DIR = f"{RESULTS}/burst-sr"
+NEVER = "(?!x)x"  # a wildcard constraint that matches nothing (no model of that kind)
+
+
+# Helpers (lambdas, so that the rule file holds no function definitions: snakemake --lint).
+# Configured model names of the given kinds (all kinds when none given).
+bsr_models = lambda *kinds: [
+    n for n, s in BSR.get("models", {}).items() if not kinds or s["kind"] in kinds
+]
+# Regex alternation of the model names of ``kinds`` for wildcard constraints.
+bsr_constraint = lambda *kinds: "|".join(bsr_models(*kinds)) or NEVER
+# Models scored on the validation bursts and listed in the summary.
+bsr_scored = lambda: [
+    n
+    for n in bsr_models("bicubic", "bilinear", "single", "burst")
+    if BSR["models"][n].get("evaluate", True)
+]
+# The prepared photographs when the images come from them.
+bsr_source_input = lambda wildcards: (
+    ["data/photos/meta.json"] if BSR.get("data", {}).get("source") == "photos" else []
+)
+# The trained weights a model needs for evaluation (none for interpolation).
+bsr_checkpoint = lambda wildcards: (
+    []
+    if BSR["models"][wildcards.model]["kind"] in ("bicubic", "bilinear")
+    else [f"{BSR_DIR}/models/{wildcards.model}.pt"]
+)
+# The flow network a burst model with align=flownet is trained with.
+bsr_flownet = lambda wildcards: (
+    [f"{BSR_DIR}/models/{BSR['models'][wildcards.model]['flownet']}.pt"]
+    if BSR["models"][wildcards.model].get("align") == "flownet"
+    else []
+)
+
+
+rule burst_sr_make_val:
+    input:
+        bsr_source_input,
+    output:
+        f"{BSR_DIR}/val/meta.json",
+    params:
+        cfg=as_json(BSR),
+        out=lambda wildcards, output: os.path.dirname(output[0]),
+    log:
+        f"logs/{RUN}/burst-sr/make_val.log",
+    benchmark:
+        f"benchmarks/{RUN}/burst-sr/make_val.tsv"
+    threads: BSR.get("threads", 1)
+    resources:
+        mem_mb=BSR.get("mem_mb", 4000),
+        runtime=30,
+    conda:
+        "../../envs/burstsr.yaml"
+    shell:
+        "repro-burstsr make-val --params {params.cfg:q} --threads {threads} --out {params.out}"
+        " > {log} 2>&1"
+
+
+rule burst_sr_train_single:
+    input:
+        bsr_source_input,
+    output:
+        f"{BSR_DIR}/models/{{model}}.pt",
+    wildcard_constraints:
+        model=bsr_constraint("single"),
+    params:
+        cfg=as_json(BSR),
+        seed=config["seed"],
+    log:
+        f"logs/{RUN}/burst-sr/train_{{model}}.log",
+    benchmark:
+        f"benchmarks/{RUN}/burst-sr/train_{{model}}.tsv"
+    threads: BSR.get("threads", 1)
+    resources:
+        mem_mb=BSR.get("mem_mb", 4000),
+        runtime=BSR.get("runtime", 60),
+        gpu=BSR.get("gpus", 0),
+    conda:
+        "../../envs/burstsr.yaml"
+    shell:
+        "repro-burstsr train --params {params.cfg:q} --threads {threads} --model {wildcards.model}"
+        " --seed {params.seed} --out {output} > {log} 2>&1"
+
+
+rule burst_sr_train_flownet:
+    input:
+        bsr_source_input,
+    output:
+        f"{BSR_DIR}/models/{{model}}.pt",
+    wildcard_constraints:
+        model=bsr_constraint("flownet"),
+    params:
+        cfg=as_json(BSR),
+        seed=config["seed"],
+    log:
+        f"logs/{RUN}/burst-sr/train_{{model}}.log",
+    benchmark:
+        f"benchmarks/{RUN}/burst-sr/train_{{model}}.tsv"
+    threads: BSR.get("threads", 1)
+    resources:
+        mem_mb=BSR.get("mem_mb", 4000),
+        runtime=BSR.get("runtime", 60),
+        gpu=BSR.get("gpus", 0),
+    conda:
+        "../../envs/burstsr.yaml"
+    shell:
+        "repro-burstsr train --params {params.cfg:q} --threads {threads} --model {wildcards.model}"
+        " --seed {params.seed} --out {output} > {log} 2>&1"
+
+
+rule burst_sr_train_burst:
+    input:
+        bsr_source_input,
+        flownet=bsr_flownet,
+    output:
+        f"{BSR_DIR}/models/{{model}}.pt",
+    wildcard_constraints:
+        model=bsr_constraint("burst"),
+    params:
+        cfg=as_json(BSR),
+        seed=config["seed"],
+        flownet=lambda wildcards, input: f"--flownet {input.flownet}" if input.flownet else "",
+    log:
+        f"logs/{RUN}/burst-sr/train_{{model}}.log",
+    benchmark:
+        f"benchmarks/{RUN}/burst-sr/train_{{model}}.tsv"
+    threads: BSR.get("threads", 1)
+    resources:
+        mem_mb=BSR.get("mem_mb", 4000),
+        runtime=BSR.get("runtime", 60),
+        gpu=BSR.get("gpus", 0),
+    conda:
+        "../../envs/burstsr.yaml"
+    shell:
+        "repro-burstsr train --params {params.cfg:q} --threads {threads} --model {wildcards.model}"
+        " --seed {params.seed} {params.flownet} --out {output} > {log} 2>&1"
+
+
+rule burst_sr_evaluate:
+    input:
+        val=f"{BSR_DIR}/val/meta.json",
+        ckpt=bsr_checkpoint,
+    output:
+        result=f"{BSR_DIR}/eval/{{model}}.json",
+        example=f"{BSR_DIR}/eval/{{model}}_example.npy",
+    wildcard_constraints:
+        model=bsr_constraint("bicubic", "bilinear", "single", "burst"),
+    params:
+        cfg=as_json(BSR),
+        val=lambda wildcards, input: os.path.dirname(input.val),
+        ckpt=lambda wildcards, input: f"--checkpoint {input.ckpt}" if input.ckpt else "",
+    log:
+        f"logs/{RUN}/burst-sr/evaluate_{{model}}.log",
+    benchmark:
+        f"benchmarks/{RUN}/burst-sr/evaluate_{{model}}.tsv"
+    threads: BSR.get("threads", 1)
+    resources:
+        mem_mb=BSR.get("mem_mb", 4000),
+        runtime=30,
+        gpu=BSR.get("gpus", 0),
+    conda:
+        "../../envs/burstsr.yaml"
+    shell:
+        "repro-burstsr evaluate --params {params.cfg:q} --threads {threads}"
+        " --model {wildcards.model} --val {params.val} {params.ckpt}"
+        " --out {output.result} --example {output.example} > {log} 2>&1"
+
+
+rule burst_sr_summary:
+    input:
+        val=f"{BSR_DIR}/val/meta.json",
+        results=expand(f"{BSR_DIR}/eval/{{model}}.json", model=bsr_scored()),
+        examples=expand(f"{BSR_DIR}/eval/{{model}}_example.npy", model=bsr_scored()),
+    output:
+        csv=f"{BSR_DIR}/summary.csv",
+        md=f"{BSR_DIR}/summary.md",
+        visual=f"{BSR_DIR}/fig_visual_comparison.png",
+        frames=f"{BSR_DIR}/fig_psnr_vs_frames.png",
+        provenance=f"{BSR_DIR}/provenance.json",
+    params:
+        cfg=as_json(BSR),
+        val=lambda wildcards, input: os.path.dirname(input.val),
+        results=lambda wc, input: " ".join(f"--result {p}" for p in input.results),
+        examples=lambda wc, input: " ".join(f"--example {p}" for p in input.examples),
+        seed=config["seed"],
+        run=RUN,
+    log:
+        f"logs/{RUN}/burst-sr/summary.log",
+    benchmark:
+        f"benchmarks/{RUN}/burst-sr/summary.tsv"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    conda:
+        "../../envs/burstsr.yaml"
+    shell:
+        "repro-burstsr summarize --params {params.cfg:q} --threads {threads} --val {params.val}"
+        " {params.results} {params.examples} --csv {output.csv} --md {output.md}"
+        " --fig-visual {output.visual} --fig-frames {output.frames}"
+        " --provenance {output.provenance} --run {params.run} --seed {params.seed} > {log} 2>&1"
+
+
+if "burst-sr" in PAPERS:
+    PAPER_TARGETS.extend(
+        [
+            f"{BSR_DIR}/summary.csv",
+            f"{BSR_DIR}/fig_visual_comparison.png",
+            f"{BSR_DIR}/fig_psnr_vs_frames.png",
+        ]
+    )
