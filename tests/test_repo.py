@@ -56,3 +56,32 @@ def test_every_rule_file_uses_existing_env_files():
     for smk in (ROOT / "workflow" / "rules").glob("*.smk"):
         for env in re.findall(r'conda:\s*\n\s*"([^"]+)"', smk.read_text()):
             assert (smk.parent / env).resolve().is_file(), f"{smk.name}: {env}"
+
+
+def _rule_blocks():
+    for smk in sorted((ROOT / "workflow" / "rules").glob("*.smk")):
+        text = smk.read_text()
+        starts = [m for m in re.finditer(r"^(?:rule|checkpoint) (\w+):", text, re.M)]
+        for i, m in enumerate(starts):
+            end = starts[i + 1].start() if i + 1 < len(starts) else len(text)
+            yield smk.name, m[1], text[m.start() : end]
+
+
+@pytest.mark.parametrize(
+    ("smk", "rule", "block"),
+    list(_rule_blocks()),
+    ids=lambda v: v if isinstance(v, str) and "\n" not in v else "",
+)
+def test_every_rule_declares_threads_resources_log_benchmark_env(smk, rule, block):
+    for directive in (
+        "threads:",
+        "resources:",
+        "mem_mb=",
+        "runtime=",
+        "log:",
+        "benchmark:",
+        "conda:",
+        "shell:",
+    ):
+        assert directive in block, f"{smk}: rule {rule} lacks {directive}"
+    assert "run:" not in block, f"{smk}: rule {rule} has inline Python"

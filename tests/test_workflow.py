@@ -7,6 +7,7 @@ import re
 
 import numpy as np
 import pytest
+import yaml
 from snakerun import ROOT, snakemake
 
 
@@ -39,23 +40,52 @@ def test_paper_dry_run_plans_paper_datasets(workdir):
     assert "results/paper/provenance.json" in proc.stdout
 
 
+def _quick_config() -> dict:
+    return yaml.safe_load((ROOT / "config" / "quick.yaml").read_text())
+
+
 @pytest.mark.parametrize(
-    ("yaml_text", "expected"),
+    ("change", "expected"),
     [
-        ("data:\n  digits:\n    test_fracton: 0.2\n", "unknown key 'data.digits.test_fracton'"),
-        ("seed: zero\n", "seed: 'zero' is not of type 'integer'"),
-        ("papers: [energy-kb]\n", "papers.0: 'energy-kb' is not one of"),
-        ("dataset: [digits]\n", "unknown key 'dataset'"),
+        (
+            lambda c: c["data"]["digits"].update(test_fracton=0.2),
+            "unknown key 'data.digits.test_fracton'",
+        ),
+        (lambda c: c.update(seed="zero"), "seed: 'zero' is not of type 'integer'"),
+        (lambda c: c.update(papers=["energy-kb"]), "papers.0: 'energy-kb' is not one of"),
+        (lambda c: c.update(dataset=["digits"]), "unknown key 'dataset'"),
+        (
+            lambda c: c["energy_kd"]["student_train"].update(epochs="20"),
+            "energy_kd.student_train.epochs: '20' is not of type 'integer'",
+        ),
+        (lambda c: c.pop("run"), "'run' is a required property"),
     ],
 )
-def test_bad_config_fails_with_one_line_naming_the_key(workdir, yaml_text, expected):
-    (workdir / "bad.yaml").write_text(yaml_text)
+def test_bad_config_fails_with_one_line_naming_the_key(workdir, change, expected):
+    cfg = _quick_config()
+    change(cfg)
+    (workdir / "bad.yaml").write_text(yaml.safe_dump(cfg))
     proc = snakemake("-n", "--cores", "1", "--configfile", "bad.yaml", cwd=workdir)
     assert proc.returncode != 0
     errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and expected in errors[0], proc.stderr
-    assert "bad.yaml" in errors[0]
+    assert re.match(r"error: \S*bad\.yaml: ", errors[0])  # names the file it came from
     assert "Traceback" not in proc.stderr
+
+
+def test_paper_config_replaces_the_quick_one(workdir):
+    # Nothing of config/quick.yaml leaks into a paper run (e.g. quick's CPU thread count).
+    proc = snakemake(
+        "-n",
+        "--cores",
+        "1",
+        "results/paper/energy-kd/summary.csv",
+        "--configfile",
+        "config/paper.yaml",
+        cwd=workdir,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert '"threads": 1,' not in proc.stdout and '"device": "cpu"' not in proc.stdout
 
 
 def test_paper_run_without_imagenet_stops_before_any_job(workdir):
@@ -112,10 +142,17 @@ def test_paper_dry_run_lists_the_energy_kd_tables(workdir):
     )
     assert proc.returncode == 0, proc.stderr
     jobs = job_counts(proc.stdout)
-    # 10 CIFAR-100 pairs x 5 methods + 3 CIFAR-100-LT sets x 2 methods, 5 seeds each
-    assert jobs["train_energy_kd"] == (10 * 5 + 3 * 2) * 5
+    # 10 CIFAR-100 pairs x 5 methods + 3 CIFAR-100-LT sets x 2 methods + 2 ImageNet pairs x 4
+    # methods, 5 seeds each
+    assert jobs["train_energy_kd"] == (10 * 5 + 3 * 2 + 2 * 4) * 5
     assert "energy_kd/resnet32x4-resnet8x4/seed4" in proc.stdout
     assert "gpu=1" in proc.stdout
+    assert "imagenet/energy_dkd/resnet34_imagenet-resnet18_imagenet/seed4" in proc.stdout
+    assert "imagenet/dkd/resnet50_imagenet-mobilenetv1_imagenet/seed0" in proc.stdout
+    # ImageNet students alone are trained; the teachers are the user's pretrained files
+    assert "vanilla/imagenet/mobilenetv1_imagenet/seed4/model.pt" in proc.stdout
+    assert "vanilla/imagenet/resnet34_imagenet" not in proc.stdout
+    assert "vanilla/imagenet/resnet50_imagenet" not in proc.stdout
 
 
 @pytest.mark.slow
@@ -129,9 +166,24 @@ def test_quick_energy_kd_end_to_end(workdir):
     rows = list(csv.DictReader((workdir / "results/quick/energy-kd/summary.csv").open()))
     by = {(r["method"], r["student"]): r for r in rows}
     assert {m for m, _ in by} == {"ce", "kd", "dkd", "energy_kd", "energy_dkd", "heda"}
-    teacher, student = by[("ce", "wrn_16_2")], by[("ce", "resnet8")]
+    teacher, student = by[("ce", "wrn_16_2")], by[("ce", "resnet20")]
     assert float(teacher["top1_final"]) > float(student["top1_final"])
     figures = workdir / "results/quick/energy-kd/figures"
     assert (figures / "energy_vs_confidence.png").stat().st_size > 10_000
     prov = json.loads((workdir / "results/quick/energy-kd/provenance.json").read_text())
     assert prov["spearman_energy_confidence"] < -0.5  # low energy = confident
+
+
+def test_unset_pretrained_teacher_stops_before_any_job(workdir):
+    data = workdir / "data" / "imagenet"
+    data.mkdir(parents=True)
+    for name in ("train.csv", "val.csv"):
+        (data / name).write_text("path,label\n")
+    (data / "meta.json").write_text(json.dumps({"name": "imagenet", "classes": ["n00000001"]}))
+    target = "results/paper/energy-kd/runs/imagenet/kd/resnet34_imagenet-resnet18_imagenet/seed0"
+    proc = snakemake(
+        "--cores", "1", f"{target}/result.json", "--configfile", "config/paper.yaml", cwd=workdir
+    )  # fmt: skip
+    assert proc.returncode != 0
+    assert "energy_kd.pretrained_teachers.imagenet.resnet34_imagenet is not set" in proc.stderr
+    assert not (workdir / target).exists()  # no job started

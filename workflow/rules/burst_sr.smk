@@ -45,6 +45,7 @@ rule burst_sr_make_val:
     output:
         f"{BSR_DIR}/val/meta.json",
     params:
+        version=pkg_version("burstsr"),
         cfg=as_json(BSR),
         out=lambda wildcards, output: os.path.dirname(output[0]),
     log:
@@ -70,6 +71,7 @@ rule burst_sr_train_single:
     wildcard_constraints:
         model=bsr_constraint("single"),
     params:
+        version=pkg_version("burstsr"),
         cfg=as_json(BSR),
         seed=config["seed"],
     log:
@@ -96,6 +98,7 @@ rule burst_sr_train_flownet:
     wildcard_constraints:
         model=bsr_constraint("flownet"),
     params:
+        version=pkg_version("burstsr"),
         cfg=as_json(BSR),
         seed=config["seed"],
     log:
@@ -123,6 +126,7 @@ rule burst_sr_train_burst:
     wildcard_constraints:
         model=bsr_constraint("burst"),
     params:
+        version=pkg_version("burstsr"),
         cfg=as_json(BSR),
         seed=config["seed"],
         flownet=lambda wildcards, input: f"--flownet {input.flownet}" if input.flownet else "",
@@ -152,6 +156,7 @@ rule burst_sr_evaluate:
     wildcard_constraints:
         model=bsr_constraint("bicubic", "bilinear", "single", "burst"),
     params:
+        version=pkg_version("burstsr"),
         cfg=as_json(BSR),
         val=lambda wildcards, input: os.path.dirname(input.val),
         ckpt=lambda wildcards, input: f"--checkpoint {input.ckpt}" if input.ckpt else "",
@@ -184,6 +189,7 @@ rule burst_sr_summary:
         frames=f"{BSR_DIR}/fig_psnr_vs_frames.png",
         provenance=f"{BSR_DIR}/provenance.json",
     params:
+        version=pkg_version("burstsr"),
         cfg=as_json(BSR),
         val=lambda wildcards, input: os.path.dirname(input.val),
         results=lambda wc, input: " ".join(f"--result {p}" for p in input.results),

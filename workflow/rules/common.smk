@@ -7,7 +7,9 @@ from pathlib import Path
 from repro.core import ReproError
 from repro.core.config import validate_config
 
-_CONFIG_SOURCE = " + ".join(str(f) for f in workflow.configfiles) or "config"
+# --configfile replaces config/quick.yaml (profiles/default sets replace-workflow-config).
+_CONFIG_FILES = getattr(workflow, "overwrite_configfiles", None) or workflow.configfiles
+_CONFIG_SOURCE = " + ".join(str(f) for f in _CONFIG_FILES) or "config"
 try:
     validate_config(
         config, Path(workflow.basedir) / "workflow/schemas/config.schema.yaml", _CONFIG_SOURCE
@@ -20,6 +22,13 @@ RESULTS = f"results/{RUN}"
 PAPERS = config["papers"]
 # Each paper's rule file appends its final outputs (summary tables, figures) here.
 PAPER_TARGETS = []
+
+
+def pkg_version(name):
+    """Installed version of repro-<name>: a rule param, so a version bump reruns its jobs."""
+    from importlib.metadata import version
+
+    return version(f"repro-{name}")
 
 
 def as_json(section):
@@ -68,11 +77,17 @@ def pending_acquisitions():
     return sorted(names - {None})
 
 
+#: More pre-flight checks (functions returning one-line problems), added by paper rule files.
+PREFLIGHT_CHECKS = []
+
+
 def preflight():
     """Stop before any job runs when a planned dataset cannot be obtained (one line)."""
     from repro.data.cli import check
 
     problems = check(config["data"], pending_acquisitions(), Path("data"))
+    for extra in PREFLIGHT_CHECKS:
+        problems += extra()
     if problems:
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
         sys.exit(f"error: {problems[0]}{more}")

@@ -1,5 +1,11 @@
 # Helpers shared by the KD papers' Snakemake files: paths, params and resources.
-from repro.distill.recipes import kd_params, kd_runs, vanilla_params
+from repro.distill.recipes import (
+    is_pretrained,
+    kd_params,
+    kd_runs,
+    pretrained_weights,
+    vanilla_params,
+)
 
 KD = config.get("energy_kd", {})
 
@@ -17,7 +23,9 @@ def kd_resource(name, default):
 
 
 def kd_threads(wildcards):
-    return KD.get("vanilla_train", {}).get("threads") or 1
+    """Per-dataset `resources.threads` (e.g. JPEG decoding workers), else the recipe's."""
+    default = KD.get("vanilla_train", {}).get("threads") or 1
+    return kd_resource("threads", default)(wildcards)
 
 
 def vanilla_file(dataset, model, seed, name=""):
@@ -30,7 +38,8 @@ def vanilla_out(wildcards):
 
 
 def vanilla_cfg(wildcards):
-    return as_json(vanilla_params(KD, wildcards.model, int(wildcards.seed)))
+    w = wildcards
+    return as_json(vanilla_params(KD, w.model, int(w.seed), w.dataset))
 
 
 def ekd_file(dataset, method, teacher, student, seed, name=""):
@@ -50,7 +59,41 @@ def ekd_cfg(wildcards):
 
 
 def ekd_teacher(wildcards):
-    return vanilla_file(wildcards.dataset, wildcards.teacher, KD["teacher_seed"], "model.pt")
+    """The teacher's model.pt trained alone, or the user's pretrained file (none if unset)."""
+    w = wildcards
+    if is_pretrained(KD, w.dataset, w.teacher):
+        path = pretrained_weights(KD, w.dataset, w.teacher)
+        return [path] if path else []  # unset: the job stops with the key to set
+    return vanilla_file(w.dataset, w.teacher, KD["teacher_seed"], "model.pt")
+
+
+def ekd_unset_teachers():
+    """Pretrained teachers that planned KD jobs need but the config leaves unset (one line each)."""
+    try:
+        jobs = list(workflow.dag.needrun_jobs())
+    except AttributeError:  # Snakemake internals moved: the jobs themselves will stop
+        return []
+    keys = {
+        (job.wildcards["dataset"], job.wildcards["teacher"])
+        for job in jobs
+        if job.rule.name == "train_energy_kd"
+    }
+    return [
+        f"config key energy_kd.pretrained_teachers.{d}.{t} is not set (path to the"
+        " teacher's torchvision state_dict file; nothing is downloaded)"
+        for d, t in sorted(keys)
+        if is_pretrained(KD, d, t) and not pretrained_weights(KD, d, t)
+    ]
+
+
+PREFLIGHT_CHECKS.append(ekd_unset_teachers)
+
+
+def ekd_teacher_arg(wildcards, input):
+    """`--teacher model.pt` for trained teachers; pretrained ones come in the params JSON."""
+    if is_pretrained(KD, wildcards.dataset, wildcards.teacher):
+        return ""
+    return f"--teacher {input.teacher}"
 
 
 def ekd_results():
@@ -60,7 +103,8 @@ def ekd_results():
         d, t, s = r["dataset"], r["teacher"], r["student"]
         files.append(ekd_file(d, r["method"], t, s, r["seed"], "result.json"))
         files.append(vanilla_file(d, s, r["seed"], "result.json"))
-        files.append(vanilla_file(d, t, KD["teacher_seed"], "result.json"))
+        if not is_pretrained(KD, d, t):
+            files.append(vanilla_file(d, t, KD["teacher_seed"], "result.json"))
     return list(dict.fromkeys(files))
 
 

@@ -12,6 +12,7 @@ rule fetch_archive:
     wildcard_constraints:
         dataset="cifar100|tinyimagenet",
     params:
+        version=pkg_version("data"),
         cfg=lambda wc: data_params(wc.dataset),
     log:
         "logs/data/fetch_{dataset}.log",
@@ -35,6 +36,7 @@ rule prepare_digits:
     wildcard_constraints:
         name=r"digits(-lt\d+)?",
     params:
+        version=pkg_version("data"),
         cfg=lambda wc: data_params("digits"),
         imbalance=imbalance_flag,
     log:
@@ -61,6 +63,7 @@ rule prepare_cifar100:
     wildcard_constraints:
         name=r"cifar100(-lt\d+)?",
     params:
+        version=pkg_version("data"),
         cfg=lambda wc: data_params("cifar100"),
         imbalance=imbalance_flag,
     log:
@@ -84,6 +87,8 @@ rule prepare_tinyimagenet:
     output:
         dataset_files("tinyimagenet"),
         meta="data/tinyimagenet/meta.json",
+    params:
+        version=pkg_version("data"),
     log:
         "logs/data/prepare_tinyimagenet.log",
     benchmark:
@@ -104,6 +109,7 @@ rule prepare_photos:
         expand("data/photos/{photo}.png", photo=config["data"]["photos"]["names"]),
         meta="data/photos/meta.json",
     params:
+        version=pkg_version("data"),
         cfg=lambda wc: data_params("photos"),
     log:
         "logs/data/prepare_photos.log",
@@ -125,6 +131,7 @@ rule index_imagenet:
         "data/imagenet/val.csv",
         meta="data/imagenet/meta.json",
     params:
+        version=pkg_version("data"),
         cfg=lambda wc: data_params("imagenet"),
     log:
         "logs/data/index_imagenet.log",

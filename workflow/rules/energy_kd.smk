@@ -1,4 +1,5 @@
 # Energy KD (issue 3): one job per (method, dataset, teacher, student, seed), then the report.
+# Teachers come from train_vanilla, or from energy_kd.pretrained_teachers (ImageNet: user files).
 
 
 rule train_energy_kd:
@@ -11,8 +12,10 @@ rule train_energy_kd:
     wildcard_constraints:
         method="kd|dkd|energy_kd|energy_dkd|heda",
     params:
+        version=pkg_version("distill"),
         cfg=ekd_cfg,
         out=ekd_out,
+        teacher=ekd_teacher_arg,
     log:
         f"logs/{RUN}/energy-kd/{{dataset}}/{{method}}/{{teacher}}-{{student}}/seed{{seed}}.log",
     benchmark:
@@ -26,7 +29,7 @@ rule train_energy_kd:
         "../../envs/distill.yaml"
     shell:
         "repro-distill train --data data/{wildcards.dataset} --out {params.out}"
-        " --teacher {input.teacher} --params {params.cfg:q} > {log} 2>&1"
+        " {params.teacher} --params {params.cfg:q} > {log} 2>&1"
 
 
 rule report_energy_kd:
@@ -44,6 +47,7 @@ rule report_energy_kd:
         ),
         provenance=f"{RESULTS}/energy-kd/provenance.json",
     params:
+        version=pkg_version("distill"),
         cfg=as_json(KD),
         out=lambda wildcards, output: os.path.dirname(output.csv),
         dataset=ekd_report_pair()[0],

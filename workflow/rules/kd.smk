@@ -16,6 +16,7 @@ rule train_vanilla:
         model=f"{RESULTS}/vanilla/{{dataset}}/{{model}}/seed{{seed}}/model.pt",
         result=f"{RESULTS}/vanilla/{{dataset}}/{{model}}/seed{{seed}}/result.json",
     params:
+        version=pkg_version("distill"),
         cfg=vanilla_cfg,
         out=vanilla_out,
     log:

@@ -5,6 +5,7 @@ rule provenance:
     output:
         f"{RESULTS}/provenance.json",
     params:
+        version=pkg_version("core"),
         cfg=as_json(config),
         seed=config["seed"],
         code=workflow.basedir,

@@ -54,6 +54,34 @@ def test_vanilla_params_and_run_list():
         kd_params(SECTION, "kd", "cifar100", "vgg13", "resnet8", 0)
 
 
+def test_dataset_recipe_and_pretrained_teachers():
+    section = {
+        **SECTION,
+        "dataset_train": {"imagenet": {"epochs": 100, "lr": 0.2, "lr_milestones": [30]}},
+        "pretrained_teachers": {"imagenet": {"resnet34_imagenet": "/w/r34.pth"}},
+        "experiments": [
+            *SECTION["experiments"],
+            {
+                "dataset": "imagenet",
+                "teacher": "resnet34_imagenet",
+                "student": "ShuffleV1",
+                "methods": ["energy_kd"],
+            },
+        ],
+    }
+    e = kd_params(section, "energy_kd", "imagenet", "resnet34_imagenet", "ShuffleV1", 2)
+    # the dataset recipe wins over method_train's 360 epochs and the per-student LR
+    assert e["train"] == {"epochs": 100, "lr": 0.2, "lr_milestones": [30], "seed": 2}
+    assert e["teacher_weights"] == "/w/r34.pth"
+    assert e["teacher_weights_key"] == "energy_kd.pretrained_teachers.imagenet.resnet34_imagenet"
+    assert "teacher_weights" not in kd_params(section, "dkd", "cifar100", "vgg13", "vgg8", 0)
+    assert vanilla_params(section, "ShuffleV1", 1, "imagenet")["train"]["lr"] == 0.2
+    assert vanilla_params(section, "ShuffleV1", 1, "cifar100")["train"]["lr"] == 0.01
+    section["pretrained_teachers"]["imagenet"]["resnet34_imagenet"] = None  # not set yet
+    e = kd_params(section, "energy_kd", "imagenet", "resnet34_imagenet", "ShuffleV1", 2)
+    assert "teacher_weights" in e and e["teacher_weights"] is None
+
+
 def test_summary_fills_paper_numbers_only_for_the_same_setting():
     res = [
         {

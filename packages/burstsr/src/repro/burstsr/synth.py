@@ -14,6 +14,7 @@ import math
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
+import cv2
 import torch
 import torch.nn.functional as F
 
@@ -116,65 +117,130 @@ def _resize_taps(n_out: int, s: int, device) -> tuple[torch.Tensor, torch.Tensor
     return torch.stack((i0, i0 + 1), -1), torch.stack((1 - frac, frac), -1)
 
 
-def _q8(x: torch.Tensor) -> torch.Tensor:
-    """Round to the nearest 8-bit level, as OpenCV's uint8 warp/resize output does."""
-    return torch.round(x * 255.0).clamp(0, 255) / 255.0
+#: packed channel -> (row parity, column parity) of the LR RGB pixels it keeps (R, Gr, Gb, B).
+_PARITY = ((0, 0), (0, 1), (1, 0), (1, 1))
 
 
-def warp_downsample(linear: torch.Tensor, mats: torch.Tensor, cfg: BurstConfig) -> torch.Tensor:
-    """Warp ``(B, 3, S, S)`` by ``(B, N, 3, 3)``, crop the border, resize by 1/s.
+def tap_grid(mats: torch.Tensor, cfg: BurstConfig, size: int, dtype: torch.dtype) -> torch.Tensor:
+    """``grid_sample`` grid ``(B, 4, N, 2p, 2p, 2)`` of the HR taps each packed pixel reads.
 
-    Written by hand rather than with ``kornia.geometry.warp_affine`` + ``resize``: a bilinear
-    1/s resize without anti-aliasing reads only 2 of every s HR rows and columns, so only those
-    HR pixels are warped (s^2/4 times less work), and all N frames are sampled from one
-    un-repeated source image in a single ``grid_sample`` call. Returns LR RGB frames
-    ``(B, N, 3, h, w)``.
+    A bilinear 1/s resize without anti-aliasing reads 2 x 2 HR pixels per LR pixel, and the
+    RGGB mosaic keeps one colour per LR pixel, so packed channel k of frame i needs only the
+    warped HR pixels (rows, columns) ``tap + border`` of its LR parity: 1/(3 s^2/4) of the
+    warped frame. Rows/columns come in tap pairs, so a 2 x 2 pool of the samples is the resize.
     """
-    b, _, size, _ = linear.shape
-    n, s, border = mats.shape[1], cfg.downsample, cfg.border_crop
-    h = cfg.crop // s
-    idx, wts = _resize_taps(h, s, linear.device)  # (h, 2)
-    coords = (idx + border).reshape(-1).to(linear.dtype)  # HR pixels read by the resize
-    inv = torch.linalg.inv(mats).to(linear.dtype)  # (B, N, 3, 3): frame -> source
-    a = inv[..., :2, :, None, None]  # (B, N, 2, 3, 1, 1)
-    # source = A[:2] @ (x, y, 1), separable over the output rows (y) and columns (x)
-    src = a[:, :, :, 0] * coords.view(1, -1) + a[:, :, :, 1] * coords.view(-1, 1) + a[:, :, :, 2]
-    grid = src.mul_(2.0 / (size - 1)).sub_(1.0).permute(0, 1, 3, 4, 2)  # (B, N, 2h, 2h, 2)
-    grid = grid.reshape(b, n * 2 * h, 2 * h, 2)
-    source = linear
-    if cfg.quantize_8bit:
-        source = (linear * 255.0).floor_().div_(255.0)  # the toolkit's astype(uint8) truncation
-    warped = F.grid_sample(
-        source, grid, mode="bilinear", padding_mode="zeros", align_corners=True
-    )  # (B, 3, N*2h, 2h)
-    if cfg.quantize_8bit:
-        warped = warped.mul_(255.0).round_().div_(255.0)
-    warped = warped.view(b, 3, n, h, 2, h, 2)
-    w = wts.to(linear.dtype)
-    if bool((w == 0.5).all()):  # even s: the resize is a 2 x 2 mean
-        lr = warped.sum((4, 6)).mul_(0.25)
-    else:
-        lr = (warped * w.view(1, 1, 1, h, 2, 1, 1) * w.view(1, 1, 1, 1, 1, h, 2)).sum((4, 6))
-    if cfg.quantize_8bit:
-        lr = lr.mul_(255.0).round_().div_(255.0)
-    return lr.permute(0, 2, 1, 3, 4)
+    s, border = cfg.downsample, cfg.border_crop
+    p = cfg.crop // (2 * s)
+    idx, _ = _resize_taps(2 * p, s, mats.device)  # LR pixel q -> its two HR taps
+    by_parity = (idx.view(p, 2, 2) + border).permute(1, 0, 2).reshape(2, 2 * p)
+    ys = by_parity[[py for py, _ in _PARITY]]  # (4, 2p)
+    xs = by_parity[[px for _, px in _PARITY]]
+    inv = torch.linalg.inv(mats)[..., :2, :] * (2.0 / (size - 1))  # frame -> source, normalised
+    ax, ay, a0 = (inv[..., j][:, None, :, None, None, :] for j in range(3))  # (B, 1, N, 1, 1, 2)
+    along_x = (ax * xs[None, :, None, None, :, None] + (a0 - 1.0)).to(dtype)  # (B, 4, N, 1, X, 2)
+    along_y = (ay * ys[None, :, None, :, None, None]).to(dtype)  # (B, 4, N, Y, 1, 2)
+    # two contiguous planes then one interleave: much faster than a broadcast into (..., 2)
+    return torch.stack([along_x[..., c] + along_y[..., c] for c in range(2)], -1)
+
+
+def warp_packed(
+    source: torch.Tensor, mats: torch.Tensor, cfg: BurstConfig, out: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Warp ``(B, 3, S, S)`` by ``(B, N, 3, 3)``, crop, resize by 1/s and mosaic in one pass.
+
+    Equals ``mosaic(resize(crop(warpAffine(source))))`` (OpenCV INTER_LINEAR, zero border) but
+    samples only the HR pixels the resize and the mosaic keep, directly from the one source
+    image (no per-frame copies). With ``cfg.quantize_8bit`` the source holds 8-bit levels
+    (0..255) and the warp and resize outputs are rounded to levels, as OpenCV's uint8 path.
+    Returns packed RGGB ``(B, N, 4, p, p)`` in [0, 1] (written into ``out`` if given).
+    """
+    b, _, size, _ = source.shape
+    n, p = mats.shape[1], cfg.crop // (2 * cfg.downsample)
+    grid = tap_grid(mats, cfg, size, source.dtype)
+    _, wts = _resize_taps(1, cfg.downsample, source.device)  # the same for every LR pixel
+    w = wts[0].to(source.dtype)
+    if out is None:
+        out = torch.empty(b, n, 4, p, p, dtype=source.dtype, device=source.device)
+    for channel, packed in ((0, slice(0, 1)), (1, slice(1, 3)), (2, slice(3, 4))):
+        g = grid[:, packed].reshape(b, -1, 2 * p, 2)
+        taps = F.grid_sample(
+            source[:, channel : channel + 1], g, "bilinear", "zeros", align_corners=True
+        )  # (B, 1, k*N*2p, 2p)
+        if cfg.quantize_8bit:
+            taps = taps.round_()
+        if bool((w == 0.5).all()):  # even s: the resize is a 2 x 2 mean
+            lr = F.avg_pool2d(taps, 2)
+        else:  # odd s: weights (1, 0)
+            t = taps.view(b, -1, p, 2, p, 2)
+            lr = (t * w.view(2, 1, 1) * w.view(2)).sum((3, 5))
+        if cfg.quantize_8bit:
+            lr = lr.round_().div_(255.0)
+        out[:, :, packed].copy_(lr.view(b, -1, n, p, p).transpose(1, 2))
+    return out
 
 
 def lr_flow(mats: torch.Tensor, cfg: BurstConfig) -> torch.Tensor:
     """Ground-truth flow ``(B, N, 2, h, w)`` in LR-RGB pixels on frame 0's grid.
 
     ``flow[b, i, :, y, x]`` is where frame i sees the scene point that frame 0 shows at LR
-    pixel (x, y), minus (x, y): backward-warping frame i with it reproduces frame 0.
+    pixel (x, y), minus (x, y): backward-warping frame i with it reproduces frame 0. The map is
+    affine in (x, y), so it is ``alpha * x + beta * y + gamma`` with per-frame coefficients.
     """
     s, border = cfg.downsample, cfg.border_crop
     h = cfg.crop // s
-    q = torch.arange(h, device=mats.device, dtype=torch.float32)
-    hr = (q + 0.5) * s - 0.5 + border  # HR coordinate of frame-0 LR pixel q (both axes)
-    rel = (mats @ torch.linalg.inv(mats[:, :1])).float()  # frame 0 -> frame i
-    a = rel[..., :2, :, None, None]  # (B, N, 2, 3, 1, 1)
-    hr_i = a[:, :, :, 0] * hr.view(1, -1) + a[:, :, :, 1] * hr.view(-1, 1) + a[:, :, :, 2]
-    lr_i = (hr_i - border + 0.5) / s - 0.5  # (B, N, 2, h, w)
-    return lr_i - torch.stack((q.view(1, -1).expand(h, h), q.view(-1, 1).expand(h, h)))
+    rel = (mats @ torch.linalg.inv(mats[:, :1]))[..., :2, :]  # frame 0 -> frame i, (B, N, 2, 3)
+    rel[:, 0] = torch.eye(2, 3, dtype=rel.dtype, device=rel.device)
+    eye = torch.eye(2, dtype=rel.dtype, device=rel.device)
+    c0 = s / 2.0 - 0.5 + border  # HR coordinate of LR pixel 0 (both axes)
+    alpha, beta = rel[..., 0] - eye[0], rel[..., 1] - eye[1]  # (B, N, 2)
+    gamma = ((rel[..., 0] + rel[..., 1]) * c0 + rel[..., 2] - border + 0.5) / s - 0.5
+    q = torch.arange(h, device=mats.device, dtype=torch.float64)
+    along_x = (alpha[..., None] * q + gamma[..., None]).float()[..., None, :]
+    along_y = (beta[..., None] * q).float()[..., :, None]
+    return along_x + along_y
+
+
+def _linear_chunk(
+    srgb: torch.Tensor, cam: camera.CameraParams, cfg: BurstConfig, lut: torch.Tensor | None
+) -> torch.Tensor:
+    """Clipped linear camera RGB ``(b, 3, S*S)`` (a view of a ``(b, 4, S*S)`` buffer).
+
+    The CCM and the inverse gains are one 4 x 3 matrix per image (4th row: the grey level of
+    the safe-gain mask); only the few near-white pixels (grey > 0.9) get the mask correction.
+    """
+    b = srgb.shape[0]
+    if lut is not None and srgb.device.type == "cpu":  # uint8: exact table, OpenCV is fastest
+        flat = srgb.contiguous().numpy().reshape(-1, srgb.shape[-1])
+        x = torch.from_numpy(cv2.LUT(flat, lut.numpy())).view(b, 3, -1)
+    elif lut is not None:
+        x = lut.index_select(0, srgb.reshape(-1).int()).view(b, 3, -1)
+    else:
+        x = invert_smoothstep_gamma(srgb.reshape(b, 3, -1), cfg)
+    inv = 1.0 / camera._gain_vector(cam, 3).to(torch.float64)  # (b, 3)
+    ccm = cam.rgb2cam.to(torch.float64)
+    mat = torch.cat((ccm * inv[:, :, None], ccm.mean(1, keepdim=True)), 1).to(x.dtype)
+    y = torch.empty(b, 4, x.shape[-1], dtype=x.dtype, device=x.device)
+    for r in range(4):  # three fused multiply-adds per row beat bmm with K = 3 on CPU
+        torch.mul(x[:, 0], mat[:, r, 0, None], out=y[:, r])
+        y[:, r].addcmul_(x[:, 1], mat[:, r, 1, None]).addcmul_(x[:, 2], mat[:, r, 2, None])
+    gray = y[:, 3]
+    hot = (gray > 0.9).nonzero(as_tuple=True)
+    if hot[0].numel():
+        mask = ((gray[hot] - 0.9) / 0.1) ** 2
+        boost = (1.0 / inv - 1.0).clamp_min(0.0).to(x.dtype)[hot[0]]  # (K, 3)
+        y[hot[0], :3, hot[1]] *= 1.0 + mask[:, None] * boost
+    return y[:, :3].clamp_(0.0, 1.0)
+
+
+def invert_smoothstep_gamma(x: torch.Tensor, cfg: BurstConfig) -> torch.Tensor:
+    """Tone-map and gamma inversion of a float sRGB tensor, as enabled in ``cfg``."""
+    x = camera.invert_smoothstep(x) if cfg.smoothstep else x
+    return camera.gamma_expand(x) if cfg.gamma else x
+
+
+#: bursts per internal chunk are chosen so one chunk's source images stay near this many bytes
+#: (cache-sized working sets; huge temporaries cost page faults on CPU).
+CHUNK_BYTES = 8 << 20
 
 
 def generate(
@@ -187,8 +253,9 @@ def generate(
     """Bursts from sRGB crops ``(B, 3, S, S)`` (float in [0, 1], or uint8 0..255, which uses
     an exact 256-entry table for the tone-map and gamma inversion), S = crop + 2 * border.
 
-    Random draws (camera, motion, noise) come from ``gen`` in a fixed order, so a seed fixes
-    the output on a given device. ``cam``/``motion`` override the sampled values (tests).
+    Random draws (camera, motion, then noise chunk by chunk) come from ``gen`` in a fixed
+    order, so a seed fixes the output on a given device. ``cam``/``motion`` override the
+    sampled values (tests).
     """
     b, c, size, size_w = srgb.shape
     from_8bit = srgb.dtype == torch.uint8
@@ -204,19 +271,23 @@ def generate(
     cam = cam or drawn
     drawn_motion = sample_motion(b, cfg, gen, device)
     translation, rotation = motion or drawn_motion
-    if from_8bit:  # 256 levels: invert tone map and gamma by table look-up
-        lut = camera.unprocess_lut(cfg.smoothstep, cfg.gamma, device)
-        linear = camera.unprocess_linearised(lut[srgb.long()], cam)
-    else:
-        linear = camera.unprocess(srgb, cam, cfg.smoothstep, cfg.gamma)
     mats = affine_matrices(translation, rotation, size)
-    lr = warp_downsample(linear, mats, cfg)
-    raw = camera.mosaic(lr)
-    if cfg.add_noise:
-        raw = camera.add_noise(raw, cam.shot_noise, cam.read_noise, gen)
-    border = cfg.border_crop
-    gt = linear[:, :, border : size - border, border : size - border]
-    return Bursts(raw.clamp(0.0, 1.0), gt, lr_flow(mats, cfg), cam, translation, rotation)
+    dtype = torch.float32 if from_8bit else srgb.dtype
+    lut = camera.unprocess_lut(cfg.smoothstep, cfg.gamma, device) if from_8bit else None
+    border, p = cfg.border_crop, cfg.crop // (2 * cfg.downsample)
+    gt = torch.empty(b, 3, cfg.crop, cfg.crop, dtype=dtype, device=device)
+    raw = torch.empty(b, mats.shape[1], 4, p, p, dtype=dtype, device=device)
+    step = max(1, CHUNK_BYTES // (3 * size * size * 4)) if device.type == "cpu" else b
+    for lo in range(0, b, step):
+        sl = slice(lo, min(b, lo + step))
+        k = sl.stop - lo
+        linear = _linear_chunk(srgb[sl], cam.index(sl), cfg, lut).view(k, 3, size, size)
+        gt[sl] = linear[:, :, border : size - border, border : size - border]
+        source = linear.mul_(255.0).floor_() if cfg.quantize_8bit else linear
+        out = warp_packed(source, mats[sl], cfg, raw[sl])
+        if cfg.add_noise:
+            out.copy_(camera.add_noise(out, cam.shot_noise[sl], cam.read_noise[sl], gen))
+    return Bursts(raw.clamp_(0.0, 1.0), gt, lr_flow(mats, cfg), cam, translation, rotation)
 
 
 def random_crops(

@@ -38,6 +38,7 @@ def obtain_archive(
     dest: str | os.PathLike[str],
     key: str,
     download: bool = True,
+    attempts: int = 3,
 ) -> Path:
     """Place a checksum-verified copy of a dataset's official archive at ``dest``.
 
@@ -63,13 +64,17 @@ def obtain_archive(
     import pooch
 
     dest.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        got = pooch.retrieve(url, known_hash=known_hash, fname=dest.name,
-                             path=str(dest.parent), progressbar=False)
-    except ValueError as exc:  # pooch: hash mismatch (the download is deleted)
-        raise ReproError(f"{dataset}: download from {url} fails its checksum: "
-                         f"{str(exc).splitlines()[0]}") from exc
-    except Exception as exc:  # noqa: BLE001 - network errors come in many types
-        raise ReproError(f"{dataset}: download failed ({type(exc).__name__}); "
-                         + _where_to_get(dataset, url, key)) from exc
-    return Path(got)
+    failure: Exception | None = None
+    for _ in range(attempts):  # network errors are retried; a checksum mismatch is final
+        try:
+            got = pooch.retrieve(url, known_hash=known_hash, fname=dest.name,
+                                 path=str(dest.parent), progressbar=False)
+        except ValueError as exc:  # pooch: hash mismatch (the download is deleted)
+            raise ReproError(f"{dataset}: download from {url} fails its checksum: "
+                             f"{str(exc).splitlines()[0]}") from exc
+        except Exception as exc:  # noqa: BLE001 - network errors come in many types
+            failure = exc
+            continue
+        return Path(got)
+    raise ReproError(f"{dataset}: download failed ({type(failure).__name__}); "
+                     + _where_to_get(dataset, url, key)) from failure

@@ -49,6 +49,11 @@ class ArrayData:
     def in_channels(self) -> int:
         return int(self.images.shape[1])
 
+    @property
+    def size(self) -> tuple[int, int]:
+        """Image height and width."""
+        return int(self.images.shape[-2]), int(self.images.shape[-1])
+
     def batches(
         self,
         batch_size: int,

@@ -22,7 +22,9 @@ def _main(argv: list[str] | None) -> int:
     )
     sub = parser.add_subparsers(dest="command", required=True)
     p_train = sub.add_parser("train", help="train one run (resumes from its checkpoint)")
-    p_train.add_argument("--data", type=Path, required=True, help="prepared array dataset")
+    p_train.add_argument(
+        "--data", type=Path, required=True, help="prepared dataset (arrays or ImageNet index)"
+    )
     p_train.add_argument("--out", type=Path, required=True, help="run folder")
     p_train.add_argument("--teacher", type=Path, help="teacher model.pt (KD methods)")
     p_train.add_argument("--params", type=cliutil.json_arg, required=True)

@@ -7,7 +7,14 @@ A paper section holds the shared recipe and per-method / per-student overrides::
     method_train: {energy_kd: {epochs: 360, ...}}   # per-method schedule overrides
     student_lr: {ShuffleV1: 0.01}                   # per-student LR (mdistiller's rule)
     method_args: {dkd: {beta: 8}}                   # loss hyper-parameters
+    dataset_train: {imagenet: {epochs: 100, ...}}   # per-dataset recipe, merged last
+    pretrained_teachers: {imagenet: {resnet34_imagenet: /path/resnet34-b627a593.pth}}
     experiments: [{dataset, teacher, student, methods, method_args?}]
+
+Train settings are layered: base recipe < method_train < student_lr < dataset_train (a
+dataset's recipe, like ImageNet's, replaces the CIFAR one wherever it sets a key). A
+(dataset, teacher) listed in ``pretrained_teachers`` is not trained here: the KD runs load the
+user's torchvision state_dict (``teacher_weights``) instead of a teacher trained alone.
 """
 
 from __future__ import annotations
@@ -26,11 +33,33 @@ def _merge(base: dict[str, Any], *overrides: dict[str, Any] | None) -> dict[str,
     return out
 
 
-def vanilla_params(section: dict[str, Any], model: str, seed: int) -> dict[str, Any]:
+def _dataset_train(section: dict[str, Any], dataset: str | None) -> dict[str, Any]:
+    return section.get("dataset_train", {}).get(dataset, {}) if dataset else {}
+
+
+def pretrained_key(dataset: str, teacher: str) -> str:
+    """The config key holding the weights file of a pretrained (dataset, teacher)."""
+    return f"energy_kd.pretrained_teachers.{dataset}.{teacher}"
+
+
+def is_pretrained(section: dict[str, Any], dataset: str, teacher: str) -> bool:
+    """Whether the teacher of ``dataset`` comes from a user file rather than train_vanilla."""
+    return teacher in (section.get("pretrained_teachers", {}).get(dataset) or {})
+
+
+def pretrained_weights(section: dict[str, Any], dataset: str, teacher: str) -> str | None:
+    """The configured weights file of a pretrained teacher (None while it is not set)."""
+    return (section.get("pretrained_teachers", {}).get(dataset) or {}).get(teacher)
+
+
+def vanilla_params(
+    section: dict[str, Any], model: str, seed: int, dataset: str | None = None
+) -> dict[str, Any]:
     """A model trained alone with cross-entropy (teachers and student baselines)."""
     train = _merge(section["vanilla_train"], {"seed": seed})
     if model in section.get("student_lr", {}):
         train["lr"] = section["student_lr"][model]
+    train = _merge(train, _dataset_train(section, dataset))
     return {"student": model, "teacher": None, "method": "ce", "method_args": {}, "train": train}
 
 
@@ -54,18 +83,23 @@ def kd_params(
     )
     if student in section.get("student_lr", {}):
         train["lr"] = section["student_lr"][student]
+    train = _merge(train, _dataset_train(section, dataset))
     args = _merge(
         section.get("method_args", {}).get(method, {}), exp.get("method_args", {}).get(method)
     )
     if method in ENERGY_METHODS:
         args.setdefault("direction", section.get("direction", "paper"))
-    return {
+    params = {
         "student": student,
         "teacher": teacher,
         "method": method,
         "method_args": args,
         "train": train,
     }
+    if is_pretrained(section, dataset, teacher):
+        params["teacher_weights"] = pretrained_weights(section, dataset, teacher)
+        params["teacher_weights_key"] = pretrained_key(dataset, teacher)
+    return params
 
 
 def kd_runs(section: dict[str, Any]) -> list[dict[str, Any]]:

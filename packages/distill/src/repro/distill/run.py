@@ -3,7 +3,12 @@
 Params (one JSON object, from the workflow config)::
 
     {"student": "resnet8", "teacher": "resnet32x4" | null, "method": "kd",
-     "method_args": {...}, "train": {...TrainConfig...}}
+     "method_args": {...}, "train": {...TrainConfig...},
+     "teacher_weights": "/path/resnet34-b627a593.pth"}   # optional, see load_teacher_weights
+
+The data folder is either an array dataset (``repro.data.arrays``: ArrayData, whole split on
+the device) or an image-folder index (ImageNet: FolderData, JPEGs decoded by DataLoader
+workers; ``train`` and ``val`` splits).
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from repro.core.checkpoint import load_checkpoint
 from repro.core.seeding import seed_everything
 from repro.data.arrays import read_meta
 from repro.distill.arraydata import ArrayData
+from repro.distill.folderdata import FolderData, is_folder_index
 from repro.distill.methods import build_method
 from repro.distill.models import build_model
 from repro.distill.trainer import TrainConfig, Trainer
@@ -42,6 +48,49 @@ def load_model(
     return model
 
 
+def load_teacher_weights(
+    name: str,
+    path: str | os.PathLike[str] | None,
+    num_classes: int,
+    in_channels: int,
+    config_key: str = "teacher_weights",
+) -> torch.nn.Module:
+    """A zoo model with a user-supplied torchvision-format state_dict (e.g. pretrained R34).
+
+    Zoo models wrapping a torchvision network keep it as ``.net``; the file is loaded there
+    (into the model itself otherwise), with ``weights_only=True``. Nothing is downloaded.
+    """
+    if not path or not Path(path).is_file():
+        raise ReproError(
+            f"teacher '{name}': weights file {str(path) if path else '(not set)'} not found; "
+            f"set config key {config_key} to a torchvision state_dict file"
+        )
+    model = build_model(name, num_classes, in_channels)
+    target = getattr(model, "net", model)
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        target.load_state_dict(state)
+    except (RuntimeError, TypeError, AttributeError) as exc:
+        raise ReproError(
+            f"{path}: not a state_dict of model '{name}' ({str(exc).splitlines()[0]})"
+        ) from exc
+    return model
+
+
+def load_data(
+    data_dir: str | os.PathLike[str], cfg: TrainConfig
+) -> tuple[dict[str, Any], ArrayData | FolderData, ArrayData | FolderData]:
+    """``(meta, train, test)`` of a prepared dataset: arrays, or an image-folder index."""
+    meta = read_meta(data_dir)
+    num_classes = len(meta["classes"])
+    if is_folder_index(meta):
+        kw = {"crop_size": cfg.image_size, "workers": cfg.workers}
+        train = FolderData.load(data_dir, "train", cfg.device, **kw)
+        return meta, train, FolderData.load(data_dir, "val", cfg.device, **kw)
+    train = ArrayData.load(data_dir, "train", cfg.device, num_classes)
+    return meta, train, ArrayData.load(data_dir, "test", cfg.device, num_classes)
+
+
 def train_run(
     params: dict[str, Any],
     data_dir: str | os.PathLike[str],
@@ -53,13 +102,16 @@ def train_run(
     seed_everything(cfg.seed)
     if cfg.device.startswith("cuda") and not torch.cuda.is_available():
         raise ReproError(f"train.device is '{cfg.device}' but no CUDA device is available")
-    meta = read_meta(data_dir)
+    meta, train, test = load_data(data_dir, cfg)
     num_classes = len(meta["classes"])
-    train = ArrayData.load(data_dir, "train", cfg.device, num_classes)
-    test = ArrayData.load(data_dir, "test", cfg.device, num_classes)
     student = build_model(params["student"], num_classes, train.in_channels)
     teacher = None
-    if params.get("teacher"):
+    if params.get("teacher") and "teacher_weights" in params:
+        key = params.get("teacher_weights_key", "teacher_weights")
+        teacher = load_teacher_weights(
+            params["teacher"], params["teacher_weights"], num_classes, train.in_channels, key
+        )
+    elif params.get("teacher"):
         if teacher_ckpt is None:
             raise ReproError(f"method '{params['method']}' needs --teacher (a model.pt)")
         teacher = load_model(params["teacher"], teacher_ckpt, num_classes, train.in_channels)

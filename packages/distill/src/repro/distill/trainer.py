@@ -19,7 +19,7 @@ import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -29,6 +29,9 @@ from repro.core.progress import progress
 from repro.core.tables import to_csv
 from repro.distill.arraydata import ArrayData, BatchAugment
 from repro.distill.methods import Distiller
+
+if TYPE_CHECKING:
+    from repro.distill.folderdata import FolderData
 
 log = logging.getLogger("repro.distill")
 
@@ -54,6 +57,8 @@ class TrainConfig:
     mean: list[float] | None = None
     std: list[float] | None = None
     threads: int | None = None
+    workers: int = 0  # folder datasets: DataLoader processes decoding JPEGs
+    image_size: int = 224  # folder datasets: train crop and eval centre-crop size
     stop_after_steps: int | None = None  # testing aid: simulate a crash after N steps
 
     @classmethod
@@ -83,7 +88,7 @@ def dist_info() -> tuple[int, int]:
 @torch.no_grad()
 def evaluate(
     model: torch.nn.Module,
-    data: ArrayData,
+    data: ArrayData | FolderData,
     augment: BatchAugment,
     batch_size: int = 256,
     amp: bool = False,
@@ -117,8 +122,8 @@ class Trainer:
     def __init__(
         self,
         distiller: Distiller,
-        train: ArrayData,
-        test: ArrayData,
+        train: ArrayData | FolderData,
+        test: ArrayData | FolderData,
         cfg: TrainConfig,
         out_dir: str | os.PathLike[str],
     ) -> None:
@@ -136,8 +141,8 @@ class Trainer:
         self.train_data, self.test_data = train, test
         mean = cfg.mean or [0.5] * train.in_channels
         std = cfg.std or [0.5] * train.in_channels
-        size = tuple(train.images.shape[-2:])
-        self.augment = BatchAugment(mean, std, cfg.crop_padding, cfg.flip, size).to(self.device)
+        self.augment = BatchAugment(mean, std, cfg.crop_padding, cfg.flip, train.size)
+        self.augment.to(self.device)
         self.params = distiller.student_parameters()
         self.opt = torch.optim.SGD(
             self.params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay

@@ -1,0 +1,189 @@
+"""FolderData (ImageNet-format folders): crops against PIL, reproducibility, sharding, a run."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torchvision
+from PIL import Image
+
+from repro.core import ReproError
+from repro.data.imagenet import index_imagenet
+from repro.distill.folderdata import FolderData, random_resized_box
+
+# torchvision 0.29 deprecates its image decoders in favour of torchcodec (not a dependency here)
+pytestmark = pytest.mark.filterwarnings("ignore:The image decoding:DeprecationWarning")
+
+WNIDS = ["n00000001", "n00000002", "n00000003"]
+#: (width, height) of the images of each class; one of them is greyscale.
+SIZES = [(300, 260), (260, 330), (256, 256), (410, 270)]
+
+
+def _image(w: int, h: int, seed: int, grey: bool) -> Image.Image:
+    """A smooth random picture (JPEG-friendly), so crops of it differ from place to place."""
+    rng = np.random.default_rng(seed)
+    small = rng.integers(0, 256, (h // 16 + 1, w // 16 + 1, 1 if grey else 3), dtype=np.uint8)
+    img = Image.fromarray(small.squeeze(-1) if grey else small)
+    return img.resize((w, h), Image.Resampling.BICUBIC)
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory) -> Path:
+    """A 3-class ImageNet-format folder (4 train, 2 val images per class), indexed."""
+    root = tmp_path_factory.mktemp("ilsvrc")
+    for c, wnid in enumerate(WNIDS):
+        for split, n in (("train", 4), ("val", 2)):
+            (root / split / wnid).mkdir(parents=True)
+            for i in range(n):
+                w, h = SIZES[(i + c) % len(SIZES)]
+                grey = (c, i, split) == (1, 0, "val")
+                _image(w, h, 100 * c + 10 * i + len(split), grey).save(
+                    root / split / wnid / f"{wnid}_{i}.JPEG", quality=95
+                )
+    index = root.parent / "index"
+    index_imagenet(root, index, num_classes=3)
+    return index
+
+
+def _rows(index: Path, split: str) -> list[dict[str, str]]:
+    with (index / f"{split}.csv").open() as f:
+        return list(csv.DictReader(f))
+
+
+def _pil_centre_crop(path: Path, resize: int = 256, crop: int = 224) -> np.ndarray:
+    """Shorter side to ``resize`` (bilinear), centre ``crop`` x ``crop``, with PIL only."""
+    img = Image.open(path).convert("RGB")
+    w, h = img.size
+    size = (resize, int(resize * h / w)) if w <= h else (int(resize * w / h), resize)
+    img = img.resize(size, Image.Resampling.BILINEAR)
+    left, top = round((size[0] - crop) / 2), round((size[1] - crop) / 2)
+    return np.asarray(img.crop((left, top, left + crop, top + crop))).transpose(2, 0, 1)
+
+
+def test_eval_batches_are_centre_crops_like_pil(tiny):
+    val = FolderData.load(tiny, "val")
+    assert len(val) == 6 and val.num_classes == 3 and val.in_channels == 3
+    root = Path(json.loads((tiny / "meta.json").read_text())["root"])
+    rows = _rows(tiny, "val")
+    batches = list(val.batches(4, shuffle=False))
+    assert [tuple(x.shape) for x, _ in batches] == [(4, 3, 224, 224), (2, 3, 224, 224)]
+    images = torch.cat([x for x, _ in batches])
+    labels = torch.cat([y for _, y in batches])
+    assert images.dtype == torch.uint8 and labels.dtype == torch.int64
+    assert labels.tolist() == [int(r["label"]) for r in rows]
+    for img, row in zip(images, rows, strict=True):
+        ref = _pil_centre_crop(root / row["path"]).astype(np.float64)
+        diff = np.abs(img.numpy().astype(np.float64) - ref)
+        # PIL's and torchvision's decoders and bilinear kernels: rounding differences only
+        assert diff.mean() < 0.5 and diff.max() <= 3, (row["path"], diff.mean(), diff.max())
+    grey = rows.index(next(r for r in rows if r["path"].endswith("n00000002_0.JPEG")))
+    assert torch.equal(images[grey][0], images[grey][1])  # greyscale decoded to 3 equal planes
+
+
+def test_train_crops_are_reproducible_and_independent_of_workers(tiny):
+    train = FolderData.load(tiny, "train")
+
+    def epoch(seed: int, workers: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+        train.workers = workers
+        gen = torch.Generator().manual_seed(seed)
+        xs, ys = zip(*train.batches(5, shuffle=True, generator=gen), strict=True)
+        return torch.cat(xs), torch.cat(ys)
+
+    x0, y0 = epoch(0)
+    assert x0.shape == (12, 3, 224, 224) and x0.dtype == torch.uint8
+    assert sorted(y0.tolist()) == [0] * 4 + [1] * 4 + [2] * 4
+    x1, y1 = epoch(0, workers=2)
+    assert torch.equal(x0, x1) and torch.equal(y0, y1)
+    x2, _ = epoch(1)
+    assert not torch.equal(x0, x2)
+    dropped = [len(y) for _, y in train.batches(5, shuffle=False, drop_last=True)]
+    assert dropped == [5, 5]
+
+
+def test_rank_shards_are_disjoint_and_cover_the_split(tiny):
+    val = FolderData.load(tiny, "val", crop_size=32)  # centre crops identify the images
+    everything = {x.numpy().tobytes() for b, _ in val.batches(6, shuffle=False) for x in b}
+    assert len(everything) == 6
+    shards = []
+    for rank in range(4):
+        gen = torch.Generator().manual_seed(3)  # every rank draws the same permutation
+        batches = val.batches(2, shuffle=True, generator=gen, rank=rank, world_size=4)
+        shards.append([x.numpy().tobytes() for b, _ in batches for x in b])
+    assert [len(s) for s in shards] == [2, 2, 1, 1]
+    assert set().union(*map(set, shards)) == everything and sum(map(len, shards)) == 6
+
+
+def test_random_resized_box_stays_in_bounds_and_in_range():
+    gen = torch.Generator().manual_seed(0)
+    fractions = []
+    for _ in range(300):
+        top, left, h, w = random_resized_box(200, 300, gen)
+        assert 0 <= top <= 200 - h and 0 <= left <= 300 - w
+        fractions.append(h * w / 60_000)
+        assert 3 / 4 - 0.02 < w / h < 4 / 3 + 0.02
+    assert 0.07 < min(fractions) < 0.2 and max(fractions) > 0.8  # spans scale (0.08, 1)
+    # a 1000 x 10 strip fits no box of the ratio range: centred, ratio clipped to 4/3
+    assert random_resized_box(10, 1000, gen) == (0, (1000 - 13) // 2, 10, 13)
+
+
+def test_teacher_weights_load_a_torchvision_state_dict(tmp_path):
+    from repro.distill.run import load_teacher_weights
+
+    torch.manual_seed(0)
+    net = torchvision.models.resnet18(weights=None, num_classes=3).eval()
+    torch.save(net.state_dict(), tmp_path / "resnet18.pth")
+    model = load_teacher_weights("resnet18_imagenet", tmp_path / "resnet18.pth", 3, 3).eval()
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(model(x)[0], net(x), rtol=0, atol=0)
+
+    key = "energy_kd.pretrained_teachers.imagenet.resnet18_imagenet"
+    for missing in (None, tmp_path / "nope.pth"):
+        with pytest.raises(ReproError, match=key.replace(".", r"\.")) as info:
+            load_teacher_weights("resnet18_imagenet", missing, 3, 3, key)
+        assert "\n" not in str(info.value)
+    with pytest.raises(ReproError, match="not a state_dict of model 'resnet34_imagenet'") as info:
+        load_teacher_weights("resnet34_imagenet", tmp_path / "resnet18.pth", 3, 3)
+    assert "\n" not in str(info.value)
+
+
+def test_kd_run_on_a_folder_index_with_a_pretrained_teacher(tiny, tmp_path):
+    from repro.distill.run import train_run
+
+    torch.manual_seed(0)
+    torch.save(
+        torchvision.models.resnet18(weights=None, num_classes=3).state_dict(), tmp_path / "t.pth"
+    )
+    params = {
+        "student": "resnet8",
+        "teacher": "resnet18_imagenet",
+        "teacher_weights": str(tmp_path / "t.pth"),
+        "method": "dkd",
+        "method_args": {"temperature": 1, "warmup": 1, "beta": 0.5},
+        "train": {
+            "epochs": 1,
+            "batch_size": 4,
+            "lr": 0.2,
+            "crop_padding": 0,
+            "image_size": 32,
+            "mean": [0.485, 0.456, 0.406],
+            "std": [0.229, 0.224, 0.225],
+            "eval_batch_size": 4,
+            "threads": 1,
+        },
+    }
+    result = train_run(params, tiny, tmp_path / "run")
+    assert result["dataset"] == "imagenet" and result["epochs"] == 1
+    assert math.isfinite(result["final_top1"]) and 0 <= result["final_top1"] <= 100
+    assert json.loads((tmp_path / "run" / "result.json").read_text())["teacher"] == (
+        "resnet18_imagenet"
+    )
+    del params["teacher_weights"]
+    with pytest.raises(ReproError, match="needs --teacher"):  # no file and no model.pt
+        train_run(params, tiny, tmp_path / "run2")
