@@ -199,3 +199,16 @@ def test_killed_training_job_resumes_to_the_same_weights(toy, tmp_path):
     assert "resumed from" in rerun.stderr
     a, b = _weights(tmp_path / "full"), _weights(tmp_path / "killed")
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_cpu_bf16_trains_to_finite_losses(toy, tmp_path):
+    from repro.distill.run import train_run
+
+    _, data, teacher = toy
+    params = _params(1, method="kd")
+    params["train"]["cpu_bf16"] = True
+    result = train_run(params, data, tmp_path / "bf16", teacher)
+    rows = (tmp_path / "bf16" / "metrics.csv").read_text().splitlines()
+    header, values = rows[0].split(","), rows[1].split(",")
+    loss = float(values[header.index("loss")])
+    assert np.isfinite(loss) and 0 <= result["final_top1"] <= 100

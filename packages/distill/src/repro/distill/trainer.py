@@ -49,7 +49,8 @@ class TrainConfig:
     lr_decay: float = 0.1
     seed: int = 0
     device: str = "cpu"
-    amp: bool = True  # bf16 autocast, CUDA only
+    amp: bool = True  # bf16 autocast on CUDA
+    cpu_bf16: bool = False  # bf16 autocast on CPU too (2x on CPUs with avx512_bf16/AMX)
     channels_last: bool = True  # NHWC activations: faster convs on CUDA and on CPU (oneDNN)
     eval_batch_size: int = 256
     crop_padding: int = 4
@@ -111,8 +112,9 @@ def evaluate(
 
 
 def _autocast(device: torch.device, enabled: bool):
-    if enabled and device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
+    """bf16 autocast on ``device`` (CUDA or CPU) when ``enabled``, else a no-op."""
+    if enabled and device.type in ("cuda", "cpu"):
+        return torch.autocast(device.type, dtype=torch.bfloat16)
     return contextlib.nullcontext()
 
 
@@ -134,7 +136,7 @@ class Trainer:
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
         cuda = self.device.type == "cuda"
-        self.amp = cfg.amp and cuda
+        self.amp = cfg.amp if cuda else cfg.cpu_bf16
         self.distiller = distiller.to(self.device)
         if cfg.channels_last:
             self.distiller.to(memory_format=torch.channels_last)
