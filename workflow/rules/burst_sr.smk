@@ -1,5 +1,6 @@
-# NTIRE 2021 burst super-resolution (track 1, synthetic): stored validation bursts, one
-# training and one evaluation rule per model, and the summary. See docs/burst-sr.md.
+# NTIRE 2021 burst super-resolution: stored validation bursts (track 1, synthetic), one
+# training and one evaluation rule per model, the real-track evaluation on BurstSR val
+# (track 2, only when burst_sr.data.burstsr_root is set) and the summary. See docs/burst-sr.md.
 
 import os
 
@@ -21,6 +22,18 @@ bsr_scored = lambda: [
     for n in bsr_models("bicubic", "bilinear", "single", "burst")
     if BSR["models"][n].get("evaluate", True)
 ]
+# BurstSR folder of the real track (None: no real-track jobs are planned).
+BSR_REAL_ROOT = BSR.get("data", {}).get("burstsr_root")
+# Scored models that can run on real bursts (ground-truth-flow models cannot: no flow there).
+bsr_real = lambda: (
+    [
+        n
+        for n in bsr_scored()
+        if BSR["models"][n]["kind"] != "burst" or BSR["models"][n].get("align") != "gt"
+    ]
+    if BSR_REAL_ROOT
+    else []
+)
 # The prepared photographs when the images come from them.
 bsr_source_input = lambda wildcards: (
     ["data/photos/meta.json"] if BSR.get("data", {}).get("source") == "photos" else []
@@ -177,16 +190,46 @@ rule burst_sr_evaluate:
         " --out {output.result} --example {output.example} > {log} 2>&1"
 
 
+rule burst_sr_evaluate_real:
+    input:
+        ckpt=bsr_checkpoint,
+    output:
+        result=f"{BSR_DIR}/real/{{model}}.json",
+    wildcard_constraints:
+        model="|".join(bsr_real()) or NEVER,
+    params:
+        version=pkg_version("burstsr"),
+        cfg=as_json(BSR),
+        root=BSR_REAL_ROOT,
+        ckpt=lambda wildcards, input: f"--checkpoint {input.ckpt}" if input.ckpt else "",
+    log:
+        f"logs/{RUN}/burst-sr/evaluate_real_{{model}}.log",
+    benchmark:
+        f"benchmarks/{RUN}/burst-sr/evaluate_real_{{model}}.tsv"
+    threads: BSR.get("threads", 1)
+    resources:
+        mem_mb=BSR.get("mem_mb", 4000),
+        runtime=60,
+        gpu=BSR.get("gpus", 0),
+    conda:
+        "../../envs/burstsr.yaml"
+    shell:
+        "repro-burstsr evaluate-real --params {params.cfg:q} --threads {threads}"
+        " --model {wildcards.model} --root {params.root:q} {params.ckpt}"
+        " --out {output.result} > {log} 2>&1"
+
+
 rule burst_sr_summary:
     input:
         val=f"{BSR_DIR}/val/meta.json",
         results=expand(f"{BSR_DIR}/eval/{{model}}.json", model=bsr_scored()),
         examples=expand(f"{BSR_DIR}/eval/{{model}}_example.npy", model=bsr_scored()),
+        real=expand(f"{BSR_DIR}/real/{{model}}.json", model=bsr_real()),
     output:
         csv=f"{BSR_DIR}/summary.csv",
         md=f"{BSR_DIR}/summary.md",
-        visual=f"{BSR_DIR}/fig_visual_comparison.png",
-        frames=f"{BSR_DIR}/fig_psnr_vs_frames.png",
+        visual=f"{BSR_DIR}/figures/visual_comparison.png",
+        frames=f"{BSR_DIR}/figures/psnr_vs_frames.png",
         provenance=f"{BSR_DIR}/provenance.json",
     params:
         version=pkg_version("burstsr"),
@@ -194,6 +237,7 @@ rule burst_sr_summary:
         val=lambda wildcards, input: os.path.dirname(input.val),
         results=lambda wc, input: " ".join(f"--result {p}" for p in input.results),
         examples=lambda wc, input: " ".join(f"--example {p}" for p in input.examples),
+        real=lambda wc, input: " ".join(f"--real-result {p}" for p in input.real),
         seed=config["seed"],
         run=RUN,
     log:
@@ -208,16 +252,36 @@ rule burst_sr_summary:
         "../../envs/burstsr.yaml"
     shell:
         "repro-burstsr summarize --params {params.cfg:q} --threads {threads} --val {params.val}"
-        " {params.results} {params.examples} --csv {output.csv} --md {output.md}"
+        " {params.results} {params.examples} {params.real} --csv {output.csv} --md {output.md}"
         " --fig-visual {output.visual} --fig-frames {output.frames}"
         " --provenance {output.provenance} --run {params.run} --seed {params.seed} > {log} 2>&1"
+
+
+# A set burstsr_root must be a BurstSR folder: checked before any job of a real run (the dry
+# run does not check), only when a real-track job is planned.
+# (every job counts as planned if Snakemake's internals moved, as in pending_acquisitions).
+bsr_real_planned = lambda: not hasattr(workflow.dag, "needrun_jobs") or any(
+    job.rule.name == "burst_sr_evaluate_real" for job in workflow.dag.needrun_jobs()
+)
+PREFLIGHT_CHECKS.append(
+    lambda: (
+        [
+            f"burst_sr.data.burstsr_root: {BSR_REAL_ROOT}/val is not a folder "
+            "(BurstSR val bursts expected, see docs/burst-sr.md)"
+        ]
+        if BSR_REAL_ROOT
+        and not os.path.isdir(os.path.join(BSR_REAL_ROOT, "val"))
+        and bsr_real_planned()
+        else []
+    )
+)
 
 
 if "burst-sr" in PAPERS:
     PAPER_TARGETS.extend(
         [
             f"{BSR_DIR}/summary.csv",
-            f"{BSR_DIR}/fig_visual_comparison.png",
-            f"{BSR_DIR}/fig_psnr_vs_frames.png",
+            f"{BSR_DIR}/figures/visual_comparison.png",
+            f"{BSR_DIR}/figures/psnr_vs_frames.png",
         ]
     )

@@ -1,11 +1,12 @@
-"""AlignedPSNR for the real track (BurstSR): spatial alignment, colour mapping, validity mask.
+"""AlignedPSNR/SSIM for the real track (BurstSR): spatial alignment, colour map, validity mask.
 
 Per image, following the toolkit's procedure (docs/burst-sr.md): estimate the flow from the
 prediction to the ground truth at HR and warp the prediction; fit a 3x3 least-squares colour
 map from the burst's frame 0 (warped by the downscaled flow) to the downscaled ground truth
 (both Gaussian-blurred, 5 px border dropped) with ``torch.linalg.lstsq`` (the toolkit's
 ``torch.lstsq`` no longer exists and took its arguments in the other order); keep pixels whose
-mapped error is below 20/255; score the masked MSE outside a 40 px border.
+mapped error is below 20/255; score the masked MSE outside a 40 px border. Aligned SSIM
+averages the SSIM map of the same aligned, colour-mapped prediction over the same mask.
 
 The flow estimator is pluggable: the toolkit uses PWC-Net (pretrained weights + CuPy, not
 bundled); :func:`dis_flow` uses OpenCV's DIS optical flow, which needs no weights.
@@ -49,16 +50,14 @@ def _resize(x: torch.Tensor, factor: float) -> torch.Tensor:
     )
 
 
-def aligned_psnr_one(
+def _align(
     pred: torch.Tensor,
     gt: torch.Tensor,
     frame0: torch.Tensor,
     flow_fn: FlowFn = dis_flow,
     sr_factor: int = 4,
-    border: int = 40,
-    max_psnr: float = 100.0,
-) -> float:
-    """AlignedPSNR of one prediction ``(3, H, W)`` given packed frame 0 ``(4, H/8, W/8)``."""
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The spatially aligned, colour-mapped prediction (float64) and the HR validity mask."""
     flow = flow_fn(pred, gt)[None]  # (1, 2, H, W)
     pred_w = warp(pred[None], flow)
     ds = 1.0 / (2 * sr_factor)
@@ -77,13 +76,67 @@ def aligned_psnr_one(
     valid = F.pad((err < 20).double(), (c, c, c, c))
     valid = F.interpolate(valid, size=gt.shape[-2:], mode="bilinear", align_corners=False) > 0.9
     mapped = (pred_w[0].reshape(3, -1).T.double() @ cmat).T.reshape(pred.shape)
-    sl = (slice(None), slice(border, -border), slice(border, -border)) if border else ...
-    diff = (mapped - gt.double())[sl] ** 2
-    mask = valid[0].expand(3, -1, -1)[sl].double()
+    return mapped, valid[0, 0]
+
+
+def _border(x: torch.Tensor, border: int) -> torch.Tensor:
+    return x[..., border:-border, border:-border] if border else x
+
+
+def _masked_psnr(
+    mapped: torch.Tensor, gt: torch.Tensor, valid: torch.Tensor, border: int, max_psnr: float
+) -> float:
+    diff = _border(mapped - gt.double(), border) ** 2
+    mask = _border(valid, border).expand(3, -1, -1).double()
     if mask.sum() == 0:
         return float("nan")
     mse = (diff * mask).sum() / mask.sum()
     return float(min(max_psnr, 10 * torch.log10(1.0 / mse.clamp_min(1e-30)).item()))
+
+
+def _masked_ssim(mapped: torch.Tensor, gt: torch.Tensor, valid: torch.Tensor, border: int) -> float:
+    """SSIM map (Gaussian 11, sigma 1.5, peak 1, valid filtering) averaged over valid pixels."""
+    mapped, gt, valid = (
+        _border(mapped, border),
+        _border(gt.double(), border),
+        _border(valid, border),
+    )
+    smap = kornia.metrics.ssim(mapped[None], gt[None], window_size=11, max_val=1.0, padding="valid")
+    mask = valid[5:-5, 5:-5].double()  # the centres of the valid 11 x 11 windows
+    if mask.sum() == 0:
+        return float("nan")
+    return float((smap[0].mean(0) * mask).sum() / mask.sum())
+
+
+def aligned_psnr_one(
+    pred: torch.Tensor,
+    gt: torch.Tensor,
+    frame0: torch.Tensor,
+    flow_fn: FlowFn = dis_flow,
+    sr_factor: int = 4,
+    border: int = 40,
+    max_psnr: float = 100.0,
+) -> float:
+    """AlignedPSNR of one prediction ``(3, H, W)`` given packed frame 0 ``(4, H/8, W/8)``."""
+    mapped, valid = _align(pred, gt, frame0, flow_fn, sr_factor)
+    return _masked_psnr(mapped, gt, valid, border, max_psnr)
+
+
+def aligned_scores_one(
+    pred: torch.Tensor,
+    gt: torch.Tensor,
+    frame0: torch.Tensor,
+    flow_fn: FlowFn = dis_flow,
+    sr_factor: int = 4,
+    border: int = 40,
+    max_psnr: float = 100.0,
+) -> tuple[float, float]:
+    """AlignedPSNR and aligned SSIM of one prediction (one alignment, the same mask)."""
+    mapped, valid = _align(pred, gt, frame0, flow_fn, sr_factor)
+    return (
+        _masked_psnr(mapped, gt, valid, border, max_psnr),
+        _masked_ssim(mapped, gt, valid, border),
+    )
 
 
 def aligned_psnr(

@@ -35,10 +35,18 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument("--checkpoint", default=None, help="trained weights (learned models)")
     ev.add_argument("--out", required=True, help="result JSON")
     ev.add_argument("--example", default=None, help="where to save one prediction (.npy)")
+    real = add("evaluate-real", "score one model on the BurstSR val bursts (AlignedPSNR/SSIM)")
+    real.add_argument("--model", required=True, help="name in burst_sr.models")
+    real.add_argument("--root", required=True, help="BurstSR folder with val/<burst>/")
+    real.add_argument("--checkpoint", default=None, help="trained weights (learned models)")
+    real.add_argument("--out", required=True, help="result JSON")
     summ = add("summarize", "write the summary table and figures")
     summ.add_argument("--val", required=True)
     summ.add_argument("--result", action="append", default=[], help="result JSON (repeat)")
     summ.add_argument("--example", action="append", default=[], help="prediction .npy (repeat)")
+    summ.add_argument(
+        "--real-result", action="append", default=[], help="real-track result JSON (repeat)"
+    )
     summ.add_argument("--csv", required=True)
     summ.add_argument("--md", required=True)
     summ.add_argument("--fig-visual", required=True)
@@ -78,6 +86,10 @@ def _main(argv: list[str] | None) -> int:
         from repro.burstsr.evaluate import evaluate
 
         evaluate(args.model, params, args.val, args.out, args.checkpoint, args.example)
+    elif args.command == "evaluate-real":
+        from repro.burstsr.evaluate import evaluate_real
+
+        evaluate_real(args.model, params, args.root, args.out, args.checkpoint)
     else:
         from repro.burstsr.summary import summarize
         from repro.core.provenance import write_provenance
@@ -92,6 +104,7 @@ def _main(argv: list[str] | None) -> int:
             args.fig_visual,
             args.fig_frames,
             args.run,
+            args.real_result,
         )
         write_provenance(args.provenance, params, args.seed)
     return 0

@@ -1,4 +1,4 @@
-"""Scoring one model on the stored validation bursts (track 1)."""
+"""Scoring one model on the stored validation bursts (track 1) or on BurstSR val (track 2)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from repro.burstsr import metrics, models, synth
+from repro.burstsr import aligned, burstsr_data, metrics, models, synth
 from repro.burstsr.train import load_model, model_spec, pick_device
 from repro.burstsr.valset import load_val
 from repro.core import ReproError
@@ -112,4 +112,82 @@ def evaluate(
         with atomic_open(example_out, "wb") as fh:
             np.save(fh, example.astype(np.float32))
     print(f"{name}: PSNR {result['psnr']:.2f} dB, SSIM {result['ssim']:.4f} on {k_total} bursts")
+    return result
+
+
+#: Frames per BurstSR burst (samsung_00 .. samsung_13).
+REAL_BURST_SIZE = 14
+
+
+def real_track_ok(spec: dict[str, Any]) -> bool:
+    """Whether a model can run on real bursts (no ground-truth flow exists there)."""
+    return spec["kind"] != "burst" or spec.get("align") != "gt"
+
+
+def evaluate_real(
+    name: str,
+    params: dict[str, Any],
+    root: str,
+    out_json: str,
+    model_path: str | None = None,
+    flow_fn: aligned.FlowFn = aligned.dis_flow,
+) -> dict[str, Any]:
+    """Score model ``name`` on the BurstSR val bursts (track 2) with AlignedPSNR / aligned SSIM."""
+    spec = model_spec(params, name)
+    if not real_track_ok(spec):
+        raise ReproError(
+            f"burst_sr.models.{name}: align 'gt' needs ground-truth flow, which real bursts lack"
+        )
+    ecfg = params["eval"]
+    device = pick_device(params.get("device", "cpu"))
+    torch.manual_seed(0)
+    bursts = burstsr_data.list_bursts(root, "val")
+    if ecfg.get("limit"):
+        bursts = bursts[: int(ecfg["limit"])]
+    predict, info = make_predictor(spec, model_path, device)
+    border, bits = int(ecfg["boundary_ignore"]), ecfg["quantize_bits"]
+    psnr_all, ssim_all, seconds = [], [], 0.0
+    for path in bursts:
+        real = burstsr_data.load_burst(path, REAL_BURST_SIZE)
+        burst = real.burst[None].to(device)
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        pred = predict(burst, None).float()
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        seconds += time.perf_counter() - t0
+        if bits:
+            pred = metrics.quantize(pred, bits)
+        p, s = aligned.aligned_scores_one(
+            pred[0].cpu(), real.gt, real.burst[0], flow_fn, border=border
+        )
+        psnr_all.append(p)
+        ssim_all.append(s)
+    result = {
+        "model": name,
+        "kind": spec["kind"],
+        "align": spec.get("align"),
+        "track": "real",
+        "bursts": len(bursts),
+        "frames": REAL_BURST_SIZE,
+        "psnr": float(np.nanmean(psnr_all)),
+        "ssim": float(np.nanmean(ssim_all)),
+        "lpips": None,
+        "lpips_note": "not computed on the real track",
+        "psnr_per_burst": psnr_all,
+        "ssim_per_burst": ssim_all,
+        "burst_names": [p.name for p in bursts],
+        "flow": getattr(flow_fn, "__name__", str(flow_fn)),
+        "seconds_per_burst": seconds / max(len(bursts), 1),
+        "device": str(device),
+        "boundary_ignore": border,
+        "quantize_bits": bits,
+        **info,
+    }
+    write_json(out_json, result)
+    print(
+        f"{name} (real): AlignedPSNR {result['psnr']:.2f} dB, SSIM {result['ssim']:.4f}"
+        f" on {len(bursts)} bursts"
+    )
     return result

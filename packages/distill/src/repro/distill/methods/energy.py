@@ -1,4 +1,11 @@
-"""Shared machinery of the Energy KD family: teacher energies and global thresholds."""
+"""Shared machinery of the Energy KD family: teacher energies and global thresholds.
+
+Temperature direction conflict: the paper's abstract gives low-energy (confident) samples the
+higher temperature (E < tau_low -> t_high = 6, E > tau_high -> t_low = 2); the official code
+(Seonghak35/EnergyKD) does the opposite (E < tau_low -> 2, E > tau_high -> 6). Which one the
+published tables used is not known. Default: ``direction="paper"``; ``direction="code"``
+reproduces the official code.
+"""
 
 from __future__ import annotations
 

@@ -5,19 +5,17 @@ teacher energy (same rule and thresholds as ``energy_kd``) and scaled by T_i^2, 
 warm-up min(epoch / warmup, 1). Defaults: CE 1.0, alpha 1, beta 8, warm-up 20, T 2/4/6,
 r_low = r_high = 0.2.
 
-Temperature direction conflict: the paper's abstract gives low-energy (confident) samples the
-higher temperature (E < tau_low -> t_high = 6, E > tau_high -> t_low = 2); the official code
-(Seonghak35/EnergyKD) does the opposite (E < tau_low -> 2, E > tau_high -> 6). Which one the
-published tables used is not known. Default: ``direction="paper"``; ``direction="code"``
-reproduces the official code.
+Temperature direction (paper vs official code): see ``repro.distill.methods.energy``.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from repro.distill.losses import Direction, dkd_loss
+from repro.distill.losses import dkd_loss
 from repro.distill.methods.dkd import warmup_factor
 from repro.distill.methods.energy import EnergyTemperatureDistiller
 
@@ -34,25 +32,11 @@ class EnergyDKD(EnergyTemperatureDistiller):
         alpha: float = 1.0,
         beta: float = 8.0,
         warmup: int = 20,
-        t_low: float = 2.0,
-        t_mid: float = 4.0,
-        t_high: float = 6.0,
-        direction: Direction = "paper",
-        energy_temperature: float = 4.0,
-        r_low: float = 0.2,
-        r_high: float = 0.2,
+        **energy: Any,
     ) -> None:
-        super().__init__(
-            student,
-            teacher,
-            t_low=t_low,
-            t_mid=t_mid,
-            t_high=t_high,
-            direction=direction,
-            energy_temperature=energy_temperature,
-            r_low=r_low,
-            r_high=r_high,
-        )
+        """``energy``: t_low/t_mid/t_high, direction, energy_temperature, r_low, r_high
+        (defaults 2/4/6, "paper", 4, 0.2, 0.2; see ``EnergyTemperatureDistiller``)."""
+        super().__init__(student, teacher, **energy)
         self.ce_weight = ce_weight
         self.alpha = alpha
         self.beta = beta
