@@ -62,37 +62,47 @@ def reference_loader(images: np.ndarray, labels: np.ndarray, batch: int, workers
     )
 
 
-def run_reference(distiller, loader, device, steps: int, warmup: int) -> float:
-    opt = torch.optim.SGD(distiller.student_parameters(), lr=0.05, momentum=0.9, weight_decay=5e-4)
-    distiller.train()
-    it = iter(loader)
+def throughput(batches, step, device, steps: int, warmup: int) -> float:
+    """Images/s of ``step(x, y)`` over ``steps`` batches after ``warmup`` untimed ones."""
     done, t0 = 0, 0.0
-    for step in range(warmup + steps):
-        if step == warmup:
+    for i in range(warmup + steps):
+        if i == warmup:
             if device.type == "cuda":
                 torch.cuda.synchronize()
             t0 = time.perf_counter()
-        try:
-            x, y = next(it)
-        except StopIteration:
-            it = iter(loader)
-            x, y = next(it)
+        x, y = next(batches)
+        step(x, y)
+        done += len(y) if i >= warmup else 0
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return done / (time.perf_counter() - t0)
+
+
+def forever(make_iter):
+    """Restart an epoch iterator whenever it runs out."""
+    while True:
+        yield from make_iter()
+
+
+def run_reference(distiller, loader, device, steps: int, warmup: int) -> float:
+    opt = torch.optim.SGD(distiller.student_parameters(), lr=0.05, momentum=0.9, weight_decay=5e-4)
+    distiller.train()
+
+    def step(x, y):
         x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
         _, losses = distiller.forward_train(x, y, epoch=1)
         loss = sum(losses.values())
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        if step >= warmup:
-            done += len(y)
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    return done / (time.perf_counter() - t0)
+
+    return throughput(forever(lambda: iter(loader)), step, device, steps, warmup)
 
 
 def run_ours(
     distiller, data: ArrayData, device, steps: int, warmup: int, cpu_bf16: bool = False
 ) -> float:
+    """Time ``Trainer.train_step``, the exact step the trainer runs."""
     mean, std = CIFAR100_STATS
     cfg = TrainConfig(
         epochs=1,
@@ -107,34 +117,8 @@ def run_ours(
     trainer = Trainer(distiller, data, data, cfg, "/tmp/repro-bench-unused")
     trainer.distiller.train()
     gen = torch.Generator().manual_seed(0)
-    batches = data.batches(64, shuffle=True, generator=gen, drop_last=True)
-    done, t0 = 0, 0.0
-    from repro.distill.trainer import _autocast
-
-    for step in range(warmup + steps):
-        if step == warmup:
-            if device.type == "cuda":
-                torch.cuda.synchronize()
-            t0 = time.perf_counter()
-        try:
-            images, y = next(batches)
-        except StopIteration:
-            batches = data.batches(64, shuffle=True, generator=gen, drop_last=True)
-            images, y = next(batches)
-        x = trainer.augment(images)
-        if device.type == "cuda":
-            x = x.contiguous(memory_format=torch.channels_last)
-        with _autocast(device, trainer.amp):
-            _, losses = trainer.distiller.forward_train(x, y, 1)
-        loss = sum(losses.values())
-        trainer.opt.zero_grad(set_to_none=True)
-        loss.backward()
-        trainer.opt.step()
-        if step >= warmup:
-            done += len(y)
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    return done / (time.perf_counter() - t0)
+    batches = forever(lambda: data.batches(64, shuffle=True, generator=gen, drop_last=True))
+    return throughput(batches, lambda x, y: trainer.train_step(x, y, 1), device, steps, warmup)
 
 
 def main() -> None:

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
+from torch import Tensor
 
 from repro.core.atomic import write_json, write_text
 from repro.core.checkpoint import load_checkpoint, save_checkpoint
@@ -213,6 +214,22 @@ class Trainer:
         )
         self.distiller.prepare(batches, drop_last=True)
 
+    def train_step(
+        self, images: Tensor, labels: Tensor, epoch: int
+    ) -> tuple[Tensor, dict[str, Tensor], Tensor]:
+        """One optimiser step on a uint8 batch: augment, forward, backward, update."""
+        x = self.augment(images)
+        if self.cfg.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        with _autocast(self.device, self.amp):
+            logits, losses = self.distiller.forward_train(x, labels, epoch)
+        loss = sum(losses.values())
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt.step()
+        self.steps += 1
+        return logits, losses, loss
+
     def train_epoch(self, epoch: int) -> dict[str, float]:
         lr = self.cfg.lr_at(epoch)
         for group in self.opt.param_groups:
@@ -226,16 +243,7 @@ class Trainer:
         )
         n_batches = math.ceil(len(self.train_data) / self.world / self.cfg.batch_size)
         for images, labels in progress(batches, f"epoch {epoch}", total=n_batches):
-            x = self.augment(images)
-            if self.cfg.channels_last:
-                x = x.contiguous(memory_format=torch.channels_last)
-            with _autocast(self.device, self.amp):
-                logits, losses = self.distiller.forward_train(x, labels, epoch)
-            loss = sum(losses.values())
-            self.opt.zero_grad(set_to_none=True)
-            loss.backward()
-            self.opt.step()
-            self.steps += 1
+            logits, losses, loss = self.train_step(images, labels, epoch)
             b = len(labels)
             seen += b
             correct += int((logits.argmax(1) == labels).sum())
