@@ -39,6 +39,7 @@ rule report_energy_kd:
     output:
         csv=f"{RESULTS}/energy-kd/summary.csv",
         md=f"{RESULTS}/energy-kd/summary.md",
+        runs=f"{RESULTS}/energy-kd/runs.csv",
         figures=multiext(
             f"{RESULTS}/energy-kd/figures/",
             "energy_vs_confidence.png",

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from repro.distill.recipes import kd_params, kd_runs, vanilla_params
-from repro.distill.report import summary_rows, teacher_energy_stats
+from repro.distill.report import aggregate_rows, summary_rows, teacher_energy_stats
 
 SECTION = {
     "seeds": [0, 1],
@@ -137,3 +137,31 @@ def test_teacher_energy_stats_match_numpy():
     expected = -4.0 * np.log(np.exp(z / 4.0).sum(axis=1))
     p = np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)
     assert np.allclose(energy, expected, atol=1e-5) and np.allclose(conf, p.max(1), atol=1e-6)
+
+
+def test_aggregate_is_mean_and_sample_std_over_seeds():
+    base = {
+        "method": "kd",
+        "dataset": "cifar100",
+        "teacher": "vgg13",
+        "student": "vgg8",
+        "epochs": 240,
+        "paper_top1": 72.98,
+        "paper_source": "lb",
+        "top5_final": 90.0,
+    }
+    rows = [
+        {**base, "seed": s, "top1_best": b, "top1_final": f}
+        for s, b, f in [(0, 72.0, 71.0), (1, 73.0, 72.5), (2, 74.5, 73.0)]
+    ]
+    rows.append({**base, "method": "dkd", "seed": 0, "top1_best": 75.0, "top1_final": 74.0})
+    agg = {r["method"]: r for r in aggregate_rows(rows)}
+    kd = agg["kd"]
+    assert kd["seeds"] == 3 and kd["top1_best"] == pytest.approx(73.1666666667)
+    # sample std of 72, 73, 74.5 by hand: deviations -1.1667, -0.1667, 1.3333
+    assert kd["top1_best_std"] == pytest.approx(
+        (1.1667**2 + 0.1667**2 + 1.3333**2) ** 0.5 / 2**0.5, abs=1e-3
+    )
+    assert kd["top1_final"] == pytest.approx(72.1666666667)
+    assert agg["dkd"]["seeds"] == 1 and agg["dkd"]["top1_best_std"] is None
+    assert kd["paper_top1"] == 72.98

@@ -18,6 +18,20 @@ from repro.distill.arraydata import ArrayData
 from repro.distill.losses import energy_score, energy_thresholds
 from repro.distill.run import load_model
 
+SUMMARY_COLUMNS = [
+    "method",
+    "dataset",
+    "teacher",
+    "student",
+    "seeds",
+    "top1_best",
+    "top1_best_std",
+    "top1_final",
+    "top5_final",
+    "epochs",
+    "paper_top1",
+    "paper_source",
+]
 COLUMNS = [
     "method",
     "dataset",
@@ -66,6 +80,35 @@ def summary_rows(
         for i, m in enumerate(["teacher", "ce", "kd", "dkd", "energy_kd", "energy_dkd", "heda"])
     }
     return sorted(rows, key=lambda r: (order.get(r["method"], 99), r["student"], r["seed"]))
+
+
+def aggregate_rows(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per setting: mean over seeds (sample std of the best-epoch top-1 when n > 1)."""
+    groups: dict[tuple, list[dict[str, Any]]] = {}
+    for row in rows:
+        groups.setdefault(
+            (row["method"], row["dataset"], row["teacher"], row["student"]), []
+        ).append(row)
+    out = []
+    for (method, dataset, teacher, student), group in groups.items():
+        best = np.array([r["top1_best"] for r in group], dtype=float)
+        out.append(
+            {
+                "method": method,
+                "dataset": dataset,
+                "teacher": teacher,
+                "student": student,
+                "seeds": len(group),
+                "top1_best": float(best.mean()),
+                "top1_best_std": float(best.std(ddof=1)) if len(group) > 1 else None,
+                "top1_final": float(np.mean([r["top1_final"] for r in group])),
+                "top5_final": float(np.mean([r["top5_final"] for r in group])),
+                "epochs": group[0]["epochs"],
+                "paper_top1": group[0]["paper_top1"],
+                "paper_source": group[0]["paper_source"],
+            }
+        )
+    return out
 
 
 @torch.no_grad()
@@ -144,10 +187,12 @@ def energy_kd_report(
     teacher_model: str,
     seed: int,
 ) -> list[dict[str, Any]]:
-    """Write ``summary.csv``/``summary.md``, ``figures/`` and ``provenance.json`` to ``out``."""
+    """Write ``summary.csv``/``.md`` (mean over seeds), ``runs.csv`` (one row per run),
+    ``figures/`` and ``provenance.json`` to ``out``."""
     out = Path(out)
     results = [json.loads(Path(r).read_text(encoding="utf-8")) for r in runs]
-    rows = summary_rows(results, params.get("reported", []))
+    per_run = summary_rows(results, params.get("reported", []))
+    rows = aggregate_rows(per_run)
     meta = read_meta(data_dir)
     train = ArrayData.load(data_dir, "train", "cpu", len(meta["classes"]))
     teacher = load_model(teacher_model, teacher_ckpt, len(meta["classes"]), train.in_channels)
@@ -161,18 +206,20 @@ def energy_kd_report(
     stats = energy_figures(energy, conf, (float(lo), float(hi)), rows, out / "figures")
     notes = [
         "top1_best is the best test accuracy over epochs (what the papers report); "
-        "top1_final is the last epoch's.",
+        "top1_final is the last epoch's; both are means over `seeds` runs (std: sample std "
+        "over seeds); runs.csv has one row per run.",
         f"Teacher energy vs max-softmax confidence on the training set: Spearman rho = "
         f"{stats['spearman_energy_confidence']:.3f} (negative: low energy = confident).",
         "paper_top1 is filled only where the paper reports the same dataset and pair; "
         "empty cells are not reproduced here.",
         f"Temperature direction: {params.get('direction', 'paper')} (see docs/energy-kd.md).",
     ]
+    write_table(per_run, out / "runs.csv", columns=COLUMNS)
     write_table(
         rows,
         out / "summary.csv",
         out / "summary.md",
-        COLUMNS,
+        SUMMARY_COLUMNS,
         title=f"Energy KD reproduction ({meta['name']})",
         notes=notes,
     )
