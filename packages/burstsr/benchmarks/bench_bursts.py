@@ -3,10 +3,11 @@ and model inference time, at the challenge size (14 x 4 x 48 x 48 packed frames)
 
     uv run --frozen python packages/burstsr/benchmarks/bench_bursts.py [--device cuda]
 
-Both generators run in this process on the same kind of input (random 8-bit 432 x 432 sRGB
-crops, as read from JPEG/PNG);
-each call is timed separately and the best and median rates are printed with their ratios
-(goal: >= 10x on CPU); the median is the robust figure on a shared machine.
+All generators run in this process on the same input (random 8-bit 432 x 432 sRGB crops, as
+read from JPEG/PNG), timed in alternating rounds; best and median rates are printed with their
+ratios (goal: >= 10x on CPU); the median is the robust figure on a shared machine. The
+reference is timed twice: producing what the toolkit's generator produces (burst, ground
+truth and its dense ground-truth flow, as ours does) and without the flow.
 """
 
 from __future__ import annotations
@@ -32,37 +33,51 @@ def _rates(times: list[float], per: int) -> tuple[float, float]:
     return per / ordered[0], per / ordered[len(ordered) // 2]
 
 
-def bench_reference(cfg: synth.BurstConfig, count: int) -> tuple[float, float]:
-    """Bursts per second (best, median) of the one-burst-at-a-time NumPy/OpenCV generator."""
+def _timed(fn) -> float:
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
+def bench_generation(
+    cfg: synth.BurstConfig, batch: int, rounds: int, device: torch.device
+) -> dict[str, tuple[float, float]]:
+    """Bursts per second (best, median) of the three generators, timed in alternation.
+
+    Each round times one batched call, then ``batch`` reference bursts with the toolkit's
+    flow and ``batch`` without it, so a slow spell on a shared machine hits all three alike.
+    """
     rng = np.random.default_rng(0)
-    images = rng.integers(0, 256, (count, cfg.source_size, cfg.source_size, 3)) / 255.0
-    reference.reference_burst(images[0], cfg, rng)  # warm-up
-    times = []
-    for img in images:
-        t0 = time.perf_counter()
-        reference.reference_burst(img, cfg, rng)
-        times.append(time.perf_counter() - t0)
-    return _rates(times, 1)
-
-
-def bench_batched(
-    cfg: synth.BurstConfig, batch: int, reps: int, device: torch.device
-) -> tuple[float, float]:
-    """Bursts per second (best, median) of the batched torch generator (input on the device)."""
     gen = torch.Generator(device=device).manual_seed(0)
     shape = (batch, 3, cfg.source_size, cfg.source_size)
     images = torch.randint(0, 256, shape, device=device, generator=gen, dtype=torch.uint8)
-    times = []
-    with torch.no_grad():
-        synth.generate(images, cfg, gen)  # warm-up
-        for _ in range(reps):
-            _sync(device)
-            t0 = time.perf_counter()
-            out = synth.generate(images, cfg, gen)
-            _sync(device)
-            times.append(time.perf_counter() - t0)
-    assert out.burst.shape == (batch, cfg.burst_size, 4, cfg.crop // 8, cfg.crop // 8)
-    return _rates(times, batch)
+    # the toolkit reads 8-bit images and unprocesses them as float32
+    floats = images.permute(0, 2, 3, 1).cpu().numpy().astype(np.float32) / np.float32(255.0)
+
+    buffers = synth.Buffers()  # as the training loop: outputs reused from call to call
+
+    def batched() -> None:
+        with torch.no_grad():
+            out = synth.generate(images, cfg, gen, buffers=buffers)
+        _sync(device)
+        assert out.burst.shape == (batch, cfg.burst_size, 4, cfg.crop // 8, cfg.crop // 8)
+
+    def reference_loop(flow: bool) -> None:
+        for img in floats:
+            reference.reference_burst(img, cfg, rng, flow=flow)
+
+    runs = {
+        "batched": batched,
+        "reference, toolkit outputs (burst, gt, flow)": lambda: reference_loop(True),
+        "reference, burst and gt only": lambda: reference_loop(False),
+    }
+    for fn in runs.values():  # warm-up
+        fn()
+    times: dict[str, list[float]] = {name: [] for name in runs}
+    for _ in range(rounds):
+        for name, fn in runs.items():
+            times[name].append(_timed(fn))
+    return {name: _rates(t, batch) for name, t in times.items()}
 
 
 def bench_models(cfg: synth.BurstConfig, device: torch.device, reps: int) -> None:
@@ -92,9 +107,8 @@ def bench_models(cfg: synth.BurstConfig, device: torch.device, reps: int) -> Non
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--batch", type=int, default=32, help="bursts per batched call")
-    parser.add_argument("--reps", type=int, default=3)
-    parser.add_argument("--ref-count", type=int, default=16, help="bursts for the reference loop")
+    parser.add_argument("--batch", type=int, default=16, help="bursts per batched call")
+    parser.add_argument("--rounds", type=int, default=5, help="timed rounds (all generators)")
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--no-models", action="store_true")
     args = parser.parse_args()
@@ -107,16 +121,16 @@ def main() -> None:
         f"device {device}, torch threads {torch.get_num_threads()}, "
         f"bursts of {cfg.burst_size} x 4 x {cfg.crop // 8} x {cfg.crop // 8}"
     )
-    ref = bench_reference(cfg, args.ref_count)
+    rates = bench_generation(cfg, args.batch, args.rounds, device)
+    fast = rates.pop("batched")
     print(
-        f"reference (NumPy/OpenCV, per sample): best {ref[0]:8.2f}, median {ref[1]:8.2f} bursts/s"
+        f"batched torch (batch {args.batch}): best {fast[0]:8.1f}, median {fast[1]:8.1f} bursts/s"
     )
-    fast = bench_batched(cfg, args.batch, args.reps, device)
-    print(
-        f"batched torch (batch {args.batch}):      best {fast[0]:8.2f}, median {fast[1]:8.2f} "
-        "bursts/s"
-    )
-    print(f"speed-up: best {fast[0] / ref[0]:.1f}x, median {fast[1] / ref[1]:.1f}x")
+    for name, ref in rates.items():
+        print(
+            f"{name}: best {ref[0]:6.1f}, median {ref[1]:6.1f} bursts/s; "
+            f"speed-up best {fast[0] / ref[0]:.1f}x, median {fast[1] / ref[1]:.1f}x"
+        )
     if not args.no_models:
         bench_models(cfg, device, reps=2)
 

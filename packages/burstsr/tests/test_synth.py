@@ -127,6 +127,28 @@ def test_ground_truth_flow_aligns_frames_to_frame_zero():
     assert err_aligned[1:].max() < 0.1 * err_raw[1:].min()
 
 
+def test_flow_is_the_inverse_of_the_toolkits_flow():
+    """The toolkit's flow (frame i's grid, into frame 0; computed from dense HR position maps,
+    reference.toolkit_flow) undoes ours (frame 0's grid, into frame i): x + f(x) + g(x + f(x))
+    = x, with rotation."""
+    cfg = plain_cfg(crop=96)
+    img = torch.rand(1, 3, cfg.source_size, cfg.source_size, generator=gen(20))
+    b = synth.generate(img, cfg, gen(21))
+    ours = b.flow[0].double()  # (N, 2, h, w)
+    theirs = reference.toolkit_flow(b.translation[0].numpy(), b.rotation[0].numpy(), cfg)
+    theirs = torch.from_numpy(theirs).double().permute(0, 3, 1, 2)  # (N, 2, h, w)
+    n, _, h, w = ours.shape
+    ys, xs = torch.meshgrid(
+        torch.arange(h, dtype=torch.float64), torch.arange(w, dtype=torch.float64), indexing="ij"
+    )
+    fx, fy = xs + ours[:, 0], ys + ours[:, 1]  # frame-i coordinates of frame-0 pixels
+    grid = torch.stack((fx / (w - 1) * 2 - 1, fy / (h - 1) * 2 - 1), -1)
+    back = F.grid_sample(theirs, grid, align_corners=True)  # theirs at x + f(x) (affine: exact)
+    inside = (fx > 1) & (fx < w - 2) & (fy > 1) & (fy < h - 2)
+    assert inside[1:].float().mean() > 0.3 and b.rotation[0, 1:].abs().max() > 0.3
+    assert (ours + back).abs().amax(1)[inside].max() < 1e-3
+
+
 def test_flow_is_translation_over_s_without_rotation():
     cfg = plain_cfg(crop=64, max_rotation=0.0)
     img = torch.rand(3, 3, cfg.source_size, cfg.source_size, generator=gen(7))
@@ -165,3 +187,18 @@ def test_uint8_input_uses_an_exact_table_for_linearisation():
     b = synth.generate(img8.float() / 255.0, cfg, gen(14))
     torch.testing.assert_close(a.gt, b.gt, atol=1e-6, rtol=0)
     assert (a.burst - b.burst).abs().max() <= 1.0 / 255 + 1e-6  # 8-bit ties may round apart
+
+
+def test_reused_buffers_give_the_same_bursts_and_are_reused():
+    cfg = synth.BurstConfig(crop=32)
+    img = torch.randint(0, 256, (3, 3, cfg.source_size, cfg.source_size), generator=gen(30))
+    img = img.to(torch.uint8)
+    fresh = [synth.generate(img, cfg, gen(s)) for s in (31, 32)]
+    buffers = synth.Buffers()
+    first = synth.generate(img, cfg, gen(31), buffers=buffers)
+    first_burst = first.burst.clone()
+    second = synth.generate(img, cfg, gen(32), buffers=buffers)
+    assert second.burst.data_ptr() == first.burst.data_ptr()  # the same memory, overwritten
+    torch.testing.assert_close(first_burst, fresh[0].burst, rtol=0, atol=0)
+    for name in ("burst", "gt", "flow"):
+        torch.testing.assert_close(getattr(second, name), getattr(fresh[1], name), rtol=0, atol=0)

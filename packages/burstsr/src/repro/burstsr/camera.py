@@ -208,9 +208,23 @@ def add_noise(
 ) -> torch.Tensor:
     """Heteroscedastic Gaussian noise, variance shot*x + read, one (shot, read) per batch item."""
     view = (-1,) + (1,) * (raw.dim() - 1)
-    var = raw * shot.view(view).to(raw) + read.view(view).to(raw)
     noise = torch.randn(raw.shape, generator=gen, device=raw.device, dtype=raw.dtype)
-    return raw + noise * var.clamp_min(0).sqrt()
+    std = torch.addcmul(read.view(view).to(raw), raw, shot.view(view).to(raw))
+    return raw.addcmul(noise, std.clamp_min_(0.0).sqrt_())
+
+
+def add_noise_(
+    raw: torch.Tensor,
+    shot: torch.Tensor,
+    read: torch.Tensor,
+    gen: torch.Generator,
+    noise: torch.Tensor,
+) -> torch.Tensor:
+    """In-place :func:`add_noise` (same draws from ``gen``), ``noise`` a buffer like ``raw``."""
+    view = (-1,) + (1,) * (raw.dim() - 1)
+    torch.randn(raw.shape, generator=gen, out=noise)
+    std = torch.addcmul(read.view(view).to(raw), raw, shot.view(view).to(raw))
+    return raw.addcmul_(noise, std.clamp_min_(0.0).sqrt_())
 
 
 def packed_to_rgb(packed: torch.Tensor) -> torch.Tensor:

@@ -24,7 +24,8 @@ def cv_matrix(translation: tuple[float, float], theta: float, size: int) -> np.n
 
 
 def unprocess_np(img: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, dict]:
-    """Inverse camera pipeline for one HxWx3 float image (per-pixel NumPy)."""
+    """Inverse camera pipeline for one HxWx3 float image (per-pixel NumPy, in the image's
+    float type: the toolkit runs this step in float32 torch)."""
     w = rng.uniform(0, 1, size=(4, 1, 1))
     xyz2cam = (np.asarray(XYZ2CAMS) * w).sum(0) / w.sum()
     rgb2cam = xyz2cam @ np.asarray(RGB2XYZ)
@@ -32,9 +33,9 @@ def unprocess_np(img: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray,
     rgb_gain = 1.0 / rng.normal(0.8, 0.1)
     red, blue = rng.uniform(1.9, 2.4), rng.uniform(1.5, 1.9)
     x = 0.5 - np.sin(np.arcsin(1.0 - 2.0 * np.clip(img, 0, 1)) / 3.0)
-    x = np.maximum(x, 1e-8) ** 2.2
-    x = x @ rgb2cam.T
-    gains = np.array([1.0 / red, 1.0, 1.0 / blue]) / rgb_gain
+    x = np.maximum(x, 1e-8) ** x.dtype.type(2.2)
+    x = x @ rgb2cam.T.astype(x.dtype)
+    gains = (np.array([1.0 / red, 1.0, 1.0 / blue]) / rgb_gain).astype(x.dtype)
     gray = x.mean(-1, keepdims=True)
     mask = (np.maximum(gray - 0.9, 0) / 0.1) ** 2
     x = np.clip(x * np.maximum(mask + (1 - mask) * gains, gains), 0, 1)
@@ -70,10 +71,33 @@ def lr_burst_cv(
     return np.stack(frames)
 
 
+def toolkit_flow(translations: np.ndarray, thetas: np.ndarray, cfg: BurstConfig) -> np.ndarray:
+    """Ground-truth flow ``(N, h, w, 2)`` the way the toolkit computes it: per frame, the source
+    position of every HR pixel (homogeneous grid times the inverse warp), border-cropped,
+    resized by 1/s like the image and divided by s; then minus frame 0's.
+
+    The toolkit's convention: on frame i's grid, pointing into frame 0 (ours is the inverse
+    map, on frame 0's grid; docs/burst-sr.md).
+    """
+    size, b, s = cfg.source_size, cfg.border_crop, cfg.downsample
+    rows, cols = np.meshgrid(np.arange(size), np.arange(size), indexing="ij")
+    grid = np.stack((cols, rows, np.ones_like(cols)), -1).reshape(-1, 3).astype(np.float32)
+    positions = []
+    for t, th in zip(translations, thetas, strict=True):
+        mat = np.vstack([cv_matrix(tuple(t), float(th), size), [0.0, 0.0, 1.0]])
+        inv = np.linalg.inv(mat)[:2].astype(np.float32)
+        pos = (grid @ inv.T).reshape(size, size, 2)[b : size - b, b : size - b]
+        lr = cv2.resize(pos, None, fx=1.0 / s, fy=1.0 / s, interpolation=cv2.INTER_LINEAR)
+        positions.append(lr / s)
+    positions = np.stack(positions)
+    return positions - positions[:1]
+
+
 def reference_burst(
-    srgb: np.ndarray, cfg: BurstConfig, rng: np.random.Generator
-) -> tuple[np.ndarray, np.ndarray]:
-    """One noisy packed burst (N, 4, h/2, w/2) and its GT from an sRGB HxWx3 float crop."""
+    srgb: np.ndarray, cfg: BurstConfig, rng: np.random.Generator, flow: bool = False
+) -> tuple[np.ndarray, ...]:
+    """One noisy packed burst (N, 4, h/2, w/2) and its GT from an sRGB HxWx3 float crop, plus
+    the toolkit's ground-truth flow when ``flow`` (the toolkit always computes it)."""
     linear, _ = unprocess_np(srgb, rng)
     n = cfg.burst_size
     shift = cfg.downsample / 2.0 - 0.5
@@ -90,4 +114,5 @@ def reference_burst(
         read = math.exp(2.18 * log_shot + 1.20 + rng.normal(0, 0.26))
         raw = raw + rng.standard_normal(raw.shape) * np.sqrt(raw * shot + read)
     b = cfg.border_crop
-    return np.clip(raw, 0, 1), linear[b:-b, b:-b]
+    out = np.clip(raw, 0, 1), linear[b:-b, b:-b]
+    return (*out, toolkit_flow(translations, thetas, cfg)) if flow else out

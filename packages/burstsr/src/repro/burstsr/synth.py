@@ -109,77 +109,88 @@ def affine_matrices(translation: torch.Tensor, rotation: torch.Tensor, size: int
     return m
 
 
-def _resize_taps(n_out: int, s: int, device) -> tuple[torch.Tensor, torch.Tensor]:
-    """HR indices (n_out, 2) and weights (n_out, 2) that a bilinear 1/s resize reads."""
-    pos = (torch.arange(n_out, device=device, dtype=torch.float64) + 0.5) * s - 0.5
-    i0 = pos.floor()
-    frac = pos - i0
-    return torch.stack((i0, i0 + 1), -1), torch.stack((1 - frac, frac), -1)
+def resize_taps(s: int) -> tuple[tuple[int, ...], tuple[float, ...]]:
+    """HR offsets and weights a bilinear 1/s resize (OpenCV INTER_LINEAR, no anti-aliasing)
+    reads for LR pixel q, relative to HR pixel q*s: LR centre (q + 0.5) s - 0.5 falls halfway
+    between two HR pixels for even s and on one HR pixel for odd s."""
+    if s % 2 == 0:
+        return (s // 2 - 1, s // 2), (0.5, 0.5)
+    return ((s - 1) // 2,), (1.0,)
 
 
 #: packed channel -> (row parity, column parity) of the LR RGB pixels it keeps (R, Gr, Gb, B).
 _PARITY = ((0, 0), (0, 1), (1, 0), (1, 1))
+#: colour plane -> the packed channels that read it (R; Gr, Gb; B).
+_PLANES = ((0, slice(0, 1)), (1, slice(1, 3)), (2, slice(3, 4)))
 
 
-def tap_grid(mats: torch.Tensor, cfg: BurstConfig, size: int, dtype: torch.dtype) -> torch.Tensor:
-    """``grid_sample`` grid ``(B, 4, N, 2p, 2p, 2)`` of the HR taps each packed pixel reads.
+def tap_lines(mats: torch.Tensor, cfg: BurstConfig, size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Where each packed pixel's HR taps lie in the source, as ``grid_sample`` coordinates.
 
-    A bilinear 1/s resize without anti-aliasing reads 2 x 2 HR pixels per LR pixel, and the
-    RGGB mosaic keeps one colour per LR pixel, so packed channel k of frame i needs only the
-    warped HR pixels (rows, columns) ``tap + border`` of its LR parity: 1/(3 s^2/4) of the
-    warped frame. Rows/columns come in tap pairs, so a 2 x 2 pool of the samples is the resize.
+    Packed channel k of frame i keeps LR pixels of one parity, and the resize reads T HR
+    pixels per LR pixel, so each (channel, tap) pair reads the warped frame on a regular grid
+    of stride 2 s: HR ``(2 s m + parity s + offset + border)``, mapped back to the source by the
+    inverse warp. That map is affine, so the coordinates of packed pixel (m_x, m_y) are
+    ``along_x[..., m_x] + along_y[..., m_y]`` with ``along_x`` ``(B, 1, N, 1, 2, p)`` and
+    ``along_y`` ``(B, 4, N, T, 2, p)`` (last-but-one axis: x, y in [-1, 1]).
     """
-    s, border = cfg.downsample, cfg.border_crop
-    p = cfg.crop // (2 * s)
-    idx, _ = _resize_taps(2 * p, s, mats.device)  # LR pixel q -> its two HR taps
-    by_parity = (idx.view(p, 2, 2) + border).permute(1, 0, 2).reshape(2, 2 * p)
-    ys = by_parity[[py for py, _ in _PARITY]]  # (4, 2p)
-    xs = by_parity[[px for _, px in _PARITY]]
-    inv = torch.linalg.inv(mats)[..., :2, :] * (2.0 / (size - 1))  # frame -> source, normalised
-    ax, ay, a0 = (inv[..., j][:, None, :, None, None, :] for j in range(3))  # (B, 1, N, 1, 1, 2)
-    along_x = (ax * xs[None, :, None, None, :, None] + (a0 - 1.0)).to(dtype)  # (B, 4, N, 1, X, 2)
-    along_y = (ay * ys[None, :, None, :, None, None]).to(dtype)  # (B, 4, N, Y, 1, 2)
-    # two contiguous planes then one interleave: much faster than a broadcast into (..., 2)
-    return torch.stack([along_x[..., c] + along_y[..., c] for c in range(2)], -1)
+    s, border, p = cfg.downsample, cfg.border_crop, cfg.crop // (2 * cfg.downsample)
+    f64 = dict(dtype=torch.float64, device=mats.device)
+    offsets = torch.tensor(resize_taps(s)[0], **f64)
+    parity = torch.tensor(_PARITY, **f64) * s + border  # (4, 2): row, column
+    shape = (4, len(offsets), len(offsets))  # channel, tap row, tap column
+    hx = (parity[:, 1, None, None] + offsets).expand(shape).reshape(4, -1)  # (4, T)
+    hy = (parity[:, 0, None, None] + offsets[:, None]).expand(shape).reshape(4, -1)
+    inv = torch.linalg.inv(mats)[..., :2, :] * (2.0 / (size - 1))  # frame px -> [-1, 1]
+    cx, cy, c0 = (inv[:, None, :, None, :, j] for j in range(3))  # (B, 1, N, 1, 2)
+    const = cx * hx[:, None, :, None] + cy * hy[:, None, :, None] + c0 - 1.0  # (B, 4, N, T, 2)
+    m = torch.arange(p, **f64) * (2 * s)
+    return (cx[..., None] * m).float(), (cy[..., None] * m + const[..., None]).float()
 
 
 def warp_packed(
-    source: torch.Tensor, mats: torch.Tensor, cfg: BurstConfig, out: torch.Tensor | None = None
+    source: torch.Tensor,
+    mats: torch.Tensor,
+    cfg: BurstConfig,
+    out: torch.Tensor | None = None,
+    grid: torch.Tensor | None = None,
+    lines: tuple[torch.Tensor, torch.Tensor] | None = None,
 ) -> torch.Tensor:
     """Warp ``(B, 3, S, S)`` by ``(B, N, 3, 3)``, crop, resize by 1/s and mosaic in one pass.
 
     Equals ``mosaic(resize(crop(warpAffine(source))))`` (OpenCV INTER_LINEAR, zero border) but
     samples only the HR pixels the resize and the mosaic keep, directly from the one source
-    image (no per-frame copies). With ``cfg.quantize_8bit`` the source holds 8-bit levels
-    (0..255) and the warp and resize outputs are rounded to levels, as OpenCV's uint8 path.
-    Returns packed RGGB ``(B, N, 4, p, p)`` in [0, 1] (written into ``out`` if given).
+    image (no per-frame copies): 1/(3 s^2/4) of the warped frames. With ``cfg.quantize_8bit``
+    the source holds 8-bit levels (0..255) and the warp and resize outputs are rounded to
+    levels, as OpenCV's uint8 path. Returns packed RGGB ``(B, N, 4, p, p)`` in [0, 1] (written
+    into ``out`` if given). ``grid`` is an optional ``(B, 4, N, T, p, p, 2)`` buffer and
+    ``lines`` the precomputed :func:`tap_lines`.
     """
     b, _, size, _ = source.shape
     n, p = mats.shape[1], cfg.crop // (2 * cfg.downsample)
-    grid = tap_grid(mats, cfg, size, source.dtype)
-    _, wts = _resize_taps(1, cfg.downsample, source.device)  # the same for every LR pixel
-    w = wts[0].to(source.dtype)
+    along_x, along_y = lines or tap_lines(mats, cfg, size)
+    taps_n = along_y.shape[3]
+    if grid is None:
+        grid = source.new_empty(b, 4, n, taps_n, p, p, 2)
+    for c in range(2):  # two strided sums: a batched matmul with K = 3 is ~10x slower on CPU
+        torch.add(along_x[..., c, None, :], along_y[..., c, :, None], out=grid[..., c])
     if out is None:
-        out = torch.empty(b, n, 4, p, p, dtype=source.dtype, device=source.device)
-    for channel, packed in ((0, slice(0, 1)), (1, slice(1, 3)), (2, slice(3, 4))):
-        g = grid[:, packed].reshape(b, -1, 2 * p, 2)
+        out = source.new_empty(b, n, 4, p, p)
+    for plane, packed in _PLANES:
+        g = grid[:, packed].reshape(b, -1, p, 2)  # a view: channels of a plane are adjacent
         taps = F.grid_sample(
-            source[:, channel : channel + 1], g, "bilinear", "zeros", align_corners=True
-        )  # (B, 1, k*N*2p, 2p)
+            source[:, plane : plane + 1], g, "bilinear", "zeros", align_corners=True
+        ).view(b, -1, n, taps_n, p, p)
         if cfg.quantize_8bit:
             taps = taps.round_()
-        if bool((w == 0.5).all()):  # even s: the resize is a 2 x 2 mean
-            lr = F.avg_pool2d(taps, 2)
-        else:  # odd s: weights (1, 0)
-            t = taps.view(b, -1, p, 2, p, 2)
-            lr = (t * w.view(2, 1, 1) * w.view(2)).sum((3, 5))
+        lr = taps.sum(3).mul_(1.0 / taps_n) if taps_n > 1 else taps[:, :, :, 0]
         if cfg.quantize_8bit:
             lr = lr.round_().div_(255.0)
-        out[:, :, packed].copy_(lr.view(b, -1, n, p, p).transpose(1, 2))
+        out[:, :, packed].copy_(lr.transpose(1, 2))
     return out
 
 
-def lr_flow(mats: torch.Tensor, cfg: BurstConfig) -> torch.Tensor:
+def lr_flow(mats: torch.Tensor, cfg: BurstConfig, out: torch.Tensor | None = None) -> torch.Tensor:
     """Ground-truth flow ``(B, N, 2, h, w)`` in LR-RGB pixels on frame 0's grid.
 
     ``flow[b, i, :, y, x]`` is where frame i sees the scene point that frame 0 shows at LR
@@ -197,39 +208,54 @@ def lr_flow(mats: torch.Tensor, cfg: BurstConfig) -> torch.Tensor:
     q = torch.arange(h, device=mats.device, dtype=torch.float64)
     along_x = (alpha[..., None] * q + gamma[..., None]).float()[..., None, :]
     along_y = (beta[..., None] * q).float()[..., :, None]
-    return along_x + along_y
+    return torch.add(along_x, along_y, out=out) if out is not None else along_x + along_y
+
+
+def colour_matrices(
+    cam: camera.CameraParams, dtype: torch.dtype, scale: float = 1.0
+) -> tuple[torch.Tensor, ...]:
+    """Per image: the CCM with the inverse gains (and ``scale``) folded in plus a 4th row
+    giving the grey level of the safe-gain mask ``(B, 4, 3)``, and the per-channel boost of
+    near-white pixels ``(B, 3)``: ``max(mask + (1 - mask) g, g) / g - 1 = mask max(1/g - 1, 0)``.
+    """
+    inv = 1.0 / camera._gain_vector(cam, 3).to(torch.float64)  # (B, 3)
+    ccm = cam.rgb2cam.to(torch.float64)
+    mat = torch.cat((ccm * inv[:, :, None] * scale, ccm.mean(1, keepdim=True)), 1)
+    return mat.to(dtype), (1.0 / inv - 1.0).clamp_min(0.0).to(dtype)
 
 
 def _linear_chunk(
-    srgb: torch.Tensor, cam: camera.CameraParams, cfg: BurstConfig, lut: torch.Tensor | None
+    srgb: torch.Tensor,
+    mat: torch.Tensor,
+    boost: torch.Tensor,
+    cfg: BurstConfig,
+    lut: torch.Tensor | None,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    scale: float,
 ) -> torch.Tensor:
-    """Clipped linear camera RGB ``(b, 3, S*S)`` (a view of a ``(b, 4, S*S)`` buffer).
-
-    The CCM and the inverse gains are one 4 x 3 matrix per image (4th row: the grey level of
-    the safe-gain mask); only the few near-white pixels (grey > 0.9) get the mask correction.
+    """Linear camera RGB clipped to [0, scale] ``(b, 3, S*S)``, a view of ``y``; ``x``
+    ``(b, 3, S*S)`` and ``y`` ``(b, 4, S*S)`` are contiguous buffers (linearised levels and the
+    matrix output). ``mat``, ``boost``: :func:`colour_matrices` with ``scale``; the mask
+    correction runs only when some pixel is near white (grey > 0.9).
     """
     b = srgb.shape[0]
     if lut is not None and srgb.device.type == "cpu":  # uint8: exact table, OpenCV is fastest
         flat = srgb.contiguous().numpy().reshape(-1, srgb.shape[-1])
-        x = torch.from_numpy(cv2.LUT(flat, lut.numpy())).view(b, 3, -1)
+        cv2.LUT(flat, lut.numpy(), dst=x.numpy().reshape(flat.shape))
     elif lut is not None:
-        x = lut.index_select(0, srgb.reshape(-1).int()).view(b, 3, -1)
+        torch.index_select(lut, 0, srgb.reshape(-1).int(), out=x.reshape(-1))
     else:
-        x = invert_smoothstep_gamma(srgb.reshape(b, 3, -1), cfg)
-    inv = 1.0 / camera._gain_vector(cam, 3).to(torch.float64)  # (b, 3)
-    ccm = cam.rgb2cam.to(torch.float64)
-    mat = torch.cat((ccm * inv[:, :, None], ccm.mean(1, keepdim=True)), 1).to(x.dtype)
-    y = torch.empty(b, 4, x.shape[-1], dtype=x.dtype, device=x.device)
+        x.copy_(invert_smoothstep_gamma(srgb.reshape(b, 3, -1), cfg))
     for r in range(4):  # three fused multiply-adds per row beat bmm with K = 3 on CPU
         torch.mul(x[:, 0], mat[:, r, 0, None], out=y[:, r])
         y[:, r].addcmul_(x[:, 1], mat[:, r, 1, None]).addcmul_(x[:, 2], mat[:, r, 2, None])
     gray = y[:, 3]
-    hot = (gray > 0.9).nonzero(as_tuple=True)
-    if hot[0].numel():
-        mask = ((gray[hot] - 0.9) / 0.1) ** 2
-        boost = (1.0 / inv - 1.0).clamp_min(0.0).to(x.dtype)[hot[0]]  # (K, 3)
-        y[hot[0], :3, hot[1]] *= 1.0 + mask[:, None] * boost
-    return y[:, :3].clamp_(0.0, 1.0)
+    if bool(gray.max() > 0.9):
+        mask = gray.sub_(0.9).clamp_min_(0.0).square_().mul_(100.0)  # ((grey - 0.9) / 0.1)^2
+        for c in range(3):
+            y[:, c].addcmul_(y[:, c], mask * boost[:, c, None])
+    return y[:, :3].clamp_(0.0, scale)
 
 
 def invert_smoothstep_gamma(x: torch.Tensor, cfg: BurstConfig) -> torch.Tensor:
@@ -238,9 +264,29 @@ def invert_smoothstep_gamma(x: torch.Tensor, cfg: BurstConfig) -> torch.Tensor:
     return camera.gamma_expand(x) if cfg.gamma else x
 
 
-#: bursts per internal chunk are chosen so one chunk's source images stay near this many bytes
-#: (cache-sized working sets; huge temporaries cost page faults on CPU).
-CHUNK_BYTES = 8 << 20
+class Buffers:
+    """Tensors that :func:`generate` reuses from one call to the next of the same shape.
+
+    CPU torch has no caching allocator: every fresh large tensor costs a page fault per 4 KiB
+    on first touch, which on a virtual machine (2-8 us each, measured) outweighs the
+    arithmetic. With ``Buffers`` passed in, the returned bursts are views of these tensors and
+    the next call overwrites them: use (or copy) them first, as a training step does.
+    """
+
+    def __init__(self) -> None:
+        self._store: dict[str, torch.Tensor] = {}
+
+    def get(self, name: str, shape: tuple[int, ...], like: torch.Tensor) -> torch.Tensor:
+        """An uninitialised ``shape`` tensor of ``like``'s dtype and device, reused if it fits."""
+        t = self._store.get(name)
+        if t is None or t.shape != shape or t.dtype != like.dtype or t.device != like.device:
+            t = self._store[name] = torch.empty(shape, dtype=like.dtype, device=like.device)
+        return t
+
+
+#: CPU bursts per internal chunk: small enough for cache-sized working sets, and a multiple
+#: of two so ``grid_sample`` (parallel over its batch only) keeps two cores busy.
+CPU_CHUNK = 2
 
 
 def generate(
@@ -249,13 +295,16 @@ def generate(
     gen: torch.Generator,
     cam: camera.CameraParams | None = None,
     motion: tuple[torch.Tensor, torch.Tensor] | None = None,
+    buffers: Buffers | None = None,
 ) -> Bursts:
     """Bursts from sRGB crops ``(B, 3, S, S)`` (float in [0, 1], or uint8 0..255, which uses
     an exact 256-entry table for the tone-map and gamma inversion), S = crop + 2 * border.
 
     Random draws (camera, motion, then noise chunk by chunk) come from ``gen`` in a fixed
     order, so a seed fixes the output on a given device. ``cam``/``motion`` override the
-    sampled values (tests).
+    sampled values (tests). On CPU the batch is processed in chunks of :data:`CPU_CHUNK` bursts
+    that reuse one set of work tensors; pass ``buffers`` to reuse them, and the outputs, across
+    calls (see :class:`Buffers`).
     """
     b, c, size, size_w = srgb.shape
     from_8bit = srgb.dtype == torch.uint8
@@ -274,20 +323,35 @@ def generate(
     mats = affine_matrices(translation, rotation, size)
     dtype = torch.float32 if from_8bit else srgb.dtype
     lut = camera.unprocess_lut(cfg.smoothstep, cfg.gamma, device) if from_8bit else None
-    border, p = cfg.border_crop, cfg.crop // (2 * cfg.downsample)
-    gt = torch.empty(b, 3, cfg.crop, cfg.crop, dtype=dtype, device=device)
-    raw = torch.empty(b, mats.shape[1], 4, p, p, dtype=dtype, device=device)
-    step = max(1, CHUNK_BYTES // (3 * size * size * 4)) if device.type == "cpu" else b
+    border, n, p = cfg.border_crop, mats.shape[1], cfg.crop // (2 * cfg.downsample)
+    buffers = buffers or Buffers()
+    like = torch.empty(0, dtype=dtype, device=device)
+    step = min(b, CPU_CHUNK) if device.type == "cpu" else b
+    along_x, along_y = tap_lines(mats, cfg, size)
+    scale = 255.0 if cfg.quantize_8bit else 1.0  # the warp reads 8-bit levels (OpenCV uint8)
+    mat, boost = colour_matrices(cam, dtype, scale)
+    shot, read = cam.shot_noise.to(dtype), cam.read_noise.to(dtype)
+    gt = buffers.get("gt", (b, 3, cfg.crop, cfg.crop), like)
+    raw = buffers.get("raw", (b, n, 4, p, p), like)
+    levels = buffers.get("levels", (step, 3, size * size), like)
+    work = buffers.get("work", (step, 4, size * size), like)
+    grid = buffers.get("grid", (step, 4, n, along_y.shape[3], p, p, 2), like)
+    noise = buffers.get("noise", (step, n, 4, p, p), like)
     for lo in range(0, b, step):
         sl = slice(lo, min(b, lo + step))
         k = sl.stop - lo
-        linear = _linear_chunk(srgb[sl], cam.index(sl), cfg, lut).view(k, 3, size, size)
-        gt[sl] = linear[:, :, border : size - border, border : size - border]
-        source = linear.mul_(255.0).floor_() if cfg.quantize_8bit else linear
-        out = warp_packed(source, mats[sl], cfg, raw[sl])
+        linear = _linear_chunk(srgb[sl], mat[sl], boost[sl], cfg, lut, levels[:k], work[:k], scale)
+        linear = linear.view(k, 3, size, size)
+        torch.mul(
+            linear[:, :, border : size - border, border : size - border], 1.0 / scale, out=gt[sl]
+        )
+        source = linear.floor_() if cfg.quantize_8bit else linear
+        lines = (along_x[sl], along_y[sl])
+        out = warp_packed(source, mats[sl], cfg, raw[sl], grid[:k], lines)
         if cfg.add_noise:
-            out.copy_(camera.add_noise(out, cam.shot_noise[sl], cam.read_noise[sl], gen))
-    return Bursts(raw.clamp_(0.0, 1.0), gt, lr_flow(mats, cfg), cam, translation, rotation)
+            camera.add_noise_(out, shot[sl], read[sl], gen, noise[:k])
+    flow = lr_flow(mats, cfg, buffers.get("flow", (b, n, 2, 2 * p, 2 * p), like))
+    return Bursts(raw.clamp_(0.0, 1.0), gt, flow, cam, translation, rotation)
 
 
 def random_crops(

@@ -127,12 +127,13 @@ def train(
         print(f"resumed {name} at iteration {start}")
     iters, border = int(tcfg["iterations"]), int(tcfg["boundary_ignore"])
     bgen = torch.Generator(device=device)
+    buffers = synth.Buffers()  # each step's bursts are used up within the step
     model.train()
     t0 = time.perf_counter()
     for it in range(start, iters):
         crops = source.crops(int(tcfg["batch_size"]), burst_cfg.source_size, gen).to(device)
         bgen.manual_seed(int(torch.randint(2**62, (1,), generator=gen)))
-        data = synth.generate(crops, burst_cfg, bgen)
+        data = synth.generate(crops, burst_cfg, bgen, buffers=buffers)
         if spec["kind"] == "flownet":
             pred = model(data.burst)[:, 1:]
             target = synth.flow_to_packed(data.flow)[:, 1:]

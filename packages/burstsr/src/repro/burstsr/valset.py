@@ -76,11 +76,11 @@ def make_val(
     """Generate ``count`` bursts from random crops of ``source`` and store them."""
     out = Path(out_dir)
     gen = torch.Generator().manual_seed(seed)
-    done = 0
+    done, buffers = 0, synth.Buffers()
     while done < count:
         n = min(chunk, count - done)
         crops = source.crops(n, cfg.source_size, gen, flip=False)
-        b = synth.generate(crops, cfg, gen)
+        b = synth.generate(crops, cfg, gen, buffers=buffers)
         for j in range(n):
             k = done + j
             for i in range(cfg.burst_size):
