@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import re
 
@@ -34,9 +35,10 @@ def test_paper_dry_run_plans_paper_datasets(workdir):
     proc = snakemake("-n", "--cores", "1", "--configfile", "config/paper.yaml", cwd=workdir)
     assert proc.returncode == 0, proc.stderr
     jobs = job_counts(proc.stdout)
-    assert jobs["fetch_archive"] == 2  # cifar100 + tinyimagenet, once each
+    assert jobs["fetch_archive"] == 3  # cifar100 + tinyimagenet + zurich, once each
     assert jobs["prepare_cifar100"] == 4  # full + LT 100/50/10
     assert jobs["prepare_tinyimagenet"] == 1 and jobs["index_imagenet"] == 1
+    assert jobs["prepare_zurich"] == 1  # burst SR's source images
     assert "results/paper/provenance.json" in proc.stdout
 
 
@@ -174,3 +176,31 @@ def test_unset_pretrained_teacher_stops_before_any_job(workdir):
     assert proc.returncode != 0
     assert "energy_kd.pretrained_teachers.imagenet.resnet34_imagenet is not set" in proc.stderr
     assert not (workdir / target).exists()  # no job started
+
+
+def test_burst_sr_on_zurich_without_its_archive_stops_before_any_job(workdir):
+    target = "results/paper/burst-sr/val/meta.json"
+    proc = snakemake("--cores", "1", target, "--configfile", "config/paper.yaml", cwd=workdir)
+    assert proc.returncode != 0
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "zurich: no archive is set" in errors[0]
+    assert "data.zurich.archive" in errors[0]
+    assert not (workdir / "data").exists()
+
+
+def test_zurich_archive_is_prepared_and_its_hash_recorded(workdir):
+    path = ROOT / "packages" / "data" / "tests" / "conftest.py"  # official-layout test archives
+    spec = importlib.util.spec_from_file_location("repro_data_test_archives", path)
+    archives = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(archives)
+    jpegs = archives.make_zurich_zip(workdir / "zurich.zip")
+    cfg = yaml.safe_load((workdir / "config" / "paper.yaml").read_text())
+    cfg["data"]["zurich"].update(archive=str(workdir / "zurich.zip"), check_counts=False)
+    (workdir / "config" / "zurich.yaml").write_text(yaml.safe_dump(cfg))
+    proc = snakemake(
+        "--cores", "1", "data/zurich/meta.json", "--configfile", "config/zurich.yaml", cwd=workdir
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert (workdir / "data/zurich/test/canon/1.jpg").read_bytes() == jpegs["test"][1]
+    recorded = (workdir / "data/archives/zurich.archive.sha256").read_text()
+    assert recorded.startswith("sha256:") and len(recorded.strip()) == 7 + 64

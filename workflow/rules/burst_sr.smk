@@ -34,9 +34,12 @@ bsr_real = lambda: (
     if BSR_REAL_ROOT
     else []
 )
-# The prepared photographs when the images come from them.
+# The prepared source images: the photographs, or Zurich RAW-to-RGB prepared from its
+# archive (data.zurich) unless burst_sr.data.zurich_root points at an extracted copy.
 bsr_source_input = lambda wildcards: (
-    ["data/photos/meta.json"] if BSR.get("data", {}).get("source") == "photos" else []
+    ["data/photos/meta.json"]
+    if BSR.get("data", {}).get("source") == "photos"
+    else [] if BSR.get("data", {}).get("zurich_root") else ["data/zurich/meta.json"]
 )
 # The trained weights a model needs for evaluation (none for interpolation).
 bsr_checkpoint = lambda wildcards: (

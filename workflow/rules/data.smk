@@ -10,7 +10,7 @@ rule fetch_archive:
     output:
         "data/archives/{dataset}.archive",
     wildcard_constraints:
-        dataset="cifar100|tinyimagenet",
+        dataset="cifar100|tinyimagenet|zurich",
     params:
         version=pkg_version("data"),
         cfg=lambda wc: data_params(wc.dataset),
@@ -102,6 +102,29 @@ rule prepare_tinyimagenet:
     shell:
         "repro-data prepare tinyimagenet --archive {input.archive} --out data/tinyimagenet"
         " > {log} 2>&1"
+
+
+rule prepare_zurich:
+    input:
+        archive="data/archives/zurich.archive",
+    output:
+        meta="data/zurich/meta.json",
+    params:
+        version=pkg_version("data"),
+        cfg=lambda wc: data_params("zurich"),
+    log:
+        "logs/data/prepare_zurich.log",
+    benchmark:
+        "benchmarks/data/prepare_zurich.tsv"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=60,
+    conda:
+        "../../envs/data.yaml"
+    shell:
+        "repro-data prepare zurich --archive {input.archive} --out data/zurich"
+        " --params {params.cfg:q} > {log} 2>&1"
 
 
 rule prepare_photos:

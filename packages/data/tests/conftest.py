@@ -100,6 +100,42 @@ def make_tinyimagenet_zip(
     return colors, val_labels
 
 
+def make_zurich_zip(
+    path: Path,
+    n_train: int = 3,
+    n_test: int = 2,
+    top: str = "Zurich-RAW-to-DSLR-Dataset",
+    skip: int | None = None,
+) -> dict[str, list[bytes]]:
+    """A Zurich RAW-to-RGB zip in the official layout: ``<top>/{train,test}/canon/<i>.jpg``
+    (448 x 448 JPEGs) beside ``huawei_raw/<i>.png`` (4-channel-packed 224 x 224 16-bit RAW).
+    ``skip`` leaves one train id out. Returns the JPEG bytes per split, by id."""
+    rng = np.random.default_rng(0)
+    jpegs: dict[str, list[bytes]] = {}
+    with zipfile.ZipFile(path, "w") as zf:
+        for split, n in (("train", n_train), ("test", n_test)):
+            jpegs[split] = []
+            for i in range(n):
+                buf = io.BytesIO()
+                Image.fromarray(rng.integers(0, 256, (448, 448, 3), dtype=np.uint8)).save(
+                    buf, "JPEG", quality=90
+                )
+                jpegs[split].append(buf.getvalue())
+                if split == "train" and i == skip:
+                    continue
+                zf.writestr(f"{top}/{split}/canon/{i}.jpg", buf.getvalue())
+                raw = io.BytesIO()
+                Image.fromarray(rng.integers(0, 1024, (448, 448), dtype=np.uint16)).save(raw, "PNG")
+                zf.writestr(f"{top}/{split}/huawei_raw/{i}.png", raw.getvalue())
+    return jpegs
+
+
+@pytest.fixture
+def make_zurich():
+    """Factory: ``make_zurich(path, n_train=3, n_test=2, top=..., skip=None)`` -> JPEG bytes."""
+    return make_zurich_zip
+
+
 @pytest.fixture
 def http_dir(tmp_path):
     """Serve a folder over HTTP on loopback; yields (folder, base_url)."""

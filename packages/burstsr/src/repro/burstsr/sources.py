@@ -89,9 +89,7 @@ def make_source(data: dict[str, Any], split: str) -> PhotoSource | ZurichSource:
     if kind == "photos":
         key = "train_photos" if split == "train" else "val_photos"
         return PhotoSource(data.get("photos_dir", "data/photos"), list(data[key]))
-    if kind == "zurich":
-        root = data.get("zurich_root")
-        if not root:
-            raise ReproError("burst_sr.data.zurich_root: not set (path to Zurich RAW-to-RGB)")
+    if kind == "zurich":  # an extracted copy, or the one prepared from data.zurich.archive
+        root = data.get("zurich_root") or "data/zurich"
         return ZurichSource(root, "train" if split == "train" else "test")
     raise ReproError(f"burst_sr.data.source: unknown source '{kind}' (photos, zurich)")

@@ -16,7 +16,7 @@ from typing import Any
 from repro.core import ReproError, cliutil
 
 #: Datasets read from an official archive, fetched to ``data/archives/<name>.archive``.
-ARCHIVES = ("cifar100", "tinyimagenet")
+ARCHIVES = ("cifar100", "tinyimagenet", "zurich")
 
 
 def fetch(dataset: str, out: Path, params: dict[str, Any]) -> None:
@@ -46,6 +46,10 @@ def prepare(dataset: str, out: Path, params: dict[str, Any], archive: Path | Non
         from repro.data.tinyimagenet import prepare_tinyimagenet
 
         prepare_tinyimagenet(out, _need(archive, dataset))
+    elif dataset == "zurich":
+        from repro.data.zurich import prepare_zurich
+
+        prepare_zurich(out, _need(archive, dataset), params.get("check_counts", True))
     elif dataset == "imagenet":
         from repro.data.imagenet import index_imagenet
 
@@ -76,12 +80,14 @@ def check(data_cfg: dict[str, Any], datasets: list[str], data_root: Path) -> lis
             path = cfg.get("archive")
             if (data_root / "archives" / f"{base}.archive").exists():
                 continue
+            origin = (f"download it from {cfg['url']}" if cfg.get("url")
+                      else "obtain it from its official source (docs)")
             if path and not Path(path).is_file():
                 problems.append(f"{base}: {path} (config key 'data.{base}.archive') does not "
-                                f"exist; download it from {cfg.get('url')}")
-            elif not path and not cfg.get("download", True):
-                problems.append(f"{base}: download is off and no archive is set; download it "
-                                f"from {cfg.get('url')} and set config key 'data.{base}.archive'")
+                                f"exist; {origin}")
+            elif not path and not (cfg.get("download", True) and cfg.get("url")):
+                problems.append(f"{base}: no archive is set and nothing to download; {origin} "
+                                f"and set config key 'data.{base}.archive'")
         elif base == "imagenet":
             root = cfg.get("root")
             if not root or not Path(root).is_dir():
@@ -99,7 +105,8 @@ def _main(argv: list[str] | None) -> int:
     p_fetch.add_argument("dataset", choices=sorted(ARCHIVES))
     p_prep = sub.add_parser("prepare", help="prepare a dataset")
     p_prep.add_argument("dataset",
-                        choices=["digits", "photos", "cifar100", "tinyimagenet", "imagenet"])
+                        choices=["digits", "photos", "cifar100", "tinyimagenet", "zurich",
+                                 "imagenet"])
     p_prep.add_argument("--archive", type=Path, help="official archive (from 'fetch')")
     p_prep.add_argument("--imbalance", type=float, help="long-tailed train split factor")
     for p in (p_fetch, p_prep):

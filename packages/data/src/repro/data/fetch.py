@@ -30,6 +30,18 @@ def check_hash(path: Path, known_hash: str | None, dataset: str) -> None:
                          f"expected {expected}); the file is corrupted or not the official one")
 
 
+def record_hash(path: Path, dataset: str, key: str) -> str:
+    """Write ``<path>.sha256`` ("sha256:<hex>") for an archive fetched without a configured
+    checksum and say how to pin it (trust on first use: later fetches verify the pin)."""
+    from repro.core.atomic import sha256_file, write_text
+
+    pinned = f"sha256:{sha256_file(path)}"
+    write_text(path.with_name(path.name + ".sha256"), pinned + "\n")
+    print(f"{dataset}: no checksum configured; {path} has {pinned}. Set config key "
+          f"'{key.rsplit('.', 1)[0]}.hash' to it to verify this archive on later fetches.")
+    return pinned
+
+
 def obtain_archive(
     dataset: str,
     path: str | os.PathLike[str] | None,
@@ -45,6 +57,7 @@ def obtain_archive(
     ``path`` (from config key ``key``) wins and is linked, not copied; otherwise the archive
     is downloaded to ``dest`` when ``download`` is set. Any failure is one ReproError line
     saying where to get the archive and which key to set, and leaves ``dest`` untouched.
+    Without ``known_hash`` the archive's SHA-256 is recorded beside it (:func:`record_hash`).
     """
     dest = Path(dest)
     if path:
@@ -58,6 +71,8 @@ def obtain_archive(
         tmp.unlink(missing_ok=True)
         tmp.symlink_to(archive.resolve())
         os.replace(tmp, dest)
+        if not known_hash:
+            record_hash(dest, dataset, key)
         return dest
     if not (download and url):
         raise ReproError(f"{dataset}: no archive configured; " + _where_to_get(dataset, url, key))
@@ -75,6 +90,8 @@ def obtain_archive(
         except Exception as exc:  # noqa: BLE001 - network errors come in many types
             failure = exc
             continue
+        if not known_hash:
+            record_hash(Path(got), dataset, key)
         return Path(got)
     raise ReproError(f"{dataset}: download failed ({type(failure).__name__}); "
                      + _where_to_get(dataset, url, key)) from failure
