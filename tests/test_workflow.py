@@ -204,3 +204,18 @@ def test_zurich_archive_is_prepared_and_its_hash_recorded(workdir):
     assert (workdir / "data/zurich/test/canon/1.jpg").read_bytes() == jpegs["test"][1]
     recorded = (workdir / "data/archives/zurich.archive.sha256").read_text()
     assert recorded.startswith("sha256:") and len(recorded.strip()) == 7 + 64
+
+
+@pytest.mark.parametrize("weights", [None, "missing/pwc.pth"])
+def test_pwcnet_alignment_without_its_weights_stops_before_any_job(workdir, weights):
+    cfg = _quick_config()
+    cfg["burst_sr"]["models"]["dbsr_pwc"] = {"kind": "burst", "align": "pwcnet"}
+    cfg["burst_sr"]["pwcnet_weights"] = weights
+    (workdir / "config" / "pwc.yaml").write_text(yaml.safe_dump(cfg))
+    target = "results/quick/burst-sr/models/dbsr_pwc.pt"
+    proc = snakemake("--cores", "1", target, "--configfile", "config/pwc.yaml", cwd=workdir)
+    assert proc.returncode != 0
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    expected = "does not exist" if weights else "align=pwcnet needs burst_sr.pwcnet_weights"
+    assert len(errors) == 1 and expected in errors[0] and "pwcnet_weights" in errors[0]
+    assert not (workdir / "data").exists() and not (workdir / "results").exists()

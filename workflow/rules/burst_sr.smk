@@ -280,6 +280,26 @@ PREFLIGHT_CHECKS.append(
 )
 
 
+# PWC-Net weights are the user's file: a set path must exist, and align=pwcnet needs one;
+# checked before any job when a training or real-track job is planned.
+BSR_PWC = BSR.get("pwcnet_weights")
+bsr_pwc_planned = lambda: not hasattr(workflow.dag, "needrun_jobs") or any(
+    job.rule.name in ("burst_sr_train_burst", "burst_sr_evaluate_real")
+    for job in workflow.dag.needrun_jobs()
+)
+bsr_pwc_problems = lambda: (
+    [f"burst_sr.pwcnet_weights: {BSR_PWC} does not exist (see docs/burst-sr.md)"]
+    if BSR_PWC and not os.path.isfile(BSR_PWC)
+    else [
+        f"burst_sr.models.{n}: align=pwcnet needs burst_sr.pwcnet_weights "
+        "(pytorch-pwc's network-default weights; see docs/burst-sr.md)"
+        for n in bsr_models("burst")
+        if BSR["models"][n].get("align") == "pwcnet" and not BSR_PWC
+    ][:1]
+)
+PREFLIGHT_CHECKS.append(lambda: (bsr_pwc_problems() and bsr_pwc_planned() and bsr_pwc_problems()) or [])
+
+
 if "burst-sr" in PAPERS:
     PAPER_TARGETS.extend(
         [

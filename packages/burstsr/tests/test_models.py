@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from repro.burstsr import camera, models, train
+from repro.core import ReproError
 
 TINY = dict(
     enc_dim=4,
@@ -131,3 +132,31 @@ def test_resume_from_state_file_matches_uninterrupted(tmp_path, monkeypatch):
     resumed = train.train("f", _params(tmp_path / "z", 4), tmp_path / "run.pt", seed=5)
     assert resumed["history"] == full["history"]
     assert not (tmp_path / "run.pt.state").exists()
+
+
+def _pwc_weights(path):
+    """A random PWC-Net state dict saved as the port's file (its original key names)."""
+    from repro.burstsr.pwcnet import PWCNet
+
+    torch.manual_seed(7)
+    torch.save(PWCNet().state_dict(), path)
+    return path
+
+
+def test_pwcnet_aligned_burst_model_trains_and_its_checkpoint_is_self_contained(tmp_path):
+    _zurich(tmp_path / "z")
+    params = _params(tmp_path / "z", 2)
+    params["models"]["p"] = {"kind": "burst", "align": "pwcnet"}
+    with pytest.raises(ReproError, match="burst_sr.pwcnet_weights: not set"):
+        train.train("p", params, tmp_path / "p.pt", seed=1)
+    params["pwcnet_weights"] = str(_pwc_weights(tmp_path / "pwc.pth"))
+    state = train.train("p", params, tmp_path / "p.pt", seed=1)
+    pwc_keys = [k for k in state["state_dict"] if k.startswith("flownet.net.")]
+    assert len(pwc_keys) == 126  # the whole PWC-Net travels with the checkpoint
+    before = torch.load(tmp_path / "pwc.pth", weights_only=True)
+    assert all(torch.equal(state["state_dict"][f"flownet.net.{k}"], v) for k, v in before.items())
+    (tmp_path / "pwc.pth").unlink()  # evaluation does not need the user's file any more
+    model, _ = train.load_model(tmp_path / "p.pt", torch.device("cpu"))
+    burst = torch.rand(1, 3, 4, 8, 8, generator=torch.Generator().manual_seed(0))
+    assert model(burst).shape == (1, 3, 64, 64)  # packed 8 px -> HR 8 * 2 * 4
+    assert state["parameters"] == models.count_parameters(model)  # frozen PWC-Net not counted

@@ -192,3 +192,24 @@ def test_dry_run_plans_real_track_jobs_only_with_a_root(tmp_path, fake_exifread)
         assert f"results/paper/burst-sr/real/{model}.json" in out
     assert "real/dbsr_gtflow.json" not in out
     assert "burst_sr_evaluate_real" not in _dry_run(tmp_path, None)
+
+
+def test_aligned_psnr_uses_pwcnet_when_its_weights_are_set(tmp_path, fake_exifread):
+    from repro.burstsr.evaluate import aligned_flow
+    from repro.burstsr.pwcnet import PWCNet
+
+    p = params()
+    assert aligned_flow(p)[1] == "dis_flow"  # no weights: OpenCV DIS
+    with pytest.raises(ReproError, match="aligned_flow: pwcnet needs burst_sr.pwcnet_weights"):
+        aligned_flow({**p, "eval": {**p["eval"], "aligned_flow": "pwcnet"}})
+    torch.manual_seed(0)
+    torch.save(PWCNet().state_dict(), tmp_path / "pwc.pth")
+    p["pwcnet_weights"] = str(tmp_path / "pwc.pth")
+    assert aligned_flow(p)[1] == "pwcnet"
+    assert aligned_flow({**p, "eval": {**p["eval"], "aligned_flow": "dis"}})[1] == "dis_flow"
+    constant_burst(tmp_path / "bsr" / "val" / "0000")
+    out = tmp_path / "bicubic.json"
+    assert cli.main(["evaluate-real", "--params", json.dumps(p), "--model", "bicubic"]
+                    + ["--root", str(tmp_path / "bsr"), "--out", str(out)]) == 0  # fmt: skip
+    row = json.loads(out.read_text())
+    assert row["flow"] == "pwcnet" and np.isfinite(row["psnr"])

@@ -124,15 +124,34 @@ def real_track_ok(spec: dict[str, Any]) -> bool:
     return spec["kind"] != "burst" or spec.get("align") != "gt"
 
 
+def aligned_flow(params: dict[str, Any]) -> tuple[aligned.FlowFn, str]:
+    """AlignedPSNR's flow estimator and its name: PWC-Net, as the toolkit, when
+    ``burst_sr.pwcnet_weights`` is set (``eval.aligned_flow`` auto or pwcnet), else OpenCV DIS."""
+    choice = params.get("eval", {}).get("aligned_flow", "auto")
+    weights = params.get("pwcnet_weights")
+    if choice == "dis" or (choice == "auto" and not weights):
+        return aligned.dis_flow, "dis_flow"
+    if not weights:
+        raise ReproError("burst_sr.eval.aligned_flow: pwcnet needs burst_sr.pwcnet_weights")
+    from repro.burstsr.pwcnet import load_pwcnet, pwc_flow
+
+    bgr = bool(params.get("pwcnet_bgr", False))
+    return pwc_flow(load_pwcnet(weights, "cpu"), bgr=bgr), "pwcnet"
+
+
 def evaluate_real(
     name: str,
     params: dict[str, Any],
     root: str,
     out_json: str,
     model_path: str | None = None,
-    flow_fn: aligned.FlowFn = aligned.dis_flow,
+    flow_fn: aligned.FlowFn | None = None,
 ) -> dict[str, Any]:
-    """Score model ``name`` on the BurstSR val bursts (track 2) with AlignedPSNR / aligned SSIM."""
+    """Score model ``name`` on the BurstSR val bursts (track 2) with AlignedPSNR / aligned SSIM.
+    ``flow_fn`` defaults to :func:`aligned_flow`'s choice."""
+    flow_fn, flow_name = (
+        (flow_fn, getattr(flow_fn, "__name__", "custom")) if flow_fn else (aligned_flow(params))
+    )
     spec = model_spec(params, name)
     if not real_track_ok(spec):
         raise ReproError(
@@ -178,7 +197,7 @@ def evaluate_real(
         "psnr_per_burst": psnr_all,
         "ssim_per_burst": ssim_all,
         "burst_names": [p.name for p in bursts],
-        "flow": getattr(flow_fn, "__name__", str(flow_fn)),
+        "flow": flow_name,
         "seconds_per_burst": seconds / max(len(bursts), 1),
         "device": str(device),
         "boundary_ignore": border,

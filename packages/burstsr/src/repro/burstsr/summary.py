@@ -188,9 +188,11 @@ def summarize(
     n = results[0]["bursts"] if results else 0
     note = f"run {run}: {n} stored val bursts"
     real = [json.loads(Path(p).read_text(encoding="utf-8")) for p in real_files or []]
+    flow = real[0].get("flow", "dis_flow") if real else ""
+    flow_words = "PWC-Net flow (as the toolkit)" if flow == "pwcnet" else "OpenCV DIS flow"
     real_note = (
         f"run {run}: {real[0]['bursts']} BurstSR val bursts, AlignedPSNR/SSIM with "
-        f"{real[0].get('flow', 'dis_flow')} (not PWC-Net); trained on synthetic bursts only"
+        f"{flow_words}; trained on synthetic bursts only"
         if real
         else ""
     )
@@ -204,8 +206,13 @@ def summarize(
     if real:
         notes.append(
             "Ours, track real: AlignedPSNR and aligned SSIM on the BurstSR val bursts "
-            "(burst_sr.data.burstsr_root), OpenCV DIS flow instead of PWC-Net, models trained "
-            "on synthetic bursts only (no fine-tuning on BurstSR train)."
+            f"(burst_sr.data.burstsr_root), {flow_words}"
+            + (
+                " instead of PWC-Net (not comparable to published numbers)"
+                if flow != "pwcnet"
+                else ""
+            )
+            + ", models trained on synthetic bursts only (no fine-tuning on BurstSR train)."
         )
     else:
         notes.append(

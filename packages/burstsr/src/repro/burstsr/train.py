@@ -44,9 +44,11 @@ def model_spec(params: dict[str, Any], name: str) -> dict[str, Any]:
 
 
 def build_model(
-    spec: dict[str, Any], net: models.NetConfig, flownet: models.FlowNet | None = None
+    spec: dict[str, Any], net: models.NetConfig, flownet: torch.nn.Module | None = None
 ) -> torch.nn.Module:
-    """An untrained network for a model spec."""
+    """An untrained network for a model spec; ``flownet`` is the frozen aligner of a burst
+    model with ``align`` flownet (a trained :class:`models.FlowNet`) or pwcnet
+    (a :class:`repro.burstsr.pwcnet.PWCAligner`)."""
     kind = spec["kind"]
     if kind == "single":
         return models.SingleFrameNet(net)
@@ -54,26 +56,47 @@ def build_model(
         return models.FlowNet(net)
     if kind == "burst":
         align = spec.get("align", "gt")
-        if align == "flownet":
+        if align in ("flownet", "pwcnet"):
             if flownet is None:
-                raise ReproError("burst network with align=flownet needs a trained flow network")
+                raise ReproError(f"burst network with align={align} needs its flow network")
             return models.BurstNet(net, flownet)
         if align == "gt":
             return models.BurstNet(net)
-        raise ReproError(
-            f"burst_sr.models: align '{align}' not available (gt, flownet); "
-            "pretrained PWC-Net is not implemented yet"
-        )
+        raise ReproError(f"burst_sr.models: align '{align}' not available (gt, flownet, pwcnet)")
     raise ReproError(f"burst_sr.models: kind '{kind}' is not trainable ({', '.join(TRAINABLE)})")
 
 
+def _empty_aligner(spec: dict[str, Any], net: models.NetConfig) -> torch.nn.Module | None:
+    """An untrained aligner of the right architecture (its weights come with the checkpoint)."""
+    if spec.get("align") == "flownet":
+        return models.FlowNet(net)
+    if spec.get("align") == "pwcnet":
+        from repro.burstsr.pwcnet import PWCAligner, PWCNet
+
+        return PWCAligner(PWCNet())
+    return None
+
+
+def pwcnet_aligner(params: dict[str, Any], device: torch.device) -> torch.nn.Module:
+    """The frozen PWC-Net aligner from the user's weights (``burst_sr.pwcnet_weights``)."""
+    from repro.burstsr.pwcnet import PWCAligner, load_pwcnet
+
+    path = params.get("pwcnet_weights")
+    if not path:
+        raise ReproError(
+            "burst_sr.pwcnet_weights: not set (align=pwcnet needs pytorch-pwc's "
+            "network-default weights; see docs/burst-sr.md)"
+        )
+    return PWCAligner(load_pwcnet(path, device), bgr=bool(params.get("pwcnet_bgr", False)))
+
+
 def load_model(path: str | os.PathLike[str], device: torch.device) -> tuple[torch.nn.Module, dict]:
-    """A trained network from its checkpoint (architecture stored beside the weights)."""
+    """A trained network from its checkpoint (architecture stored beside the weights; a frozen
+    aligner's weights are stored in it too, so the checkpoint is self-contained)."""
     ckpt = load_checkpoint(path, map_location=str(device))
     net = models.NetConfig.from_params(ckpt["net"])
     spec = ckpt["spec"]
-    flownet = models.FlowNet(net) if spec.get("align") == "flownet" else None
-    model = build_model(spec, net, flownet)
+    model = build_model(spec, net, _empty_aligner(spec, net))
     model.load_state_dict(ckpt["state_dict"])
     return model.to(device).eval(), ckpt
 
@@ -106,6 +129,8 @@ def train(
         if not flownet_path:
             raise ReproError(f"burst_sr.models.{name}: align=flownet needs --flownet CHECKPOINT")
         flownet, _ = load_model(flownet_path, device)
+    elif spec["kind"] == "burst" and spec.get("align") == "pwcnet":
+        flownet = pwcnet_aligner(params, device)
     model = build_model(spec, net, flownet).to(device)
     burst_cfg = synth.BurstConfig.from_params(
         {**params["burst"], "burst_size": int(tcfg["burst_size"])}
