@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from repro.burstsr import models, reference, synth
+from repro.burstsr.pwcnet import PWCAligner, PWCNet, estimate
 
 
 def _sync(device: torch.device) -> None:
@@ -85,6 +86,8 @@ def bench_models(cfg: synth.BurstConfig, device: torch.device, reps: int) -> Non
     burst = torch.rand(1, cfg.burst_size, 4, cfg.crop // 8, cfg.crop // 8, device=device)
     flow = torch.zeros(1, cfg.burst_size, 2, cfg.crop // 8, cfg.crop // 8, device=device)
     net = models.NetConfig()
+    pwc = PWCNet().to(device).eval()
+    hr = torch.rand(1, 3, cfg.crop, cfg.crop, device=device)
     candidates = {
         "bicubic": lambda b, f: models.demosaic_upsample(b, "bicubic"),
         "single (DBSR widths)": models.SingleFrameNet(net).to(device).eval(),
@@ -92,6 +95,10 @@ def bench_models(cfg: synth.BurstConfig, device: torch.device, reps: int) -> Non
         "burst, flow net (DBSR widths)": models.BurstNet(net, models.FlowNet(net))
         .to(device)
         .eval(),
+        "burst, PWC-Net (DBSR widths)": models.BurstNet(net, PWCAligner(PWCNet()))
+        .to(device)
+        .eval(),
+        "PWC-Net alone, 384 x 384 pair": lambda b, f: estimate(pwc, hr, hr),
     }
     with torch.no_grad():
         for name, model in candidates.items():
@@ -101,7 +108,8 @@ def bench_models(cfg: synth.BurstConfig, device: torch.device, reps: int) -> Non
             for _ in range(reps):
                 model(burst, flow)
             _sync(device)
-            print(f"inference {name:32s} {(time.perf_counter() - t0) / reps * 1000:9.1f} ms/burst")
+            per = (time.perf_counter() - t0) / reps * 1000
+            print(f"inference {name:32s} {per:9.1f} ms/burst")
 
 
 def main() -> None:

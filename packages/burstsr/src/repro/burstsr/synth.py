@@ -227,7 +227,7 @@ def colour_matrices(
 def _linear_chunk(
     srgb: torch.Tensor,
     mat: torch.Tensor,
-    boost: torch.Tensor,
+    boost: list[list[float]],
     cfg: BurstConfig,
     lut: torch.Tensor | None,
     x: torch.Tensor,
@@ -253,8 +253,9 @@ def _linear_chunk(
     gray = y[:, 3]
     if bool(gray.max() > 0.9):
         mask = gray.sub_(0.9).clamp_min_(0.0).square_().mul_(100.0)  # ((grey - 0.9) / 0.1)^2
-        for c in range(3):
-            y[:, c].addcmul_(y[:, c], mask * boost[:, c, None])
+        for i in range(b):  # y += boost * y * mask: one pass each, no temporary
+            for c in range(3):
+                y[i, c].addcmul_(y[i, c], mask[i], value=boost[i][c])
     return y[:, :3].clamp_(0.0, scale)
 
 
@@ -330,6 +331,7 @@ def generate(
     along_x, along_y = tap_lines(mats, cfg, size)
     scale = 255.0 if cfg.quantize_8bit else 1.0  # the warp reads 8-bit levels (OpenCV uint8)
     mat, boost = colour_matrices(cam, dtype, scale)
+    boost_rows = boost.tolist()  # per-image scalars of the safe-gain correction
     shot, read = cam.shot_noise.to(dtype), cam.read_noise.to(dtype)
     gt = buffers.get("gt", (b, 3, cfg.crop, cfg.crop), like)
     raw = buffers.get("raw", (b, n, 4, p, p), like)
@@ -340,7 +342,9 @@ def generate(
     for lo in range(0, b, step):
         sl = slice(lo, min(b, lo + step))
         k = sl.stop - lo
-        linear = _linear_chunk(srgb[sl], mat[sl], boost[sl], cfg, lut, levels[:k], work[:k], scale)
+        linear = _linear_chunk(
+            srgb[sl], mat[sl], boost_rows[sl], cfg, lut, levels[:k], work[:k], scale
+        )
         linear = linear.view(k, 3, size, size)
         torch.mul(
             linear[:, :, border : size - border, border : size - border], 1.0 / scale, out=gt[sl]
