@@ -39,6 +39,7 @@ def test_paper_dry_run_plans_paper_datasets(workdir):
     assert jobs["prepare_cifar100"] == 4  # full + LT 100/50/10
     assert jobs["prepare_tinyimagenet"] == 1 and jobs["index_imagenet"] == 1
     assert jobs["prepare_zurich"] == 1  # burst SR's source images
+    assert jobs["evaluate_pretrained_teacher"] == 2  # the two ImageNet teachers (user files)
     assert "results/paper/provenance.json" in proc.stdout
 
 
@@ -138,10 +139,12 @@ def test_paper_dry_run_lists_the_energy_kd_tables(workdir):
     assert "gpu=1" in proc.stdout
     assert "imagenet/energy_dkd/resnet34_imagenet-resnet18_imagenet/seed4" in proc.stdout
     assert "imagenet/dkd/resnet50_imagenet-mobilenetv1_imagenet/seed0" in proc.stdout
-    # ImageNet students alone are trained; the teachers are the user's pretrained files
+    # ImageNet students alone are trained; the teachers are the user's pretrained files,
+    # scored (not trained) so the summary has their rows
     assert "vanilla/imagenet/mobilenetv1_imagenet/seed4/model.pt" in proc.stdout
-    assert "vanilla/imagenet/resnet34_imagenet" not in proc.stdout
-    assert "vanilla/imagenet/resnet50_imagenet" not in proc.stdout
+    for teacher in ("resnet34_imagenet", "resnet50_imagenet"):
+        assert f"vanilla/imagenet/{teacher}/seed" not in proc.stdout
+        assert f"vanilla/imagenet/{teacher}/pretrained/result.json" in proc.stdout
 
 
 @pytest.mark.slow
@@ -163,13 +166,19 @@ def test_quick_energy_kd_end_to_end(workdir):
     assert prov["spearman_energy_confidence"] < -0.5  # low energy = confident
 
 
-def test_unset_pretrained_teacher_stops_before_any_job(workdir):
+@pytest.mark.parametrize(
+    "target",
+    [
+        "results/paper/energy-kd/runs/imagenet/kd/resnet34_imagenet-resnet18_imagenet/seed0",
+        "results/paper/vanilla/imagenet/resnet34_imagenet/pretrained",  # scoring the teacher
+    ],
+)
+def test_unset_pretrained_teacher_stops_before_any_job(workdir, target):
     data = workdir / "data" / "imagenet"
     data.mkdir(parents=True)
     for name in ("train.csv", "val.csv"):
         (data / name).write_text("path,label\n")
     (data / "meta.json").write_text(json.dumps({"name": "imagenet", "classes": ["n00000001"]}))
-    target = "results/paper/energy-kd/runs/imagenet/kd/resnet34_imagenet-resnet18_imagenet/seed0"
     proc = snakemake(
         "--cores", "1", f"{target}/result.json", "--configfile", "config/paper.yaml", cwd=workdir
     )  # fmt: skip

@@ -3,6 +3,8 @@ from repro.distill.recipes import (
     is_pretrained,
     kd_params,
     kd_runs,
+    pretrained_eval_params,
+    pretrained_teachers,
     pretrained_weights,
     vanilla_params,
 )
@@ -77,6 +79,10 @@ def ekd_unset_teachers():
         (job.wildcards["dataset"], job.wildcards["teacher"])
         for job in jobs
         if job.rule.name == "train_energy_kd"
+    } | {
+        (job.wildcards["dataset"], job.wildcards["model"])
+        for job in jobs
+        if job.rule.name == "evaluate_pretrained_teacher"
     }
     return [
         f"config key energy_kd.pretrained_teachers.{d}.{t} is not set (path to the"
@@ -96,9 +102,25 @@ def ekd_teacher_arg(wildcards, input):
     return f"--teacher {input.teacher}"
 
 
+def pretrained_file(dataset, model):
+    """result.json of a user-supplied pretrained teacher scored on the test split."""
+    return f"{RESULTS}/vanilla/{dataset}/{model}/pretrained/result.json"
+
+
+def pretrained_input(wildcards):
+    """The user's weights file of a pretrained teacher (none while unset: preflight stops)."""
+    path = pretrained_weights(KD, wildcards.dataset, wildcards.model)
+    return [path] if path else []
+
+
+def pretrained_cfg(wildcards):
+    return as_json(pretrained_eval_params(KD, wildcards.dataset, wildcards.model))
+
+
 def ekd_results():
-    """result.json of every KD run, plus the teachers and students trained alone."""
-    files = []
+    """result.json of every KD run, the teachers and students trained alone, and the
+    pretrained teachers scored here."""
+    files = [pretrained_file(d, t) for d, t in pretrained_teachers(KD)]
     for r in kd_runs(KD):
         d, t, s = r["dataset"], r["teacher"], r["student"]
         files.append(ekd_file(d, r["method"], t, s, r["seed"], "result.json"))

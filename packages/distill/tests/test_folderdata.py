@@ -187,3 +187,61 @@ def test_kd_run_on_a_folder_index_with_a_pretrained_teacher(tiny, tmp_path):
     del params["teacher_weights"]
     with pytest.raises(ReproError, match="needs --teacher"):  # no file and no model.pt
         train_run(params, tiny, tmp_path / "run2")
+
+
+def _fitted_resnet18(images: torch.Tensor, labels: torch.Tensor, mean, std) -> torch.nn.Module:
+    """A resnet18 that classifies ``images`` perfectly when normalised with (mean, std): BN
+    statistics from those images, final layer fitted by least squares on its features."""
+    torch.manual_seed(0)
+    net = torchvision.models.resnet18(weights=None, num_classes=3)
+    x = (images.float() / 255 - torch.tensor(mean).view(1, 3, 1, 1)) / torch.tensor(std).view(
+        1, 3, 1, 1
+    )
+    for m in net.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.momentum = None  # running stats = this batch's
+    with torch.no_grad():
+        net.train()(x)
+        feats = torch.nn.Sequential(*list(net.children())[:-1]).eval()(x).flatten(1)
+        target = 10.0 * torch.nn.functional.one_hot(labels, 3).float()
+        w = torch.linalg.lstsq(feats, target).solution  # (512, 3)
+        net.fc.weight.copy_(w.T)
+        net.fc.bias.zero_()
+    return net.eval()
+
+
+def test_pretrained_teacher_is_scored_like_a_hand_computation(tiny, tmp_path):
+    from repro.distill import cli
+
+    mean, std = [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]
+    images, labels = next(FolderData.load(tiny, "val").batches(6, shuffle=False))
+    net = _fitted_resnet18(images, labels, mean, std)
+
+    def by_hand(m, s) -> float:  # the val centre crops (checked against PIL above)
+        x = (images.float() / 255 - torch.tensor(m).view(1, 3, 1, 1)) / torch.tensor(s).view(
+            1, 3, 1, 1
+        )
+        with torch.no_grad():
+            return 100.0 * float((net(x).argmax(1) == labels).float().mean())
+
+    assert by_hand(mean, std) == 100.0 and by_hand([0.5] * 3, [0.5] * 3) < 100.0
+    torch.save(net.state_dict(), tmp_path / "t.pth")
+    params = {
+        "teacher": "resnet18_imagenet",
+        "teacher_weights": str(tmp_path / "t.pth"),
+        "teacher_weights_key": "energy_kd.pretrained_teachers.imagenet.resnet18_imagenet",
+        "train": {"mean": mean, "std": std, "eval_batch_size": 4, "threads": 1},
+    }
+    out = tmp_path / "pretrained" / "result.json"
+    assert cli.main(["evaluate", "--data", str(tiny), "--out", str(out),
+                     "--params", json.dumps(params)]) == 0  # fmt: skip
+    result = json.loads(out.read_text())
+    assert result["final_top1"] == 100.0 and result["best_top1"] == 100.0
+    assert result["final_top5"] == 100.0  # 3 classes
+    assert result["method"] == "ce" and result["pretrained"] is True
+    assert result["student"] == "resnet18_imagenet" and result["teacher"] is None
+    assert result["epochs"] == 0 and result["dataset"] == "imagenet"
+    params["teacher_weights"] = str(tmp_path / "missing.pth")
+    assert cli.main(["evaluate", "--data", str(tiny), "--out", str(tmp_path / "x.json"),
+                     "--params", json.dumps(params)]) == 2  # fmt: skip
+    assert not (tmp_path / "x.json").exists()

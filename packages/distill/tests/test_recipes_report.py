@@ -6,7 +6,13 @@ import numpy as np
 import pytest
 import torch
 
-from repro.distill.recipes import kd_params, kd_runs, vanilla_params
+from repro.distill.recipes import (
+    kd_params,
+    kd_runs,
+    pretrained_eval_params,
+    pretrained_teachers,
+    vanilla_params,
+)
 from repro.distill.report import aggregate_rows, summary_rows, teacher_energy_stats
 
 SECTION = {
@@ -77,6 +83,11 @@ def test_dataset_recipe_and_pretrained_teachers():
     assert "teacher_weights" not in kd_params(section, "dkd", "cifar100", "vgg13", "vgg8", 0)
     assert vanilla_params(section, "ShuffleV1", 1, "imagenet")["train"]["lr"] == 0.2
     assert vanilla_params(section, "ShuffleV1", 1, "cifar100")["train"]["lr"] == 0.01
+    # the pretrained teacher is scored with the dataset's recipe (not trained: no seed)
+    assert pretrained_teachers(section) == [("imagenet", "resnet34_imagenet")]
+    ev = pretrained_eval_params(section, "imagenet", "resnet34_imagenet")
+    assert ev["teacher_weights"] == "/w/r34.pth" and ev["train"]["epochs"] == 100
+    assert ev["teacher_weights_key"] == e["teacher_weights_key"]
     section["pretrained_teachers"]["imagenet"]["resnet34_imagenet"] = None  # not set yet
     e = kd_params(section, "energy_kd", "imagenet", "resnet34_imagenet", "ShuffleV1", 2)
     assert "teacher_weights" in e and e["teacher_weights"] is None

@@ -1,6 +1,7 @@
 """``repro-distill``: train teachers/students with any KD method, and write paper reports.
 
     repro-distill train --data data/digits --out RUN_DIR --params JSON [--teacher model.pt]
+    repro-distill evaluate --data data/imagenet --out result.json --params JSON
     repro-distill report energy-kd --runs R1/result.json ... --out results/quick/energy-kd \
         --params JSON --data data/digits --teacher model.pt
 """
@@ -28,6 +29,10 @@ def _main(argv: list[str] | None) -> int:
     p_train.add_argument("--out", type=Path, required=True, help="run folder")
     p_train.add_argument("--teacher", type=Path, help="teacher model.pt (KD methods)")
     p_train.add_argument("--params", type=cliutil.json_arg, required=True)
+    p_eval = sub.add_parser("evaluate", help="score a user-supplied pretrained teacher")
+    p_eval.add_argument("--data", type=Path, required=True, help="prepared dataset")
+    p_eval.add_argument("--out", type=Path, required=True, help="result.json to write")
+    p_eval.add_argument("--params", type=cliutil.json_arg, required=True)
     p_rep = sub.add_parser("report", help="summary table, figures and provenance of a paper")
     p_rep.add_argument("paper", choices=["energy-kd"])
     p_rep.add_argument("--runs", type=Path, nargs="+", required=True, help="result.json files")
@@ -44,6 +49,10 @@ def _main(argv: list[str] | None) -> int:
         from repro.distill.run import train_run
 
         train_run(args.params, args.data, args.out, args.teacher)
+    elif args.command == "evaluate":
+        from repro.distill.run import evaluate_pretrained
+
+        evaluate_pretrained(args.params, args.data, args.out)
     else:
         from repro.distill.report import energy_kd_report
 

@@ -102,6 +102,24 @@ def kd_params(
     return params
 
 
+def pretrained_eval_params(section: dict[str, Any], dataset: str, teacher: str) -> dict[str, Any]:
+    """Scoring a user-supplied pretrained teacher on the test split: its weights file and the
+    dataset's recipe (device, image size, batch size, normalisation)."""
+    train = _merge(section["vanilla_train"], _dataset_train(section, dataset))
+    return {
+        "teacher": teacher,
+        "teacher_weights": pretrained_weights(section, dataset, teacher),
+        "teacher_weights_key": pretrained_key(dataset, teacher),
+        "train": train,
+    }
+
+
+def pretrained_teachers(section: dict[str, Any]) -> list[tuple[str, str]]:
+    """(dataset, teacher) pairs of the experiments whose teacher is a user file."""
+    pairs = [(e["dataset"], e["teacher"]) for e in section.get("experiments", [])]
+    return [p for p in dict.fromkeys(pairs) if is_pretrained(section, *p)]
+
+
 def kd_runs(section: dict[str, Any]) -> list[dict[str, Any]]:
     """Every (method, dataset, teacher, student, seed) the section asks for."""
     runs = []

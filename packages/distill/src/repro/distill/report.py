@@ -79,7 +79,7 @@ def summary_rows(
         m: i
         for i, m in enumerate(["teacher", "ce", "kd", "dkd", "energy_kd", "energy_dkd", "heda"])
     }
-    return sorted(rows, key=lambda r: (order.get(r["method"], 99), r["student"], r["seed"]))
+    return sorted(rows, key=lambda r: (order.get(r["method"], 99), r["student"], r["seed"] or 0))
 
 
 def aggregate_rows(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -214,6 +214,11 @@ def energy_kd_report(
         "empty cells are not reproduced here.",
         f"Temperature direction: {params.get('direction', 'paper')} (see docs/energy-kd.md).",
     ]
+    if any(r["epochs"] == 0 for r in rows):
+        notes.append(
+            "epochs 0: a pretrained teacher from the user's weights file "
+            "(energy_kd.pretrained_teachers), scored here on the test split, not trained here."
+        )
     write_table(per_run, out / "runs.csv", columns=COLUMNS)
     write_table(
         rows,

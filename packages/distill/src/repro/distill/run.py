@@ -21,14 +21,15 @@ from typing import Any
 import torch
 
 from repro.core import ReproError
+from repro.core.atomic import sha256_file, write_json
 from repro.core.checkpoint import load_checkpoint
 from repro.core.seeding import seed_everything
 from repro.data.arrays import read_meta
-from repro.distill.arraydata import ArrayData
+from repro.distill.arraydata import ArrayData, BatchAugment
 from repro.distill.folderdata import FolderData, is_folder_index
 from repro.distill.methods import build_method
 from repro.distill.models import build_model
-from repro.distill.trainer import TrainConfig, Trainer
+from repro.distill.trainer import TrainConfig, Trainer, evaluate
 
 log = logging.getLogger("repro.distill")
 
@@ -131,6 +132,50 @@ def train_run(
     trainer.save_outputs({**extra, **thresholds})
     log.info("result: %s", result)
     return {**result, **extra}
+
+
+def evaluate_pretrained(
+    params: dict[str, Any], data_dir: str | os.PathLike[str], out_json: str | os.PathLike[str]
+) -> dict[str, Any]:
+    """Top-1/top-5 of a user-supplied pretrained teacher on the test split, written as a
+    ``result.json`` shaped like a run of a model trained alone (method ``ce``, as the papers
+    list such teachers, so their reported numbers sit beside it; 0 epochs marks it)."""
+    cfg = TrainConfig.from_dict(dict(params.get("train", {})))
+    if cfg.device.startswith("cuda") and not torch.cuda.is_available():
+        raise ReproError(f"train.device is '{cfg.device}' but no CUDA device is available")
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    meta, train, test = load_data(data_dir, cfg)
+    key = params.get("teacher_weights_key", "teacher_weights")
+    model = load_teacher_weights(
+        params["teacher"], params.get("teacher_weights"), len(meta["classes"]),
+        train.in_channels, key,
+    )  # fmt: skip
+    device = torch.device(cfg.device)
+    mean = cfg.mean or [0.5] * train.in_channels
+    std = cfg.std or [0.5] * train.in_channels
+    augment = BatchAugment(mean, std, cfg.crop_padding, cfg.flip, train.size).to(device)
+    amp = cfg.amp if device.type == "cuda" else cfg.cpu_bf16
+    scores = evaluate(model.to(device), test, augment, cfg.eval_batch_size, amp)
+    result = {
+        "final_top1": scores["top1"],
+        "final_top5": scores["top5"],
+        "best_top1": scores["top1"],
+        "best_top5": scores["top5"],
+        "best_epoch": 0,
+        "epochs": 0,
+        "method": "ce",
+        "pretrained": True,
+        "student": params["teacher"],
+        "teacher": None,
+        "dataset": meta["name"],
+        "seed": None,
+        "weights": str(params.get("teacher_weights")),
+        "weights_sha256": sha256_file(params["teacher_weights"]),
+    }
+    write_json(out_json, result)
+    log.info("pretrained %s: %s", params["teacher"], scores)
+    return result
 
 
 def default_out(params: dict[str, Any], root: str | os.PathLike[str]) -> Path:
