@@ -297,7 +297,7 @@ bsr_pwc_problems = lambda: (
         if BSR["models"][n].get("align") == "pwcnet" and not BSR_PWC
     ][:1]
 )
-PREFLIGHT_CHECKS.append(lambda: (bsr_pwc_problems() and bsr_pwc_planned() and bsr_pwc_problems()) or [])
+PREFLIGHT_CHECKS.append(lambda: [p for p in bsr_pwc_problems() if bsr_pwc_planned()])
 
 
 if "burst-sr" in PAPERS:
