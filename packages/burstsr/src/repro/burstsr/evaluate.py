@@ -124,8 +124,10 @@ def real_track_ok(spec: dict[str, Any]) -> bool:
     return spec["kind"] != "burst" or spec.get("align") != "gt"
 
 
-def aligned_flow(params: dict[str, Any]) -> tuple[aligned.FlowFn, str]:
-    """AlignedPSNR's flow estimator and its name: PWC-Net, as the toolkit, when
+def aligned_flow(
+    params: dict[str, Any], device: str | torch.device = "cpu"
+) -> tuple[aligned.FlowFn, str]:
+    """AlignedPSNR's flow estimator and its name: PWC-Net on ``device``, as the toolkit, when
     ``burst_sr.pwcnet_weights`` is set (``eval.aligned_flow`` auto or pwcnet), else OpenCV DIS."""
     choice = params.get("eval", {}).get("aligned_flow", "auto")
     weights = params.get("pwcnet_weights")
@@ -136,7 +138,7 @@ def aligned_flow(params: dict[str, Any]) -> tuple[aligned.FlowFn, str]:
     from repro.burstsr.pwcnet import load_pwcnet, pwc_flow
 
     bgr = bool(params.get("pwcnet_bgr", False))
-    return pwc_flow(load_pwcnet(weights, "cpu"), bgr=bgr), "pwcnet"
+    return pwc_flow(load_pwcnet(weights, device), bgr=bgr), "pwcnet"
 
 
 def evaluate_real(
@@ -149,9 +151,6 @@ def evaluate_real(
 ) -> dict[str, Any]:
     """Score model ``name`` on the BurstSR val bursts (track 2) with AlignedPSNR / aligned SSIM.
     ``flow_fn`` defaults to :func:`aligned_flow`'s choice."""
-    flow_fn, flow_name = (
-        (flow_fn, getattr(flow_fn, "__name__", "custom")) if flow_fn else (aligned_flow(params))
-    )
     spec = model_spec(params, name)
     if not real_track_ok(spec):
         raise ReproError(
@@ -159,6 +158,11 @@ def evaluate_real(
         )
     ecfg = params["eval"]
     device = pick_device(params.get("device", "cpu"))
+    flow_fn, flow_name = (
+        (flow_fn, getattr(flow_fn, "__name__", "custom"))
+        if flow_fn
+        else aligned_flow(params, device)
+    )
     torch.manual_seed(0)
     bursts = burstsr_data.list_bursts(root, "val")
     if ecfg.get("limit"):
