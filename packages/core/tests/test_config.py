@@ -84,3 +84,12 @@ def test_defaults_inside_inlined_files_are_filled(tmp_path):
         yaml.safe_dump({"type": "object", "properties": {"p": {"$ref": "s.yaml"}}})
     )
     assert validate_config({"p": {}}, tmp_path / "c.yaml") == {"p": {"teacher_seed": 0}}
+
+
+def test_check_keys_names_the_first_unknown_key_and_the_allowed_ones():
+    from repro.core.config import check_keys
+
+    check_keys({"a": 1}, ["a", "b"], "sec")  # known keys pass
+    with pytest.raises(ReproError) as err:
+        check_keys({"zz": 1, "c": 2, "a": 3}, ["a", "b"], "sec", noun="setting")
+    assert str(err.value) == "sec: unknown setting 'c' (allowed: a, b)"

@@ -17,6 +17,7 @@ from torch import nn
 
 from repro.burstsr.camera import packed_to_rgb, unpack
 from repro.core import ReproError
+from repro.core.config import check_keys
 
 
 @dataclass
@@ -41,10 +42,7 @@ class NetConfig:
     @classmethod
     def from_params(cls, params: dict[str, Any] | None) -> NetConfig:
         params = dict(params or {})
-        names = {f.name for f in fields(cls)}
-        for key in params:
-            if key not in names:
-                raise ReproError(f"burst_sr.net: unknown key '{key}'")
+        check_keys(params, (f.name for f in fields(cls)), "burst_sr.net")
         return cls(**params)
 
     def to_dict(self) -> dict[str, Any]:

@@ -20,6 +20,7 @@ import torch.nn.functional as F
 
 from repro.burstsr import camera
 from repro.core import ReproError
+from repro.core.config import check_keys
 
 
 @dataclass
@@ -44,10 +45,7 @@ class BurstConfig:
     def from_params(cls, params: dict[str, Any] | None) -> BurstConfig:
         """Build from a config mapping; unknown keys are an error naming the key."""
         params = dict(params or {})
-        names = {f.name for f in fields(cls)}
-        for key in params:
-            if key not in names:
-                raise ReproError(f"burst_sr.burst: unknown key '{key}'")
+        check_keys(params, (f.name for f in fields(cls)), "burst_sr.burst")
         cfg = cls(**params)
         if cfg.crop % (2 * cfg.downsample):
             raise ReproError(

@@ -7,10 +7,24 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 from repro.core import ReproError
+
+
+def check_keys(
+    params: Mapping[str, Any], allowed: Iterable[str], where: str, noun: str = "key"
+) -> None:
+    """Raise a one-line ReproError naming the first key of ``params`` not in ``allowed``
+    (for config sections read straight into a dataclass)."""
+    allowed = set(allowed)
+    unknown = sorted(set(params) - allowed)
+    if unknown:
+        raise ReproError(
+            f"{where}: unknown {noun} '{unknown[0]}' (allowed: {', '.join(sorted(allowed))})"
+        )
 
 
 def load_schema(path: str | os.PathLike[str]) -> dict[str, Any]:

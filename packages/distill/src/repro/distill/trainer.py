@@ -26,6 +26,7 @@ from torch import Tensor
 
 from repro.core.atomic import write_json, write_text
 from repro.core.checkpoint import load_checkpoint, save_checkpoint
+from repro.core.config import check_keys
 from repro.core.progress import progress
 from repro.core.tables import to_csv
 from repro.distill.arraydata import ArrayData, BatchAugment
@@ -65,14 +66,7 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, cfg: dict[str, Any]) -> TrainConfig:
-        known = set(cls.__dataclass_fields__)
-        unknown = sorted(set(cfg) - known)
-        if unknown:
-            from repro.core import ReproError
-
-            raise ReproError(
-                f"train: unknown setting '{unknown[0]}' (allowed: {', '.join(sorted(known))})"
-            )
+        check_keys(cfg, cls.__dataclass_fields__, "train", noun="setting")
         return cls(**cfg)
 
     def lr_at(self, epoch: int) -> float:
