@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import gzip
 import http.server
 import io
 import pickle
@@ -23,7 +24,8 @@ def make_cifar100_archive(path: Path, n_train: int = 20, n_test: int = 10, seed:
     """
     rng = np.random.default_rng(seed)
     truth = {}
-    with tarfile.open(path, "w:gz") as tar:
+    # gzip header mtime 0: the same content gives the same bytes (and checksum) every time
+    with gzip.GzipFile(path, "wb", mtime=0) as gz, tarfile.open(fileobj=gz, mode="w") as tar:
 
         def add(name, obj):
             blob = pickle.dumps(obj, protocol=2)

@@ -41,18 +41,29 @@ def write_arrays(
         images = np.ascontiguousarray(images, dtype=np.uint8)
         labels = np.ascontiguousarray(labels, dtype=np.int64)
         if images.ndim != 4 or len(images) != len(labels):
-            raise ReproError(f"{name}/{split}: images {images.shape} and labels "
-                             f"{labels.shape} do not match the (N, H, W, C) format")
+            raise ReproError(
+                f"{name}/{split}: images {images.shape} and labels "
+                f"{labels.shape} do not match the (N, H, W, C) format"
+            )
         for suffix, array in (("images", images), ("labels", labels)):
             fname = f"{split}_{suffix}.npy"
             with atomic_path(out / fname) as tmp, open(tmp, "wb") as fh:
                 np.save(fh, array)
             files[fname] = sha256_file(out / fname)
         counts = np.bincount(labels, minlength=len(classes))
-        info[split] = {"n": int(len(labels)), "shape": list(images.shape[1:]),
-                       "counts": counts.tolist()}
-    meta = {"name": name, "classes": list(classes), "splits": info, "files": files,
-            "source": dict(source), "format_version": FORMAT_VERSION}
+        info[split] = {
+            "n": int(len(labels)),
+            "shape": list(images.shape[1:]),
+            "counts": counts.tolist(),
+        }
+    meta = {
+        "name": name,
+        "classes": list(classes),
+        "splits": info,
+        "files": files,
+        "source": dict(source),
+        "format_version": FORMAT_VERSION,
+    }
     write_json(out / "meta.json", meta)
     return meta
 
@@ -61,13 +72,13 @@ def read_meta(data_dir: str | os.PathLike[str]) -> dict[str, Any]:
     """Read ``meta.json`` of a prepared dataset, with a clear error if it is missing."""
     path = Path(data_dir) / "meta.json"
     if not path.is_file():
-        raise ReproError(f"{path}: not found; prepare the dataset first "
-                         f"(snakemake {path})")
+        raise ReproError(f"{path}: not found; prepare the dataset first (snakemake {path})")
     return json.loads(path.read_text(encoding="utf-8"))
 
 
-def load_split(data_dir: str | os.PathLike[str], split: str,
-               verify: bool = False) -> tuple[np.ndarray, np.ndarray]:
+def load_split(
+    data_dir: str | os.PathLike[str], split: str, verify: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
     """Load ``(images, labels)`` of one split; ``verify`` re-checks the SHA-256 sums."""
     data_dir = Path(data_dir)
     meta = read_meta(data_dir)

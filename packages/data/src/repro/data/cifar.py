@@ -28,8 +28,9 @@ def _unpickle(tar: tarfile.TarFile, name: str, archive: Path) -> dict[str, Any]:
     except KeyError:
         member = None
     if member is None:
-        raise ReproError(f"{archive}: no '{MEMBER}/{name}' inside; not the official CIFAR-100 "
-                         "python archive")
+        raise ReproError(
+            f"{archive}: no '{MEMBER}/{name}' inside; not the official CIFAR-100 python archive"
+        )
     obj = pickle.load(member, encoding="latin1")  # written by Python 2's cPickle
     return {k.decode() if isinstance(k, bytes) else k: v for k, v in obj.items()}
 
@@ -38,7 +39,7 @@ def read_cifar100(archive: str | os.PathLike[str]):
     """Return ``{"train": (images, labels), "test": ...}`` and the 100 fine class names."""
     archive = Path(archive)
     try:
-        tar = tarfile.open(archive, "r:gz")
+        tar = tarfile.open(archive, "r:gz")  # noqa: SIM115 - closed by the `with` below
     except (tarfile.TarError, OSError) as exc:
         raise ReproError(f"{archive}: not a readable .tar.gz ({exc})") from exc
     with tar:
@@ -52,8 +53,12 @@ def read_cifar100(archive: str | os.PathLike[str]):
     return splits, list(meta["fine_label_names"])
 
 
-def prepare_cifar100(out_dir: str | os.PathLike[str], archive: str | os.PathLike[str],
-                     imbalance: float | None = None, seed: int = 0) -> dict[str, Any]:
+def prepare_cifar100(
+    out_dir: str | os.PathLike[str],
+    archive: str | os.PathLike[str],
+    imbalance: float | None = None,
+    seed: int = 0,
+) -> dict[str, Any]:
     """Write CIFAR-100 (or CIFAR-100-LT with ``imbalance``; test split unchanged)."""
     splits, classes = read_cifar100(archive)
     name = "cifar100"

@@ -23,12 +23,20 @@ def fetch(dataset: str, out: Path, params: dict[str, Any]) -> None:
     """Place a verified archive at ``out``: a link to the user's file, or a download."""
     from repro.data.fetch import obtain_archive
 
-    obtain_archive(dataset, params.get("archive"), params.get("url"), params.get("hash"),
-                   dest=out, key=f"data.{dataset}.archive", download=params.get("download", True))
+    obtain_archive(
+        dataset,
+        params.get("archive"),
+        params.get("url"),
+        params.get("hash"),
+        dest=out,
+        key=f"data.{dataset}.archive",
+        download=params.get("download", True),
+    )
 
 
-def prepare(dataset: str, out: Path, params: dict[str, Any], archive: Path | None,
-            imbalance: float | None) -> None:
+def prepare(
+    dataset: str, out: Path, params: dict[str, Any], archive: Path | None, imbalance: float | None
+) -> None:
     """Prepare one dataset into ``out``."""
     if dataset == "digits":
         from repro.data.digits import prepare_digits
@@ -54,9 +62,11 @@ def prepare(dataset: str, out: Path, params: dict[str, Any], archive: Path | Non
         from repro.data.imagenet import index_imagenet
 
         if not params.get("root"):
-            raise ReproError("imagenet: no ILSVRC-2012 folder configured; download it from "
-                             "https://image-net.org (train + val in class folders) and set "
-                             "config key 'data.imagenet.root'")
+            raise ReproError(
+                "imagenet: no ILSVRC-2012 folder configured; download it from "
+                "https://image-net.org (train + val in class folders) and set "
+                "config key 'data.imagenet.root'"
+            )
         index_imagenet(params["root"], out, params.get("num_classes", 1000))
     else:
         raise ReproError(f"unknown dataset '{dataset}'")
@@ -80,33 +90,42 @@ def check(data_cfg: dict[str, Any], datasets: list[str], data_root: Path) -> lis
             path = cfg.get("archive")
             if (data_root / "archives" / f"{base}.archive").exists():
                 continue
-            origin = (f"download it from {cfg['url']}" if cfg.get("url")
-                      else "obtain it from its official source (docs)")
+            origin = (
+                f"download it from {cfg['url']}"
+                if cfg.get("url")
+                else "obtain it from its official source (docs)"
+            )
             if path and not Path(path).is_file():
-                problems.append(f"{base}: {path} (config key 'data.{base}.archive') does not "
-                                f"exist; {origin}")
+                problems.append(
+                    f"{base}: {path} (config key 'data.{base}.archive') does not exist; {origin}"
+                )
             elif not path and not (cfg.get("download", True) and cfg.get("url")):
-                problems.append(f"{base}: no archive is set and nothing to download; {origin} "
-                                f"and set config key 'data.{base}.archive'")
+                problems.append(
+                    f"{base}: no archive is set and nothing to download; {origin} "
+                    f"and set config key 'data.{base}.archive'"
+                )
         elif base == "imagenet":
             root = cfg.get("root")
             if not root or not Path(root).is_dir():
-                problems.append("imagenet: ILSVRC-2012 folder not found; download it from "
-                                "https://image-net.org (train + val in class folders) and set "
-                                "config key 'data.imagenet.root'")
+                problems.append(
+                    "imagenet: ILSVRC-2012 folder not found; download it from "
+                    "https://image-net.org (train + val in class folders) and set "
+                    "config key 'data.imagenet.root'"
+                )
     return problems
 
 
 def _main(argv: list[str] | None) -> int:
-    parser = argparse.ArgumentParser(prog="repro-data", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="repro-data", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     p_fetch = sub.add_parser("fetch", help="obtain a verified official archive")
     p_fetch.add_argument("dataset", choices=sorted(ARCHIVES))
     p_prep = sub.add_parser("prepare", help="prepare a dataset")
-    p_prep.add_argument("dataset",
-                        choices=["digits", "photos", "cifar100", "tinyimagenet", "zurich",
-                                 "imagenet"])
+    p_prep.add_argument(
+        "dataset", choices=["digits", "photos", "cifar100", "tinyimagenet", "zurich", "imagenet"]
+    )
     p_prep.add_argument("--archive", type=Path, help="official archive (from 'fetch')")
     p_prep.add_argument("--imbalance", type=float, help="long-tailed train split factor")
     for p in (p_fetch, p_prep):
@@ -125,8 +144,9 @@ def _main(argv: list[str] | None) -> int:
     else:
         problems = check(args.params, args.datasets, args.root)
         if problems:
-            raise ReproError(problems[0] + (f" (and {len(problems) - 1} more)"
-                                            if len(problems) > 1 else ""))
+            raise ReproError(
+                problems[0] + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else "")
+            )
     return 0
 
 

@@ -20,8 +20,9 @@ def load_digits_uint8() -> tuple[np.ndarray, np.ndarray]:
     return images, bunch.target.astype(np.int64)
 
 
-def stratified_split(labels: np.ndarray, test_fraction: float,
-                     seed: int) -> tuple[np.ndarray, np.ndarray]:
+def stratified_split(
+    labels: np.ndarray, test_fraction: float, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Per-class seeded split; returns sorted (train, test) index arrays."""
     rng = np.random.default_rng(seed)
     train, test = [], []
@@ -33,8 +34,12 @@ def stratified_split(labels: np.ndarray, test_fraction: float,
     return np.sort(np.concatenate(train)), np.sort(np.concatenate(test))
 
 
-def prepare_digits(out_dir: str | os.PathLike[str], test_fraction: float = 0.25,
-                   seed: int = 0, imbalance: float | None = None) -> dict[str, Any]:
+def prepare_digits(
+    out_dir: str | os.PathLike[str],
+    test_fraction: float = 0.25,
+    seed: int = 0,
+    imbalance: float | None = None,
+) -> dict[str, Any]:
     """Write the fixed train/test split; with ``imbalance`` the train split is long-tailed."""
     images, labels = load_digits_uint8()
     train, test = stratified_split(labels, test_fraction, seed)
@@ -43,6 +48,10 @@ def prepare_digits(out_dir: str | os.PathLike[str], test_fraction: float = 0.25,
         train = train[longtail_indices(labels[train], imbalance, seed)]
         name = f"digits-lt{imbalance:g}"
     splits = {"train": (images[train], labels[train]), "test": (images[test], labels[test])}
-    source = {"origin": "sklearn.datasets.load_digits", "test_fraction": test_fraction,
-              "split_seed": seed, "imbalance": imbalance}
+    source = {
+        "origin": "sklearn.datasets.load_digits",
+        "test_fraction": test_fraction,
+        "split_seed": seed,
+        "imbalance": imbalance,
+    }
     return write_arrays(out_dir, splits, [str(i) for i in range(10)], name, source)

@@ -26,8 +26,10 @@ def check_hash(path: Path, known_hash: str | None, dataset: str) -> None:
     alg, _, expected = known_hash.rpartition(":")
     actual = pooch.file_hash(str(path), alg=alg or "sha256")
     if actual != expected:
-        raise ReproError(f"{dataset}: {path} fails its checksum ({alg or 'sha256'} {actual}, "
-                         f"expected {expected}); the file is corrupted or not the official one")
+        raise ReproError(
+            f"{dataset}: {path} fails its checksum ({alg or 'sha256'} {actual}, "
+            f"expected {expected}); the file is corrupted or not the official one"
+        )
 
 
 def record_hash(path: Path, dataset: str, key: str) -> str:
@@ -37,8 +39,10 @@ def record_hash(path: Path, dataset: str, key: str) -> str:
 
     pinned = f"sha256:{sha256_file(path)}"
     write_text(path.with_name(path.name + ".sha256"), pinned + "\n")
-    print(f"{dataset}: no checksum configured; {path} has {pinned}. Set config key "
-          f"'{key.rsplit('.', 1)[0]}.hash' to it to verify this archive on later fetches.")
+    print(
+        f"{dataset}: no checksum configured; {path} has {pinned}. Set config key "
+        f"'{key.rsplit('.', 1)[0]}.hash' to it to verify this archive on later fetches."
+    )
     return pinned
 
 
@@ -63,8 +67,10 @@ def obtain_archive(
     if path:
         archive = Path(path)
         if not archive.is_file():
-            raise ReproError(f"{dataset}: {archive} (config key '{key}') does not exist; "
-                             + _where_to_get(dataset, url, key))
+            raise ReproError(
+                f"{dataset}: {archive} (config key '{key}') does not exist; "
+                + _where_to_get(dataset, url, key)
+            )
         check_hash(archive, known_hash, dataset)
         tmp = dest.with_name(f".{dest.name}.tmp")
         dest.parent.mkdir(parents=True, exist_ok=True)
@@ -82,16 +88,24 @@ def obtain_archive(
     failure: Exception | None = None
     for _ in range(attempts):  # network errors are retried; a checksum mismatch is final
         try:
-            got = pooch.retrieve(url, known_hash=known_hash, fname=dest.name,
-                                 path=str(dest.parent), progressbar=False)
+            got = pooch.retrieve(
+                url,
+                known_hash=known_hash,
+                fname=dest.name,
+                path=str(dest.parent),
+                progressbar=False,
+            )
         except ValueError as exc:  # pooch: hash mismatch (the download is deleted)
-            raise ReproError(f"{dataset}: download from {url} fails its checksum: "
-                             f"{str(exc).splitlines()[0]}") from exc
+            raise ReproError(
+                f"{dataset}: download from {url} fails its checksum: {str(exc).splitlines()[0]}"
+            ) from exc
         except Exception as exc:  # noqa: BLE001 - network errors come in many types
             failure = exc
             continue
         if not known_hash:
             record_hash(Path(got), dataset, key)
         return Path(got)
-    raise ReproError(f"{dataset}: download failed ({type(failure).__name__}); "
-                     + _where_to_get(dataset, url, key)) from failure
+    raise ReproError(
+        f"{dataset}: download failed ({type(failure).__name__}); "
+        + _where_to_get(dataset, url, key)
+    ) from failure

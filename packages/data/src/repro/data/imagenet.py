@@ -24,8 +24,10 @@ EXTENSIONS = {".jpeg", ".jpg", ".png"}
 
 def _classes(split_dir: Path) -> list[str]:
     if not split_dir.is_dir():
-        raise ReproError(f"imagenet: {split_dir} is missing (expected <root>/train and "
-                         "<root>/val with one folder per class)")
+        raise ReproError(
+            f"imagenet: {split_dir} is missing (expected <root>/train and "
+            "<root>/val with one folder per class)"
+        )
     dirs = sorted(d.name for d in split_dir.iterdir() if d.is_dir())
     bad = [d for d in dirs if not WNID.match(d)]
     if bad:
@@ -33,16 +35,18 @@ def _classes(split_dir: Path) -> list[str]:
     return dirs
 
 
-def index_imagenet(root: str | os.PathLike[str], out_dir: str | os.PathLike[str],
-                   num_classes: int = 1000) -> dict[str, Any]:
+def index_imagenet(
+    root: str | os.PathLike[str], out_dir: str | os.PathLike[str], num_classes: int = 1000
+) -> dict[str, Any]:
     """Validate the layout under ``root`` and write the CSV index and ``meta.json``."""
     root = Path(root)
     if not root.is_dir():
         raise ReproError(f"imagenet: {root} (config key 'data.imagenet.root') does not exist")
     train_cls = _classes(root / "train")
     if len(train_cls) != num_classes:
-        raise ReproError(f"imagenet: {root / 'train'} has {len(train_cls)} class folders, "
-                         f"expected {num_classes}")
+        raise ReproError(
+            f"imagenet: {root / 'train'} has {len(train_cls)} class folders, expected {num_classes}"
+        )
     if _classes(root / "val") != train_cls:
         raise ReproError(f"imagenet: {root / 'val'} class folders differ from {root / 'train'}")
     label = {w: i for i, w in enumerate(train_cls)}
@@ -53,8 +57,9 @@ def index_imagenet(root: str | os.PathLike[str], out_dir: str | os.PathLike[str]
         writer.writerow(["path", "label"])
         n = 0
         for wnid in train_cls:
-            files = sorted(p for p in (root / split / wnid).iterdir()
-                           if p.suffix.lower() in EXTENSIONS)
+            files = sorted(
+                p for p in (root / split / wnid).iterdir() if p.suffix.lower() in EXTENSIONS
+            )
             if not files:
                 raise ReproError(f"imagenet: {root / split / wnid} has no images")
             for f in files:
@@ -62,7 +67,12 @@ def index_imagenet(root: str | os.PathLike[str], out_dir: str | os.PathLike[str]
             n += len(files)
         write_text(Path(out_dir) / f"{split}.csv", buf.getvalue())
         counts[split] = n
-    meta = {"name": "imagenet", "root": str(root.resolve()), "classes": train_cls,
-            "counts": counts, "format_version": 1}
+    meta = {
+        "name": "imagenet",
+        "root": str(root.resolve()),
+        "classes": train_cls,
+        "counts": counts,
+        "format_version": 1,
+    }
     write_json(Path(out_dir) / "meta.json", meta)
     return meta

@@ -29,8 +29,9 @@ def load_photo(name: str) -> np.ndarray:
     return np.ascontiguousarray(image[..., :3]).astype(np.uint8)
 
 
-def prepare_photos(out_dir: str | os.PathLike[str],
-                   names: Sequence[str] = BUNDLED) -> dict[str, Any]:
+def prepare_photos(
+    out_dir: str | os.PathLike[str], names: Sequence[str] = BUNDLED
+) -> dict[str, Any]:
     """Write each photograph as PNG and a ``meta.json`` describing them."""
     from PIL import Image
 
@@ -42,8 +43,14 @@ def prepare_photos(out_dir: str | os.PathLike[str],
             Image.fromarray(image).save(tmp, format="PNG")
         files[f"{name}.png"] = sha256_file(out / f"{name}.png")
         shapes[name] = list(image.shape)
-    meta = {"name": "photos", "images": list(names), "shapes": shapes, "files": files,
-            "source": {"origin": "skimage.data"}, "format_version": 1}
+    meta = {
+        "name": "photos",
+        "images": list(names),
+        "shapes": shapes,
+        "files": files,
+        "source": {"origin": "skimage.data"},
+        "format_version": 1,
+    }
     write_json(out / "meta.json", meta)
     return meta
 
@@ -56,5 +63,4 @@ def load_photos(data_dir: str | os.PathLike[str]) -> dict[str, np.ndarray]:
 
     data_dir = Path(data_dir)
     meta = json.loads((data_dir / "meta.json").read_text(encoding="utf-8"))
-    return {n: np.asarray(Image.open(data_dir / f"{n}.png").convert("RGB"))
-            for n in meta["images"]}
+    return {n: np.asarray(Image.open(data_dir / f"{n}.png").convert("RGB")) for n in meta["images"]}
