@@ -1,0 +1,163 @@
+"""The one scorecard writer: each paper table's cells with the reported number, ours and the
+difference.
+
+A *table* declares its cells (the rows a paper reports, identified by the table's key columns,
+e.g. dataset, teacher, student, variant) and its metrics with the precision the paper prints.
+Our results (one dict per run: key values and metric values) are matched to a cell when every
+key is equal; several runs of a cell (seeds) give the mean, the sample standard deviation and
+``n``. Reported rows (key values, metric values and their ``source``) are matched the same way.
+A cell we did not run keeps its ours-columns empty (``—`` in Markdown), and a reported number
+is never shown without its source.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import statistics
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from repro.core.atomic import write_text
+from repro.core.tables import to_csv
+
+EMPTY = "—"
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A reported quantity: its key in results, its column label and printed decimals."""
+
+    name: str
+    digits: int = 2
+    label: str = ""
+
+    @property
+    def title(self) -> str:
+        return self.label or self.name
+
+
+@dataclass
+class Table:
+    """One paper table: key columns, metrics and the declared cells (dicts of key values;
+    a cell may carry a ``note``). With ``include_reported``, reported rows that match no
+    cell are listed too (ours empty), e.g. published methods we do not run."""
+
+    title: str
+    keys: Sequence[str]
+    metrics: Sequence[Metric]
+    cells: Sequence[Mapping[str, Any]] = field(default_factory=list)
+    include_reported: bool = False
+
+
+def _matches(row: Mapping[str, Any], cell: Mapping[str, Any], keys: Sequence[str]) -> bool:
+    return all(row.get(k) == cell.get(k) for k in keys)
+
+
+def _number(value: Any) -> float | None:
+    if value is None or isinstance(value, bool):
+        return None
+    value = float(value)
+    return None if math.isnan(value) else value
+
+
+def score_rows(
+    table: Table, ours: Sequence[Mapping[str, Any]], reported: Sequence[Mapping[str, Any]]
+) -> list[dict[str, Any]]:
+    """One row per cell: keys, then per metric ``<m>_reported``, ``<m>_ours`` (mean over the
+    matching runs), ``<m>_std`` (sample std, n > 1), ``<m>_diff`` (ours - reported); then
+    ``n`` (runs), ``test_n`` (test-set size), ``source`` and ``note``."""
+    cells = [dict(c) for c in table.cells]
+    if table.include_reported:
+        cells += [
+            {k: rep.get(k) for k in table.keys}
+            for rep in reported
+            if not any(_matches(rep, c, table.keys) for c in cells)
+        ]
+    rows = []
+    for cell in cells:
+        runs = [r for r in ours if _matches(r, cell, table.keys)]
+        rep = next((r for r in reported if _matches(r, cell, table.keys)), None)
+        row: dict[str, Any] = {k: cell.get(k) for k in table.keys}
+        for metric in table.metrics:
+            values = [v for r in runs if (v := _number(r.get(metric.name))) is not None]
+            mean = statistics.fmean(values) if values else None
+            published = _number(rep.get(metric.name)) if rep else None
+            row[f"{metric.name}_reported"] = published
+            row[f"{metric.name}_ours"] = mean
+            row[f"{metric.name}_std"] = statistics.stdev(values) if len(values) > 1 else None
+            row[f"{metric.name}_diff"] = (
+                mean - published if mean is not None and published is not None else None
+            )
+        row["n"] = len(runs) or None
+        sizes = sorted({r["test_n"] for r in runs if r.get("test_n") is not None})
+        row["test_n"] = sizes[0] if len(sizes) == 1 else (None if not sizes else "varies")
+        row["source"] = rep.get("source") if rep else None
+        notes = [cell.get("note")] + sorted({r.get("note") for r in runs if r.get("note")})
+        row["note"] = "; ".join(n for n in notes if n) or None
+        rows.append(row)
+    return rows
+
+
+def _fmt(value: Any, digits: int, signed: bool = False) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return EMPTY
+    if isinstance(value, float):
+        return f"{value:+.{digits}f}" if signed else f"{value:.{digits}f}"
+    return str(value).replace("|", "\\|")
+
+
+def to_markdown(table: Table, rows: Sequence[Mapping[str, Any]]) -> str:
+    """A Markdown table: keys, then per metric reported / ours / ± std / difference (at the
+    paper's precision), then n, test-set size, source and note; optional columns that are
+    empty in every row are left out."""
+    # (column, header, decimals, signed, always shown)
+    cols: list[tuple[str, str, int, bool, bool]] = [(k, k, 0, False, True) for k in table.keys]
+    for m in table.metrics:
+        cols += [
+            (f"{m.name}_reported", f"{m.title} reported", m.digits, False, True),
+            (f"{m.name}_ours", f"{m.title} ours", m.digits, False, True),
+            (f"{m.name}_std", "± std", m.digits, False, False),
+            (f"{m.name}_diff", "difference", m.digits, True, False),
+        ]
+    cols += [
+        ("n", "n", 0, False, False),
+        ("test_n", "test images", 0, False, False),
+        ("source", "source", 0, False, False),
+        ("note", "note", 0, False, False),
+    ]
+    cols = [c for c in cols if c[4] or any(r.get(c[0]) is not None for r in rows)]
+    text = {c[0] for c in cols[: len(table.keys)]} | {"source", "note"}
+    lines = [
+        "| " + " | ".join(c[1] for c in cols) + " |",
+        "|" + "|".join("---" if c[0] in text else "---:" for c in cols) + "|",
+    ]
+    for row in rows:
+        cells = [_fmt(row.get(name), digits, signed) for name, _, digits, signed, _ in cols]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def write_scorecard(
+    tables: Sequence[Table],
+    ours: Sequence[Mapping[str, Any]],
+    reported: Sequence[Mapping[str, Any]],
+    csv_path: str | os.PathLike[str],
+    md_path: str | os.PathLike[str],
+    title: str,
+    notes: Sequence[str] = (),
+) -> list[dict[str, Any]]:
+    """Write every table to one CSV (a ``table`` column first) and one Markdown file (a
+    section per table, then the notes); returns the CSV rows."""
+    all_rows: list[dict[str, Any]] = []
+    parts = [f"# {title}\n"]
+    for table in tables:
+        rows = score_rows(table, ours, reported)
+        all_rows += [{"table": table.title, **r} for r in rows]
+        parts.append(f"## {table.title}\n\n" + to_markdown(table, rows))
+    if notes:
+        parts.append("\n".join(f"- {n}" for n in notes) + "\n")
+    write_text(csv_path, to_csv(all_rows))
+    write_text(md_path, "\n".join(parts))
+    return all_rows
