@@ -93,3 +93,19 @@ def test_check_keys_names_the_first_unknown_key_and_the_allowed_ones():
     with pytest.raises(ReproError) as err:
         check_keys({"zz": 1, "c": 2, "a": 3}, ["a", "b"], "sec", noun="setting")
     assert str(err.value) == "sec: unknown setting 'c' (allowed: a, b)"
+
+
+def test_dotted_override_keys_become_nested():
+    import pytest
+
+    from repro.core import ReproError
+    from repro.core.config import expand_dotted_keys
+
+    cfg = {"kd": {"seeds": [0], "teacher_seed": 0}, "kd.seeds": [1, 2], "a.b.c": 3, "seed": 1}
+    assert expand_dotted_keys(cfg) == {
+        "kd": {"seeds": [1, 2], "teacher_seed": 0},
+        "a": {"b": {"c": 3}},
+        "seed": 1,
+    }
+    with pytest.raises(ReproError, match="--config seed.x: 'seed' is not a section"):
+        expand_dotted_keys({"seed": 1, "seed.x": 2})

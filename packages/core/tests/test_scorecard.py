@@ -83,3 +83,49 @@ def test_write_scorecard_writes_one_csv_and_a_section_per_table(tmp_path):
     md = (tmp_path / "s.md").read_text()
     assert md.startswith("# Energy KD\n") and "## CIFAR-100\n" in md and "## Other\n" in md
     assert md.rstrip().endswith("- n1")
+
+
+def test_reported_rows_inherit_the_file_source_and_a_row_without_one_is_refused(tmp_path):
+    import pytest
+
+    from repro.core import ReproError
+    from repro.core.scorecard import load_reported
+
+    good = tmp_path / "good.yaml"
+    good.write_text("source: leaderboard\nrows:\n- {m: a, x: 1}\n- {m: b, x: 2, source: paper}\n")
+    assert [r["source"] for r in load_reported(good)] == ["leaderboard", "paper"]
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("rows:\n- {m: a, x: 1, source: s}\n- {m: b, x: 2}\n")
+    with pytest.raises(ReproError, match=r"bad\.yaml: rows\[1\] has no source"):
+        load_reported(bad)
+
+
+def test_reported_rows_match_on_a_subset_of_keys_and_extras_are_ours_only():
+    table = Table(
+        "Burst SR",
+        keys=("method", "track", "model"),
+        metrics=(Metric("psnr", 2),),
+        cells=[
+            {"method": "DBSR", "track": "synthetic", "model": "dbsr_flownet"},
+            {"method": "DBSR", "track": "synthetic", "model": "dbsr_pwcnet"},
+        ],
+        include_reported=True,
+        match=("method", "track"),
+        extras=(Metric("params_m", 2),),
+    )
+    ours = [
+        {"method": "DBSR", "track": "synthetic", "model": "dbsr_flownet", "psnr": 38.0,
+         "params_m": 13.0},
+        {"method": "DBSR", "track": "synthetic", "model": "dbsr_pwcnet", "psnr": 39.5},
+    ]  # fmt: skip
+    reported = [
+        {"method": "DBSR", "track": "synthetic", "psnr": 39.09, "source": "README"},
+        {"method": "MFIR", "track": "synthetic", "psnr": 41.56, "source": "deep-rep"},
+    ]
+    rows = score_rows(table, ours, reported)
+    assert [(r["model"], r["psnr_reported"], r["psnr_diff"]) for r in rows[:2]] == [
+        ("dbsr_flownet", 39.09, 38.0 - 39.09),
+        ("dbsr_pwcnet", 39.09, 39.5 - 39.09),
+    ]
+    assert rows[0]["params_m"] == 13.0 and rows[1]["params_m"] is None
+    assert rows[2]["method"] == "MFIR" and rows[2]["model"] is None and len(rows) == 3

@@ -137,18 +137,3 @@ def aligned_scores_one(
         _masked_psnr(mapped, gt, valid, border, max_psnr),
         _masked_ssim(mapped, gt, valid, border),
     )
-
-
-def aligned_psnr(
-    pred: torch.Tensor,
-    gt: torch.Tensor,
-    burst: torch.Tensor,
-    flow_fn: FlowFn = dis_flow,
-    sr_factor: int = 4,
-    border: int = 40,
-) -> list[float]:
-    """Per-image AlignedPSNR for ``(B, 3, H, W)`` predictions and packed bursts."""
-    return [
-        aligned_psnr_one(p, g, b[0], flow_fn, sr_factor, border)
-        for p, g, b in zip(pred, gt, burst, strict=True)
-    ]

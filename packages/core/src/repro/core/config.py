@@ -27,6 +27,55 @@ def check_keys(
         )
 
 
+def expand_dotted_keys(config: dict[str, Any]) -> dict[str, Any]:
+    """Turn top-level ``a.b.c`` keys (how ``snakemake --config a.b.c=value`` passes a nested
+    key) into nested ones, in place, overriding what the config file set there."""
+    for dotted in [k for k in config if isinstance(k, str) and "." in k]:
+        value = config.pop(dotted)
+        *parents, leaf = dotted.split(".")
+        node = config
+        for i, part in enumerate(parents):
+            child = node.get(part)
+            if not isinstance(child, dict):
+                if child is not None:
+                    where = ".".join(parents[: i + 1])
+                    raise ReproError(f"--config {dotted}: '{where}' is not a section")
+                child = node[part] = {}
+            node = child
+        node[leaf] = value
+    return config
+
+
+def deep_update(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    """Merge ``over`` into ``base`` in place, recursing into mappings (as Snakemake merges
+    config files and ``--config``)."""
+    for key, value in over.items():
+        if isinstance(value, Mapping) and isinstance(base.get(key), dict):
+            deep_update(base[key], value)
+        else:
+            base[key] = value
+    return base
+
+
+def load_run_config(
+    files: Iterable[str | os.PathLike[str]],
+    overrides: Mapping[str, Any],
+    schema_path: str | os.PathLike[str],
+) -> dict[str, Any]:
+    """The run's effective config, as the Snakefile sees it: the config files merged in
+    order, then the ``--config`` overrides (dotted keys nested), validated with defaults."""
+    import yaml
+
+    config: dict[str, Any] = {}
+    for path in files:
+        with open(path, encoding="utf-8") as fh:
+            deep_update(config, yaml.safe_load(fh) or {})
+    deep_update(config, dict(overrides))
+    expand_dotted_keys(config)
+    source = " + ".join(str(f) for f in files)
+    return validate_config(config, schema_path, source)
+
+
 def load_schema(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Read a JSON schema written as YAML or JSON, inlining ``$ref``s to sibling files.
 

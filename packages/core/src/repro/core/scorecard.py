@@ -19,6 +19,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from repro.core import ReproError
 from repro.core.atomic import write_text
 from repro.core.tables import to_csv
 
@@ -41,7 +42,9 @@ class Metric:
 @dataclass
 class Table:
     """One paper table: key columns, metrics and the declared cells (dicts of key values;
-    a cell may carry a ``note``). With ``include_reported``, reported rows that match no
+    a cell may carry a ``note``). Reported rows are matched on ``match`` (default: all keys),
+    e.g. a method and track when the keys also name our model. ``extras`` are columns of ours
+    only (e.g. parameters, seconds). With ``include_reported``, reported rows that match no
     cell are listed too (ours empty), e.g. published methods we do not run."""
 
     title: str
@@ -49,6 +52,32 @@ class Table:
     metrics: Sequence[Metric]
     cells: Sequence[Mapping[str, Any]] = field(default_factory=list)
     include_reported: bool = False
+    match: Sequence[str] | None = None
+    extras: Sequence[Metric] = ()
+
+    @property
+    def match_keys(self) -> Sequence[str]:
+        return self.keys if self.match is None else self.match
+
+
+def load_reported(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
+    """A paper's published numbers: a YAML file ``{source: <default>, rows: [...]}`` whose
+    rows hold key values, metric values and (unless the file's default applies) a ``source``.
+    A row that ends up without a source is refused, naming the file and the row."""
+    import yaml
+
+    with open(path, encoding="utf-8") as fh:
+        doc = yaml.safe_load(fh) or {}
+    if not isinstance(doc, Mapping) or not isinstance(doc.get("rows"), list):
+        raise ReproError(f"{path}: expected a mapping with a 'rows' list")
+    default = doc.get("source")
+    rows = []
+    for i, row in enumerate(doc["rows"]):
+        row = {"source": default, **row}
+        if not row.get("source"):
+            raise ReproError(f"{path}: rows[{i}] has no source (every reported number needs one)")
+        rows.append(row)
+    return rows
 
 
 def _matches(row: Mapping[str, Any], cell: Mapping[str, Any], keys: Sequence[str]) -> bool:
@@ -68,17 +97,18 @@ def score_rows(
     """One row per cell: keys, then per metric ``<m>_reported``, ``<m>_ours`` (mean over the
     matching runs), ``<m>_std`` (sample std, n > 1), ``<m>_diff`` (ours - reported); then
     ``n`` (runs), ``test_n`` (test-set size), ``source`` and ``note``."""
+    match = table.match_keys
     cells = [dict(c) for c in table.cells]
     if table.include_reported:
         cells += [
             {k: rep.get(k) for k in table.keys}
             for rep in reported
-            if not any(_matches(rep, c, table.keys) for c in cells)
+            if not any(_matches(rep, c, match) for c in cells)
         ]
     rows = []
     for cell in cells:
         runs = [r for r in ours if _matches(r, cell, table.keys)]
-        rep = next((r for r in reported if _matches(r, cell, table.keys)), None)
+        rep = next((r for r in reported if _matches(r, cell, match)), None)
         row: dict[str, Any] = {k: cell.get(k) for k in table.keys}
         for metric in table.metrics:
             values = [v for r in runs if (v := _number(r.get(metric.name))) is not None]
@@ -90,6 +120,9 @@ def score_rows(
             row[f"{metric.name}_diff"] = (
                 mean - published if mean is not None and published is not None else None
             )
+        for extra in table.extras:
+            values = [v for r in runs if (v := _number(r.get(extra.name))) is not None]
+            row[extra.name] = statistics.fmean(values) if values else None
         row["n"] = len(runs) or None
         sizes = sorted({r["test_n"] for r in runs if r.get("test_n") is not None})
         row["test_n"] = sizes[0] if len(sizes) == 1 else (None if not sizes else "varies")
@@ -121,6 +154,7 @@ def to_markdown(table: Table, rows: Sequence[Mapping[str, Any]]) -> str:
             (f"{m.name}_std", "± std", m.digits, False, False),
             (f"{m.name}_diff", "difference", m.digits, True, False),
         ]
+    cols += [(e.name, e.title, e.digits, False, False) for e in table.extras]
     cols += [
         ("n", "n", 0, False, False),
         ("test_n", "test images", 0, False, False),

@@ -120,9 +120,11 @@ class TrainLoop:
         return self.done + 1
 
     # -- guard -------------------------------------------------------------------------------
-    def check(self, losses: Mapping[str, Any], period: int, step: int) -> dict[str, float]:
+    def check(
+        self, losses: Mapping[str, Any], period: int, step: int | None = None
+    ) -> dict[str, float]:
         """The step's losses as floats (one host sync for all of them); a NaN or infinite
-        one stops the run with one line naming the period and step."""
+        one stops the run with one line naming the period (and the step within it)."""
         import torch
 
         names = list(losses)
@@ -141,9 +143,9 @@ class TrainLoop:
                 if self.ckpt_path.is_file()
                 else "no checkpoint was written yet"
             )
+            where = f"{self.unit} {period}" + (f", step {step}" if step is not None else "")
             raise NonFiniteLoss(
-                f"{self.name}: {name} became {value} at {self.unit} {period}, step {step}; "
-                f"training stopped and {kept}"
+                f"{self.name}: {name} became {value} at {where}; training stopped and {kept}"
             )
         return dict(zip(names, values, strict=True))
 
