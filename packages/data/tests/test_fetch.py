@@ -46,9 +46,10 @@ def test_check_lists_every_problem_with_its_key_and_the_value_set(tmp_path):
     cifar, tiny, zurich, imagenet = problems
     assert "data.cifar100.archive is set to " + str(tmp_path / "gone.tar.gz") in cifar
     assert "not there" in cifar and "https://x/c.tar.gz" in cifar
-    assert "data.tinyimagenet.archive is not set" in tiny
-    assert "data.tinyimagenet.download is false" in tiny
-    assert "data.zurich.archive is not set and data.zurich.url is not set" in zurich
+    assert "data.tinyimagenet.archive is unset and data.tinyimagenet.download is false" in tiny
+    assert "zurich: no archive is set: data.zurich.archive and data.zurich.url are both unset" in (
+        zurich
+    )
     assert f"data.imagenet.root is set to {tmp_path / 'ilsvrc'}" in imagenet
     assert "no val/ folder" in imagenet
     assert all("\n" not in p for p in problems)

@@ -115,8 +115,12 @@ def _archive_problem(base: str, cfg: dict[str, Any], data_root: Path) -> str | N
         return None
     if url and cfg.get("download", True):
         return None
-    off = f"data.{base}.download is false" if url else f"data.{base}.url is not set"
-    return f"{base}: {key} is not set and {off}; {origin} and set {key} to its path"
+    unset = (
+        f"{key} is unset and data.{base}.download is false"
+        if url
+        else f"{key} and data.{base}.url are both unset"
+    )
+    return f"{base}: no archive is set: {unset}; {origin} and set {key} to its path"
 
 
 def _imagenet_problem(cfg: dict[str, Any]) -> str | None:
