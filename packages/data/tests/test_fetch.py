@@ -312,3 +312,16 @@ def test_zurich_meta_reuses_the_recorded_sha256(tmp_path, make_zurich, monkeypat
     os.utime(tmp_path / "z.zip", (stamp + 10, stamp + 10))  # the file changed after the record
     monkeypatch.setattr(zurich_mod, "sha256_file", real)
     assert prepare_zurich(tmp_path / "b", dest, check_counts=False)["archive_sha256"] == digest
+
+
+def test_a_missing_user_file_is_named_and_a_stale_archive_removed(tmp_path):
+    dest = tmp_path / "archives" / "zurich.archive"
+    dest.parent.mkdir()
+    dest.write_bytes(b"earlier archive")
+    fetch_mod.sidecar(dest).write_text("sha256:earlier\n")
+    with pytest.raises(ReproError) as err:
+        fetch("zurich", dest, {"archive": str(tmp_path / "gone.zip")})
+    assert f"{tmp_path / 'gone.zip'} (config key 'data.zurich.archive') does not exist" in str(
+        err.value
+    )
+    assert left_behind(dest.parent) == []

@@ -168,33 +168,31 @@ def obtain_archive(
     """
     dest = Path(dest)
     where = _where_to_get(url, key)
-    if path:
-        archive = Path(path)
-        label = f"{dataset}: {archive} (config key '{key}')"
-        if not archive.is_file():
-            raise ReproError(f"{label} does not exist or is not a file; {where}")
-        candidate, fetched = archive, False
-    elif download and url:
-        label = f"{dataset}: download from {url} (config key '{_section(key)}.url')"
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        candidate, fetched = dest.with_name(f".{dest.name}.part"), True
-    else:
-        section = _section(key)
-        off = f"'{section}.download' is false" if url else f"'{section}.url' is not set"
-        raise ReproError(f"{dataset}: config key '{key}' is not set and {off}; {where}")
+    section = _section(key)
+    fetched = not path and download and bool(url)
+    candidate = Path(path) if path else dest.with_name(f".{dest.name}.part")
     try:
-        if fetched:
+        if path:
+            label = f"{dataset}: {candidate} (config key '{key}')"
+            if not candidate.is_file():
+                raise ReproError(f"{label} does not exist or is not a file")
+        elif fetched:
+            label = f"{dataset}: download from {url} (config key '{section}.url')"
+            dest.parent.mkdir(parents=True, exist_ok=True)
             try:
                 download_file(url, candidate, attempts, backoff)
             except ReproError as exc:
-                raise ReproError(f"{dataset}: {exc} (config key '{_section(key)}.url')") from exc
+                raise ReproError(f"{dataset}: {exc} (config key '{section}.url')") from exc
+        else:
+            off = f"'{section}.download' is false" if url else f"'{section}.url' is not set"
+            raise ReproError(f"{dataset}: config key '{key}' is not set and {off}")
         sha256 = _verify_hash(candidate, known_hash, label, key)
         if verify is not None:
             verify(candidate, label)
     except ReproError as exc:
         if fetched:
             candidate.unlink(missing_ok=True)
-        discard(dest)
+        discard(dest)  # no earlier archive or record outlives a failed fetch
         raise ReproError(f"{exc}; nothing was linked or recorded; {where}") from exc
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest.with_name(f".{dest.name}.tmp")
