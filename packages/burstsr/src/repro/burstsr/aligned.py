@@ -22,6 +22,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from repro.burstsr import metrics
 from repro.burstsr.models import warp
 
 FlowFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -101,7 +102,7 @@ def _masked_ssim(mapped: torch.Tensor, gt: torch.Tensor, valid: torch.Tensor, bo
         _border(gt.double(), border),
         _border(valid, border),
     )
-    smap = kornia.metrics.ssim(mapped[None], gt[None], window_size=11, max_val=1.0, padding="valid")
+    smap = metrics.ssim_map(mapped[None], gt[None])  # equals scikit-image (no kornia eps)
     mask = valid[5:-5, 5:-5].double()  # the centres of the valid 11 x 11 windows
     if mask.sum() == 0:
         return float("nan")
