@@ -6,7 +6,6 @@ import importlib.util
 import json
 import re
 
-import numpy as np
 import pytest
 import yaml
 from snakerun import ROOT, snakemake
@@ -104,29 +103,6 @@ def test_paper_run_without_imagenet_stops_before_any_job(workdir):
     assert not (workdir / "data").exists()  # nothing fetched or prepared
 
 
-@pytest.mark.slow
-def test_quick_data_steps_run_for_real(workdir):
-    targets = [
-        "data/digits/meta.json",
-        "data/digits-lt10/meta.json",
-        "data/photos/meta.json",
-        "results/quick/provenance.json",
-    ]
-    proc = snakemake("--cores", "2", *targets, cwd=workdir)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    meta = json.loads((workdir / "data/digits-lt10/meta.json").read_text())
-    assert meta["splits"]["train"]["counts"][0] > 10 * meta["splits"]["train"]["counts"][-1] * 0.9
-    images = np.load(workdir / "data/digits/train_images.npy")
-    assert images.dtype == np.uint8 and images.shape[1:] == (8, 8, 1)
-    prov = json.loads((workdir / "results/quick/provenance.json").read_text())
-    assert prov["config"]["run"] == "quick" and prov["seed"] == 0
-    assert prov["git"]["commit"] is None or len(prov["git"]["commit"]) == 40
-    assert prov["packages"]["repro-data"]
-    # A second run has nothing to do.
-    again = snakemake("--cores", "2", *targets, cwd=workdir)
-    assert again.returncode == 0 and "Nothing to be done" in again.stdout + again.stderr
-
-
 def test_quick_dry_run_plans_every_energy_kd_job(workdir):
     proc = snakemake("-n", "--cores", "1", "results/quick/energy-kd/summary.csv", cwd=workdir)
     assert proc.returncode == 0, proc.stderr
@@ -164,25 +140,6 @@ def test_paper_dry_run_lists_the_energy_kd_tables(workdir):
     for teacher in ("resnet34_imagenet", "resnet50_imagenet"):
         assert f"vanilla/imagenet/{teacher}/seed" not in proc.stdout
         assert f"vanilla/imagenet/{teacher}/pretrained/result.json" in proc.stdout
-
-
-@pytest.mark.slow
-def test_quick_energy_kd_end_to_end(workdir):
-    proc = snakemake(
-        "--cores", "2", "results/quick/energy-kd/summary.csv", cwd=workdir, timeout=1200
-    )
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    import csv
-
-    rows = list(csv.DictReader((workdir / "results/quick/energy-kd/summary.csv").open()))
-    by = {(r["method"], r["student"]): r for r in rows}
-    assert {m for m, _ in by} == {"ce", "kd", "dkd", "energy_kd", "energy_dkd", "heda"}
-    teacher, student = by[("ce", "wrn_16_2")], by[("ce", "resnet20")]
-    assert float(teacher["top1_final"]) > float(student["top1_final"])
-    figures = workdir / "results/quick/energy-kd/figures"
-    assert (figures / "energy_vs_confidence.png").stat().st_size > 10_000
-    prov = json.loads((workdir / "results/quick/energy-kd/provenance.json").read_text())
-    assert prov["spearman_energy_confidence"] < -0.5  # low energy = confident
 
 
 @pytest.mark.parametrize(
@@ -240,7 +197,7 @@ def test_pwcnet_alignment_without_its_weights_stops_before_any_job(workdir, weig
     cfg["burst_sr"]["models"]["dbsr_pwc"] = {"kind": "burst", "align": "pwcnet"}
     cfg["burst_sr"]["pwcnet_weights"] = weights
     (workdir / "config" / "pwc.yaml").write_text(yaml.safe_dump(cfg))
-    target = "results/quick/burst-sr/models/dbsr_pwc.pt"
+    target = "results/quick/burst-sr/models/dbsr_pwc/model.pt"
     proc = snakemake("--cores", "1", target, "--configfile", "config/pwc.yaml", cwd=workdir)
     assert proc.returncode != 0
     errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
@@ -332,10 +289,10 @@ def test_a_teacher_two_tables_need_is_trained_once(workdir):
 
 
 def test_config_overrides_merge_onto_the_file_in_use(workdir):
-    """`--config` (nested keys too) applies on top of quick.yaml, or of a --configfile."""
+    """`--config` (nested values too) applies on top of quick.yaml, or of a --configfile."""
     proc = snakemake(
-        "-n", "--cores", "1", "results/quick/energy-kd/summary.csv",
-        "--config", "seed=1", "kd.seeds=[0,1]", "kd.variants.dkd.args.warmup=7", cwd=workdir,
+        "-n", "--cores", "1", "results/quick/energy-kd/summary.csv", "--config", "seed=1",
+        "kd={seeds: [0, 1], variants: {dkd: {args: {warmup: 7}}}}", cwd=workdir,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-2000:]
     jobs = job_counts(proc.stdout)
@@ -343,10 +300,10 @@ def test_config_overrides_merge_onto_the_file_in_use(workdir):
     assert '"warmup":7' in proc.stdout
     paper = snakemake(
         "-n", "--cores", "1", "results/paper/energy-kd/summary.csv",
-        "--configfile", "config/paper.yaml", "--config", "kd.seeds=[0]", cwd=workdir,
+        "--configfile", "config/paper.yaml", "--config", "kd={seeds: [0]}", cwd=workdir,
     )  # fmt: skip
     assert paper.returncode == 0, paper.stderr[-2000:]
-    assert job_counts(paper.stdout)["train_kd"] == 10 * 5 + 3 * 2 + 2 * 4
-    bad = snakemake("-n", "--cores", "1", "--config", "kd.seeds=3", cwd=workdir)
+    assert job_counts(paper.stdout)["train_kd"] == 10 * 5 + 3 * 2 + 2 * 4  # one seed
+    bad = snakemake("-n", "--cores", "1", "--config", "kd={seeds: 3}", cwd=workdir)
     errors = [line for line in bad.stderr.splitlines() if line.startswith("error:")]
     assert errors == ["error: config/quick.yaml + --config: kd.seeds: 3 is not of type 'array'"]

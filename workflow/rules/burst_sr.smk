@@ -157,9 +157,25 @@ rule burst_sr_summary:
         reported=REPORTED / "burst-sr.yaml",
     output:
         csv=f"{BSR_DIR}/summary.csv",
+        html=report(
+            f"{BSR_DIR}/summary.html",
+            caption="../report/burst_sr_summary.rst",
+            category="Burst SR",
+            labels={"figure": "scorecard"},
+        ),
         md=f"{BSR_DIR}/summary.md",
-        visual=f"{BSR_DIR}/figures/visual_comparison.png",
-        frames=f"{BSR_DIR}/figures/psnr_vs_frames.png",
+        visual=report(
+            f"{BSR_DIR}/figures/visual_comparison.png",
+            caption="../report/burst_sr_visual.rst",
+            category="Burst SR",
+            labels={"figure": "visual comparison"},
+        ),
+        frames=report(
+            f"{BSR_DIR}/figures/psnr_vs_frames.png",
+            caption="../report/burst_sr_frames.rst",
+            category="Burst SR",
+            labels={"figure": "PSNR vs burst size"},
+        ),
         provenance=f"{BSR_DIR}/provenance.json",
     params:
         version=pkg_version("burstsr"),
@@ -200,6 +216,17 @@ PREFLIGHT_CHECKS.append(
         and BSR_REAL_ROOT
         and not os.path.isdir(os.path.join(BSR_REAL_ROOT, "val"))
         and bsr_planned(planned, ("burst_sr_evaluate_real",))
+        else []
+    )
+)
+BSR_LPIPS = BSR.get("lpips_weights")
+PREFLIGHT_CHECKS.append(
+    lambda planned: (
+        [f"burst_sr.lpips_weights: {BSR_LPIPS} does not exist (AlexNet state_dict file)"]
+        if "burst-sr" in PAPERS
+        and BSR_LPIPS
+        and not os.path.isfile(BSR_LPIPS)
+        and bsr_planned(planned, ("burst_sr_evaluate",))
         else []
     )
 )

@@ -5,15 +5,17 @@ import sys
 from pathlib import Path
 
 from repro.core import ReproError
-from repro.core.config import expand_dotted_keys, validate_config
+from repro.core.config import deep_update, typed_overrides, validate_config
 
 # Files the config came from (the quick default, or the --configfile files) and --config.
 _CONFIG_FILES = [str(f) for f in (workflow.overwrite_configfiles or workflow.configfiles)]
 _CONFIG_SOURCE = " + ".join(_CONFIG_FILES) or "config"
 if workflow.config_settings.config:
     _CONFIG_SOURCE += " + --config"
+#: --config values with YAML types (Snakemake leaves nested scalars as strings).
+OVERRIDES = typed_overrides(workflow.config_settings.config)
+deep_update(config, OVERRIDES)
 try:
-    expand_dotted_keys(config)
     validate_config(
         config, Path(workflow.basedir) / "workflow/schemas/config.schema.yaml", _CONFIG_SOURCE
     )
@@ -83,7 +85,7 @@ def planned_jobs():
         return None
 
 
-#: Datasets each paper needs, and more pre-flight checks; paper rule files append functions:
+#: Datasets each paper needs, and more pre-flight checks, as functions the papers add.
 #: DATASETS_NEEDED[i]() -> dataset names; PREFLIGHT_CHECKS[i](planned) -> one-line problems,
 #: where planned is planned_jobs() (None: check everything the config implies).
 DATASETS_NEEDED = []
@@ -126,6 +128,3 @@ def all_targets(wildcards):
     targets.append(f"{RESULTS}/provenance.json")
     return targets + PAPER_TARGETS
 
-
-onstart:
-    stop_on(preflight_problems(planned_jobs()))

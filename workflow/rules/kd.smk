@@ -101,20 +101,38 @@ rule report_energy_kd:
         figure=energy_figure_inputs,
     output:
         csv=f"{RESULTS}/energy-kd/summary.csv",
+        html=report(
+            f"{RESULTS}/energy-kd/summary.html",
+            caption="../report/energy_kd_summary.rst",
+            category="Energy KD",
+            labels={"figure": "scorecard"},
+        ),
         md=f"{RESULTS}/energy-kd/summary.md",
         runs=f"{RESULTS}/energy-kd/runs.csv",
-        figures=multiext(
-            f"{RESULTS}/energy-kd/figures/",
-            "energy_vs_confidence.png",
-            "energy_histogram.png",
-            "accuracy.png",
+        confidence=report(
+            f"{RESULTS}/energy-kd/figures/energy_vs_confidence.png",
+            caption="../report/energy_kd_confidence.rst",
+            category="Energy KD",
+            labels={"figure": "teacher energy vs confidence"},
+        ),
+        histogram=report(
+            f"{RESULTS}/energy-kd/figures/energy_histogram.png",
+            caption="../report/energy_kd_histogram.rst",
+            category="Energy KD",
+            labels={"figure": "teacher energy and thresholds"},
+        ),
+        accuracy=report(
+            f"{RESULTS}/energy-kd/figures/accuracy.png",
+            caption="../report/energy_kd_accuracy.rst",
+            category="Energy KD",
+            labels={"figure": "accuracy by method"},
         ),
         provenance=f"{RESULTS}/energy-kd/provenance.json",
     params:
         version=pkg_version("distill"),
         cfg=lambda wildcards: as_json(report_cfg("energy-kd")),
         out=lambda wildcards, output: os.path.dirname(output.csv),
-        results=RESULTS,
+        results=lambda wildcards, output: str(Path(output.csv).parents[1]),
     log:
         f"logs/{RUN}/energy-kd/report.log",
     benchmark:

@@ -12,7 +12,7 @@ rule provenance:
     params:
         version=pkg_version("core"),
         config_hash=config_hash(config),
-        overrides=as_json(dict(workflow.config_settings.config)),
+        overrides=as_json(OVERRIDES),
         schema=Path(workflow.basedir) / "workflow/schemas/config.schema.yaml",
         seed=config["seed"],
         code=workflow.basedir,

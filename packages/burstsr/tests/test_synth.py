@@ -5,10 +5,11 @@ import math
 import cv2
 import numpy as np
 import pytest
+import toolkit_reference as reference
 import torch
 import torch.nn.functional as F
 
-from repro.burstsr import camera, reference, synth
+from repro.burstsr import camera, synth
 
 
 def gen(seed=0):

@@ -95,17 +95,18 @@ def test_check_keys_names_the_first_unknown_key_and_the_allowed_ones():
     assert str(err.value) == "sec: unknown setting 'c' (allowed: a, b)"
 
 
-def test_dotted_override_keys_become_nested():
-    import pytest
+def test_overrides_get_yaml_types_and_merge_deeply():
+    from repro.core.config import deep_update, typed_overrides
 
-    from repro.core import ReproError
-    from repro.core.config import expand_dotted_keys
-
-    cfg = {"kd": {"seeds": [0], "teacher_seed": 0}, "kd.seeds": [1, 2], "a.b.c": 3, "seed": 1}
-    assert expand_dotted_keys(cfg) == {
-        "kd": {"seeds": [1, 2], "teacher_seed": 0},
-        "a": {"b": {"c": 3}},
+    # what Snakemake's --config parser hands over for: seed=1 'kd={seeds: [0, 1], x: {y: null}}'
+    raw = {"seed": 1, "kd": {"seeds": ["0", "1"], "x": {"y": "null", "z": "0.5"}, "n": "abc"}}
+    assert typed_overrides(raw) == {
+        "seed": 1,
+        "kd": {"seeds": [0, 1], "x": {"y": None, "z": 0.5}, "n": "abc"},
+    }
+    config = {"kd": {"seeds": [0], "teacher_seed": 0, "x": {"w": 1}}, "seed": 0}
+    deep_update(config, typed_overrides(raw))
+    assert config == {
+        "kd": {"seeds": [0, 1], "teacher_seed": 0, "x": {"w": 1, "y": None, "z": 0.5}, "n": "abc"},
         "seed": 1,
     }
-    with pytest.raises(ReproError, match="--config seed.x: 'seed' is not a section"):
-        expand_dotted_keys({"seed": 1, "seed.x": 2})

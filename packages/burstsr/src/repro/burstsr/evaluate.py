@@ -59,7 +59,11 @@ def evaluate(
     if n_total not in counts:
         counts.append(n_total)
     border, bits, chunk = int(ecfg["boundary_ignore"]), ecfg["quantize_bits"], ecfg["batch_size"]
-    lpips = metrics.LPIPS() if ecfg.get("lpips", True) else None
+    lpips = (
+        metrics.LPIPS(params.get("lpips_weights"), key="burst_sr.lpips_weights")
+        if ecfg.get("lpips", True)
+        else None
+    )
     per_count: dict[int, list[float]] = {k: [] for k in counts}
     psnr_all, ssim_all, lpips_all, seconds = [], [], [], 0.0
     example = None

@@ -183,9 +183,16 @@ def summarize(
             "Quick-run images are scikit-image photographs with small crops, not the 300 "
             "official SyntheticBurst val bursts: our and reported levels differ."
         )
+    here = Path(out_md).parent
+    listed = [
+        (os.path.relpath(fig_visual, here), "One validation burst: frame 0, each model (with "
+         "its PSNR on this burst) and the ground truth, in sRGB."),
+        (os.path.relpath(fig_frames, here), "PSNR against the number of frames each burst "
+         "model is given; single-frame baselines as reference lines."),
+    ]  # fmt: skip
     rows = write_scorecard(
         [table], runs, load_reported(reported_file), out_csv, out_md,
-        "Burst SR (NTIRE 2021) scorecard", notes,
+        "Burst SR (NTIRE 2021) scorecard", notes, listed, Path(out_md).with_suffix(".html"),
     )  # fmt: skip
     figure_visual(params, val_dir, results, example_files, fig_visual)
     figure_frames(params, results, fig_frames)

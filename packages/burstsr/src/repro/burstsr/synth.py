@@ -420,9 +420,3 @@ def flow_to_packed(flow: torch.Tensor) -> torch.Tensor:
     f = flow.reshape(-1, *flow.shape[-3:])
     f = F.avg_pool2d(f, 2) / 2.0
     return f.reshape(*lead, *f.shape[-3:])
-
-
-def max_displacement(cfg: BurstConfig) -> float:
-    """Largest LR displacement the motion model produces (translation plus rotation)."""
-    rot = math.radians(cfg.max_rotation) * cfg.source_size / math.sqrt(2)
-    return (cfg.max_translation * math.sqrt(2) + rot) / cfg.downsample

@@ -27,23 +27,25 @@ def check_keys(
         )
 
 
-def expand_dotted_keys(config: dict[str, Any]) -> dict[str, Any]:
-    """Turn top-level ``a.b.c`` keys (how ``snakemake --config a.b.c=value`` passes a nested
-    key) into nested ones, in place, overriding what the config file set there."""
-    for dotted in [k for k in config if isinstance(k, str) and "." in k]:
-        value = config.pop(dotted)
-        *parents, leaf = dotted.split(".")
-        node = config
-        for i, part in enumerate(parents):
-            child = node.get(part)
-            if not isinstance(child, dict):
-                if child is not None:
-                    where = ".".join(parents[: i + 1])
-                    raise ReproError(f"--config {dotted}: '{where}' is not a section")
-                child = node[part] = {}
-            node = child
-        node[leaf] = value
-    return config
+def typed_overrides(overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """``snakemake --config`` values with YAML types: Snakemake parses a nested value such as
+    ``kd={seeds: [0, 1]}`` with YAML's BaseLoader, which leaves every scalar a string; each
+    such string is parsed again as YAML (``'0'`` -> 0, ``'true'`` -> True, ``'null'`` -> None)."""
+    import yaml
+
+    def typed(value: Any) -> Any:
+        if isinstance(value, Mapping):
+            return {k: typed(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [typed(v) for v in value]
+        if isinstance(value, str):
+            try:
+                return yaml.safe_load(value) if value else value
+            except yaml.YAMLError:
+                return value
+        return value
+
+    return {k: typed(v) for k, v in overrides.items()}
 
 
 def deep_update(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
@@ -63,15 +65,14 @@ def load_run_config(
     schema_path: str | os.PathLike[str],
 ) -> dict[str, Any]:
     """The run's effective config, as the Snakefile sees it: the config files merged in
-    order, then the ``--config`` overrides (dotted keys nested), validated with defaults."""
+    order, then the ``--config`` overrides (:func:`typed_overrides`), validated with defaults."""
     import yaml
 
     config: dict[str, Any] = {}
     for path in files:
         with open(path, encoding="utf-8") as fh:
             deep_update(config, yaml.safe_load(fh) or {})
-    deep_update(config, dict(overrides))
-    expand_dotted_keys(config)
+    deep_update(config, typed_overrides(overrides))
     source = " + ".join(str(f) for f in files)
     return validate_config(config, schema_path, source)
 

@@ -141,10 +141,10 @@ def _fmt(value: Any, digits: int, signed: bool = False) -> str:
     return str(value).replace("|", "\\|")
 
 
-def to_markdown(table: Table, rows: Sequence[Mapping[str, Any]]) -> str:
-    """A Markdown table: keys, then per metric reported / ours / ± std / difference (at the
-    paper's precision), then n, test-set size, source and note; optional columns that are
-    empty in every row are left out."""
+def _layout(table: Table, rows: Sequence[Mapping[str, Any]]) -> list[tuple[str, str, int, bool]]:
+    """Shown columns: (row key, header, decimals, signed). Keys, then per metric reported /
+    ours / ± std / difference, the extras, n, test-set size, source and note; optional
+    columns that are empty in every row are left out."""
     # (column, header, decimals, signed, always shown)
     cols: list[tuple[str, str, int, bool, bool]] = [(k, k, 0, False, True) for k in table.keys]
     for m in table.metrics:
@@ -161,16 +161,51 @@ def to_markdown(table: Table, rows: Sequence[Mapping[str, Any]]) -> str:
         ("source", "source", 0, False, False),
         ("note", "note", 0, False, False),
     ]
-    cols = [c for c in cols if c[4] or any(r.get(c[0]) is not None for r in rows)]
-    text = {c[0] for c in cols[: len(table.keys)]} | {"source", "note"}
+    return [c[:4] for c in cols if c[4] or any(r.get(c[0]) is not None for r in rows)]
+
+
+def _is_text(table: Table, column: str) -> bool:
+    return column in table.keys or column in ("source", "note")
+
+
+def to_markdown(table: Table, rows: Sequence[Mapping[str, Any]]) -> str:
+    """A Markdown table at the paper's precision (see :func:`_layout` for the columns)."""
+    cols = _layout(table, rows)
     lines = [
         "| " + " | ".join(c[1] for c in cols) + " |",
-        "|" + "|".join("---" if c[0] in text else "---:" for c in cols) + "|",
+        "|" + "|".join("---" if _is_text(table, c[0]) else "---:" for c in cols) + "|",
     ]
     for row in rows:
-        cells = [_fmt(row.get(name), digits, signed) for name, _, digits, signed, _ in cols]
+        cells = [_fmt(row.get(name), digits, signed) for name, _, digits, signed in cols]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+def to_html(table: Table, rows: Sequence[Mapping[str, Any]]) -> str:
+    """The same table as HTML (for the Snakemake report)."""
+    from html import escape
+
+    cols = _layout(table, rows)
+
+    def cell(tag: str, text: str, name: str) -> str:
+        align = "left" if _is_text(table, name) else "right"
+        return f'<{tag} style="text-align:{align}">{escape(text)}</{tag}>'
+
+    head = "".join(cell("th", c[1], c[0]) for c in cols)
+    body = "".join(
+        "<tr>"
+        + "".join(cell("td", _fmt(r.get(n), d, s).replace("\\|", "|"), n) for n, _, d, s in cols)
+        + "</tr>"
+        for r in rows
+    )
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+_HTML_STYLE = (
+    "body{font-family:sans-serif;font-size:13px;margin:1em}"
+    "table{border-collapse:collapse;margin-bottom:1.5em}"
+    "th,td{border-bottom:1px solid #ddd;padding:3px 8px}th{background:#f3f3f3}"
+)
 
 
 def write_scorecard(
@@ -181,17 +216,38 @@ def write_scorecard(
     md_path: str | os.PathLike[str],
     title: str,
     notes: Sequence[str] = (),
+    figures: Sequence[tuple[str, str]] = (),
+    html_path: str | os.PathLike[str] | None = None,
 ) -> list[dict[str, Any]]:
-    """Write every table to one CSV (a ``table`` column first) and one Markdown file (a
-    section per table, then the notes); returns the CSV rows."""
+    """Write every table to one CSV (a ``table`` column first), one Markdown file (a section
+    per table, the notes, then each figure as ``(path relative to the Markdown file,
+    caption)``) and, if given, an HTML page of the tables and notes (the Snakemake report
+    shows it); returns the CSV rows."""
+    from html import escape
+
     all_rows: list[dict[str, Any]] = []
     parts = [f"# {title}\n"]
+    html = [f"<h1>{escape(title)}</h1>"]
     for table in tables:
         rows = score_rows(table, ours, reported)
         all_rows += [{"table": table.title, **r} for r in rows]
         parts.append(f"## {table.title}\n\n" + to_markdown(table, rows))
+        html.append(f"<h2>{escape(table.title)}</h2>" + to_html(table, rows))
+    html.append("<ul>" + "".join(f"<li>{escape(n)}</li>" for n in notes) + "</ul>")
     if notes:
         parts.append("\n".join(f"- {n}" for n in notes) + "\n")
+    if figures:
+        parts.append(
+            "## Figures\n\n"
+            + "\n\n".join(f"![{cap}]({path})\n\n{cap}" for path, cap in figures)
+            + "\n"
+        )
     write_text(csv_path, to_csv(all_rows))
     write_text(md_path, "\n".join(parts))
+    if html_path is not None:
+        write_text(
+            html_path,
+            f'<!DOCTYPE html><html><head><meta charset="utf-8"><title>{escape(title)}</title>'
+            f"<style>{_HTML_STYLE}</style></head><body>{''.join(html)}</body></html>\n",
+        )
     return all_rows
