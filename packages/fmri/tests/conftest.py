@@ -67,3 +67,33 @@ def trained_nets(tmp_path_factory, digits):
         paths[role] = out / f"{role}.pt"
         save_checkpoint(paths[role], {"model": model.state_dict()})
     return paths
+
+
+def synthetic_stimuli(digits, per_class: int = 1, epsilon: int = 32, seed: int = 0):
+    """A stimulus set without networks: clean digits and two random +-epsilon versions."""
+    from repro.fmri.stimuli import CONDITIONS, StimulusSet
+
+    images, labels = digits
+    rng = np.random.default_rng(seed)
+    src = np.concatenate([np.flatnonzero(labels == c)[:per_class] for c in range(10)])
+    clean = images[src].astype(int)
+    versions = {"clean": clean}
+    for cond in ("white", "black"):
+        noise = rng.choice([-epsilon, epsilon], size=clean.shape)
+        versions[cond] = np.clip(clean + noise, 0, 255)
+    rows, out = [], []
+    for cond in CONDITIONS:
+        for k, s in enumerate(src):
+            sid = f"{cond}-{k:03d}"
+            rows.append({"id": sid, "condition": cond, "source": int(s), "class": int(labels[s]),
+                         "class_name": str(labels[s]), "file": f"images/{sid}.png"})  # fmt: skip
+        out.append(versions[cond].astype(np.uint8))
+    return StimulusSet(np.concatenate(out), rows, [str(i) for i in range(10)])
+
+
+@pytest.fixture(scope="session")
+def make_stimuli(digits):
+    """``make_stimuli(per_class, epsilon, seed)``: see :func:`synthetic_stimuli`."""
+    return lambda per_class=1, epsilon=32, seed=0: synthetic_stimuli(
+        digits, per_class, epsilon, seed
+    )

@@ -130,7 +130,7 @@ class SimParams:
     task: str = "adv"
     tr: float = 1.5  # s
     stim_duration: float = 1.0  # s
-    soa: float = 3.0  # s between trial onsets (plus jitter)
+    soa: float = 4.0  # s between trial onsets (plus jitter)
     jitter: float = 1.0  # s, uniform extra delay before each trial
     lead_in: float = 6.0  # s of fixation before the first trial
     tail: float = 16.0  # s after the last trial (HRF return)
@@ -141,10 +141,10 @@ class SimParams:
     hrf_model: str = "glover"
     baseline: float = 100.0  # scanner units; amplitudes below are in % of it
     mean_response: float = 1.0  # common response to every stimulus
-    signal: float = 1.0  # rms of the stimulus-specific pattern
+    signal: float = 3.0  # rms of the stimulus-specific pattern (response amplitude units)
     item_weight: float = 0.3  # late ROI: image-specific part relative to the category part
     wb_roi: str = "late"  # ROI where white-box stimuli carry an extra displacement
-    wb_effect: float = 0.6  # that displacement's rms relative to ``signal``
+    wb_effect: float = 0.8  # that displacement's rms relative to ``signal``
     noise_sd: float = 1.0  # thermal noise sd per volume
     ar1: float = 0.3  # temporal autocorrelation of the noise
     drift: float = 2.0  # rms of the slow drift (cosines below the high-pass cut-off)
@@ -195,7 +195,7 @@ class GlmParams:
     drift_model: str = "cosine"  # cosine | polynomial | none
     high_pass: float = 0.01  # Hz, cosine drift cut-off (128 s)
     drift_order: int = 1  # polynomial drift order
-    noise_model: str = "ar1"  # ar1 | ols
+    noise_model: str = "ols"  # ols | ar1 (nilearn run_glm)
     noise_normalisation: str = "multivariate"  # none | univariate | multivariate
 
     def check(self, where: str) -> None:
