@@ -112,6 +112,7 @@ class DnnParams:
     target_layers: list[str] | None = None  # module names; None: the stages and the classifier
     substitute_layers: list[str] | None = None
     distance: str = "correlation"  # correlation | euclidean
+    stats: StatsParams = field(default_factory=lambda: StatsParams())
     batch_size: int = 256
     device: str = "cpu"
 
@@ -254,6 +255,7 @@ _NESTED: dict[tuple[str, str], type] = {
     ("StimulusParams", "nets"): NetParams,
     ("StimulusParams", "attack"): AttackParams,
     ("DnnParams", "nets"): NetParams,
+    ("DnnParams", "stats"): StatsParams,
     ("AnalysisParams", "bids"): BidsParams,
     ("AnalysisParams", "glm"): GlmParams,
     ("AnalysisParams", "rsa"): RsaParams,
