@@ -85,8 +85,13 @@ def synthetic_stimuli(digits, per_class: int = 1, epsilon: int = 32, seed: int =
     for cond in CONDITIONS:
         for k, s in enumerate(src):
             sid = f"{cond}-{k:03d}"
+            adv = cond != "clean"
             rows.append({"id": sid, "condition": cond, "source": int(s), "class": int(labels[s]),
-                         "class_name": str(labels[s]), "file": f"images/{sid}.png"})  # fmt: skip
+                         "class_name": str(labels[s]), "attack": "random" if adv else "none",
+                         "epsilon": float(epsilon) if adv else 0.0, "made_on": "",
+                         "target_pred": int(labels[s]), "substitute_pred": int(labels[s]),
+                         "success": 0 if adv else "", "linf": epsilon if adv else 0,
+                         "file": f"images/{sid}.png"})  # fmt: skip
         out.append(versions[cond].astype(np.uint8))
     return StimulusSet(np.concatenate(out), rows, [str(i) for i in range(10)])
 

@@ -172,6 +172,7 @@ def analyse(
         for r, roi in enumerate(rois)
     ]
     results = {
+        "simulated": (Path(bids_root) / "derivatives/simulation/truth.json").is_file(),
         "n_subjects": len(dataset.subjects),
         "n_runs": [len(s.runs) for s in dataset.subjects],
         "n_stimuli": len(stim_ids),
@@ -197,6 +198,17 @@ def analyse(
         "stimulus_ids": np.array(stim_ids),
     }
     return results, arrays
+
+
+def load_dnn_rdms(dnn_dir: str | os.PathLike[str], stim_ids: list[str]) -> dict[str, np.ndarray]:
+    """Layer RDMs written by ``repro-fmri dnn``, checked to be over the same stimuli."""
+    path = Path(dnn_dir) / "rdms.npz"
+    if not path.is_file():
+        raise ReproError(f"{path}: not found; run 'repro-fmri dnn' first")
+    data = np.load(path)
+    if data["stimulus_ids"].tolist() != list(stim_ids):
+        raise ReproError(f"{path}: layer RDMs are over other stimuli than stimuli.csv")
+    return {str(n): data["rdms"][i] for i, n in enumerate(data["names"].tolist())}
 
 
 def save_arrays(path: str | os.PathLike[str], arrays: dict[str, np.ndarray]) -> None:

@@ -254,13 +254,18 @@ def read_stimuli(stim_dir: str | os.PathLike[str]) -> StimulusSet:
     meta = json.loads(meta_path.read_text(encoding="utf-8"))
     with open(root / "stimuli.csv", newline="", encoding="utf-8") as fh:
         table = list(csv.DictReader(fh))
+    missing = [c for c in COLUMNS if table and c not in table[0]]
+    if missing:
+        raise ReproError(f"{root / 'stimuli.csv'}: missing column '{missing[0]}'")
     images = []
-    for row in table:
-        for key in _INT_COLUMNS:
-            if row.get(key, "") != "":
+    for k, row in enumerate(table):
+        try:
+            for key in _INT_COLUMNS:
                 row[key] = int(row[key])
-        row["epsilon"] = float(row["epsilon"])
-        row["success"] = int(row["success"]) if row.get("success", "") != "" else ""
+            row["epsilon"] = float(row["epsilon"])
+            row["success"] = int(row["success"]) if row["success"] != "" else ""
+        except ValueError as exc:
+            raise ReproError(f"{root / 'stimuli.csv'}: row {k + 2}: {exc}") from None
         path = root / row["file"]
         if not path.is_file():
             raise ReproError(f"{path}: stimulus image listed in stimuli.csv is missing")
