@@ -122,12 +122,20 @@ def claim_rows(
     return rows
 
 
+def _roles(dnn: dict[str, Any]) -> list[str]:
+    """Networks in report order: target first (JSON files store keys sorted)."""
+    order = {"target": 0, "substitute": 1}
+    return sorted(dnn["networks"], key=lambda r: (order.get(r, 2), r))
+
+
 def number_rows(
     stim_meta: dict[str, Any], dnn: dict[str, Any], analysis: dict[str, Any] | None
 ) -> list[dict[str, Any]]:
     """Attack success, DNN accuracy, ROI x reference similarity, white/black differences."""
     rows: list[dict[str, Any]] = []
-    for cond, s in (stim_meta.get("attack_success") or {}).items():
+    success = stim_meta.get("attack_success") or {}
+    for cond in (c for c in ("white", "black") if c in success):
+        s = success[cond]
         rows.append(
             {
                 "section": "attack success on target",
@@ -136,8 +144,10 @@ def number_rows(
                 "n": s["n"],
             }
         )
-    for role, net in dnn["networks"].items():
-        for cond, acc in net["accuracy"].items():
+    for role in _roles(dnn):
+        net = dnn["networks"][role]
+        for cond in ("clean", "white", "black"):
+            acc = net["accuracy"][cond]
             mc = net["mcnemar"].get(cond)
             rows.append(
                 {
@@ -188,7 +198,8 @@ def number_rows(
             )
         beh = analysis.get("behaviour")
         if beh is not None:
-            for cond, acc in beh["accuracy"].items():
+            for cond in ("clean", "white", "black"):
+                acc = beh["accuracy"][cond]
                 test = beh["tests"].get(cond)
                 rows.append(
                     {
@@ -244,7 +255,7 @@ def write_report(
     )
     figs = out / "figures"
     figures.example_stimuli(stim, figs / "example_stimuli.png")
-    panel = {k: dnn_rdms["rdms"][i] for i, k in enumerate(dnn_rdms["names"].tolist())}
+    panel = {str(k): dnn_rdms["rdms"][i] for i, k in enumerate(dnn_rdms["names"].tolist())}
     if analysis is not None:
         arr = np.load(Path(analysis_dir) / "rdms.npz")
         brain = {f"ROI {r}": arr["group_rdms"][i] for i, r in enumerate(arr["rois"].tolist())}
@@ -262,7 +273,10 @@ def write_report(
         )
     figures.rdm_panels(panel, stim, figs / "rdm_panels.png")
     figures.wb_plot(
-        {f"{role} {net['model']}": net["wb_difference"] for role, net in dnn["networks"].items()},
+        {
+            f"{role} {dnn['networks'][role]['model']}": dnn["networks"][role]["wb_difference"]
+            for role in _roles(dnn)
+        },
         analysis["wb_difference"] if analysis is not None else [],
         figs / "white_black_difference.png",
         alpha,
