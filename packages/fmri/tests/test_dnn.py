@@ -101,3 +101,65 @@ def test_stimuli_and_dnn_side_end_to_end(digits_dir, trained_nets, tmp_path):
     # the white-box attack moves the target's output layer further than the transferred one
     fc = tgt["wb_difference"][-1]
     assert fc["layer"] == "fc" and fc["T"] > 0 and fc["significant"]
+
+
+def _imagenet_like(root, n_classes=3, per_class=2):
+    """A folder in the ILSVRC layout: left half red, right half blue, 40 x 60 px JPEG-free PNGs."""
+    from PIL import Image
+
+    img = np.zeros((40, 60, 3), np.uint8)
+    img[:, :30, 0] = 255
+    img[:, 30:, 2] = 255
+    for split in ("train", "val"):
+        for c in range(n_classes):
+            folder = root / split / f"n{c:08d}"
+            folder.mkdir(parents=True)
+            for k in range(per_class):
+                Image.fromarray(img).save(folder / f"{k}.png")
+
+
+def test_folder_pool_gives_centre_crops(tmp_path):
+    from repro.data.imagenet import index_imagenet
+    from repro.fmri.stimuli import FolderPool, open_pool
+
+    _imagenet_like(tmp_path / "raw")
+    index_imagenet(tmp_path / "raw", tmp_path / "index", num_classes=3)
+    pool, classes = open_pool(tmp_path / "index", "val", 28)
+    assert isinstance(pool, FolderPool) and classes == [f"n{c:08d}" for c in range(3)]
+    assert pool.labels.tolist() == [0, 0, 1, 1, 2, 2]
+    x = pool.load(np.array([0, 5]))
+    # shorter side 40 -> 32 (28 / 0.875), 60 -> 48; the central 28 x 28 keeps the red/blue edge
+    assert x.shape == (2, 28, 28, 3) and x.dtype == np.uint8
+    assert (x[:, :, :12, 0] > 200).all() and (x[:, :, 16:, 2] > 200).all()
+    assert (x[:, :, :12, 2] < 50).all() and (x[:, :, 16:, 0] < 50).all()
+
+
+@pytest.mark.slow
+def test_stimuli_from_an_imagenet_index_with_torchvision_weights(tmp_path):
+    from repro.data.imagenet import index_imagenet
+
+    _imagenet_like(tmp_path / "raw")
+    index_imagenet(tmp_path / "raw", tmp_path / "index", num_classes=3)
+    paths = {}
+    for role, name in (("target", "resnet18_imagenet"), ("substitute", "mobilenetv1_imagenet")):
+        torch.manual_seed(0)
+        model = build_model(name, 3, 3)
+        paths[role] = tmp_path / f"{role}.pth"
+        torch.save(getattr(model, "net", model).state_dict(), paths[role])
+    params = from_dict(
+        StimulusParams,
+        {"nets": {"target": "resnet18_imagenet", "substitute": "mobilenetv1_imagenet",
+                  "weights_format": "torchvision", "mean": [0.485, 0.456, 0.406],
+                  "std": [0.229, 0.224, 0.225]},
+         "split": "val", "image_size": 32, "per_class": 1, "require_correct": False,
+         "attack": {"method": "fgsm", "epsilon": 8}},
+        "stimuli",
+    )  # fmt: skip
+    stim = build_stimuli(
+        tmp_path / "index", paths["target"], paths["substitute"], params, tmp_path / "s"
+    )
+    assert stim.images.shape == (9, 32, 32, 3)
+    back = read_stimuli(tmp_path / "s")
+    assert np.array_equal(back.images, stim.images)
+    diff = np.abs(back.images[3:6].astype(int) - back.images[:3].astype(int))
+    assert diff.max() == 8

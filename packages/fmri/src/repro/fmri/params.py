@@ -91,7 +91,8 @@ class StimulusParams:
 
     nets: NetParams = field(default_factory=NetParams)
     attack: AttackParams = field(default_factory=AttackParams)
-    split: str = "test"
+    split: str = "test"  # array datasets: test; ImageNet index: val
+    image_size: int = 224  # ImageNet index only: evaluation centre crop (resize to size/0.875)
     per_class: int = 2  # clean source images per class
     classes: list[int] | None = None  # class indices to use; None: all
     require_correct: bool = True  # sources both networks classify correctly when clean

@@ -70,6 +70,68 @@ class StimulusSet:
             raise ReproError(f"stimulus set: source {exc.args[0][1]} lacks a version") from None
 
 
+class ArrayPool:
+    """Source images held in memory: a split of an array dataset (``repro.data.arrays``)."""
+
+    def __init__(self, images: np.ndarray, labels: np.ndarray) -> None:
+        self.images, self.labels = images, np.asarray(labels, dtype=np.int64)
+
+    def load(self, idx: np.ndarray) -> np.ndarray:
+        return self.images[idx]
+
+
+class FolderPool:
+    """Source images decoded on demand from an image-folder index (ImageNet:
+    ``repro-data`` writes ``<index>/<split>.csv`` with paths relative to ``meta.json``'s
+    root). Each image gets the standard evaluation crop: shorter side resized to
+    ``size / 0.875`` (antialiased), then the central ``size x size`` (Pillow decodes,
+    torchvision's tensor transforms crop)."""
+
+    def __init__(self, root: Path, paths: list[str], labels: list[int], size: int) -> None:
+        self.root, self.paths, self.size = root, paths, size
+        self.labels = np.asarray(labels, dtype=np.int64)
+
+    def load(self, idx: np.ndarray) -> np.ndarray:
+        import torchvision.transforms.v2.functional as TF
+        from PIL import Image
+
+        out = []
+        for i in np.atleast_1d(idx):
+            path = self.root / self.paths[int(i)]
+            try:
+                with Image.open(path) as fh:
+                    rgb = np.asarray(fh.convert("RGB"))
+            except OSError as exc:
+                raise ReproError(f"{path}: cannot decode ({str(exc).splitlines()[0]})") from exc
+            img = torch.from_numpy(rgb.copy()).permute(2, 0, 1)
+            img = TF.resize(img, [round(self.size / 0.875)], antialias=True)
+            out.append(TF.center_crop(img, [self.size, self.size]).permute(1, 2, 0).numpy())
+        return np.stack(out) if out else np.zeros((0, self.size, self.size, 3), np.uint8)
+
+
+def open_pool(
+    data_dir: str | os.PathLike[str], split: str, image_size: int
+) -> tuple[ArrayPool | FolderPool, list[str]]:
+    """The source images of ``split`` and the class names, from an array dataset or an
+    image-folder index."""
+    from repro.data.arrays import load_split, read_meta
+
+    meta = read_meta(data_dir)
+    if meta.get("name") == "imagenet":
+        path = Path(data_dir) / f"{split}.csv"
+        if not path.is_file():
+            raise ReproError(f"{path}: not found; index the dataset first (snakemake {path})")
+        with path.open(newline="", encoding="utf-8") as fh:
+            rows = list(csv.DictReader(fh))
+        pool = FolderPool(
+            Path(meta["root"]), [r["path"] for r in rows], [int(r["label"]) for r in rows],
+            image_size,
+        )  # fmt: skip
+        return pool, list(meta["classes"])
+    images, labels = load_split(data_dir, split)
+    return ArrayPool(images, labels), list(meta["classes"])
+
+
 def load_nets(
     nets: NetParams,
     target_path: str | os.PathLike[str],
@@ -103,9 +165,13 @@ def load_nets(
     return out[0], out[1]
 
 
+def _to_tensor(images: np.ndarray, device: torch.device | str) -> torch.Tensor:
+    """uint8 NHWC array -> uint8 NCHW tensor on ``device``."""
+    return torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).to(device)
+
+
 def select_sources(
-    images: torch.Tensor,
-    labels: np.ndarray,
+    pool: ArrayPool | FolderPool,
     target: PixelModel,
     substitute: PixelModel,
     params: StimulusParams,
@@ -116,16 +182,17 @@ def select_sources(
     that a wrong prediction on an adversarial version is the attack's doing.
     """
     rng = np.random.default_rng(params.seed)
+    labels = pool.labels
     classes = params.classes if params.classes is not None else sorted(set(labels.tolist()))
     chosen = []
     for cls in classes:
-        pool = rng.permutation(np.flatnonzero(labels == cls))
+        order = rng.permutation(np.flatnonzero(labels == cls))
         picked: list[int] = []
         chunk = max(4 * params.per_class, 64)
-        for start in range(0, len(pool), chunk):
-            idx = pool[start : start + chunk]
+        for start in range(0, len(order), chunk):
+            idx = order[start : start + chunk]
             if params.require_correct:
-                x = images[torch.from_numpy(idx).to(images.device)]
+                x = _to_tensor(pool.load(idx), params.device)
                 ok = (predict(target, x) == cls) & (predict(substitute, x) == cls)
                 idx = idx[ok.cpu().numpy()]
             picked.extend(idx[: params.per_class - len(picked)].tolist())
@@ -142,22 +209,18 @@ def select_sources(
 
 
 def make_stimuli(
-    images: np.ndarray,
-    labels: np.ndarray,
+    pool: ArrayPool | FolderPool,
     classes: list[str],
     target: PixelModel,
     substitute: PixelModel,
     params: StimulusParams,
 ) -> StimulusSet:
     """Clean sources, white-box versions (attack on ``target``) and black-box versions
-    (attack on ``substitute``, transferred to the target), with the target's predictions.
-
-    ``images`` is the whole split ``(N, H, W, C)`` uint8; ``labels`` its classes.
-    """
+    (attack on ``substitute``, transferred to the target), with the target's predictions."""
     device = torch.device(params.device)
-    x_all = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).to(device)
-    src = select_sources(x_all, labels, target, substitute, params)
-    x = x_all[torch.from_numpy(src).to(device)]
+    labels = pool.labels
+    src = select_sources(pool, target, substitute, params)
+    x = _to_tensor(pool.load(src), device)
     y = torch.from_numpy(labels[src]).to(device)
     gen = torch.Generator(device=device).manual_seed(params.seed)
     white = attack(target, x, y, params.attack, gen, params.batch_size)
@@ -286,15 +349,12 @@ def build_stimuli(
     out_dir: str | os.PathLike[str],
 ) -> StimulusSet:
     """What ``repro-fmri stimuli`` does: load the split and the networks, attack, write."""
-    from repro.data.arrays import load_split, read_meta
-
     torch.manual_seed(params.seed)
-    meta = read_meta(data_dir)
-    images, labels = load_split(data_dir, params.split)
+    pool, classes = open_pool(data_dir, params.split, params.image_size)
+    channels = 3 if isinstance(pool, FolderPool) else pool.images.shape[-1]
     target, substitute = load_nets(
-        params.nets, target_path, substitute_path, len(meta["classes"]), images.shape[-1],
-        params.device,
-    )  # fmt: skip
-    stim = make_stimuli(images, labels, list(meta["classes"]), target, substitute, params)
+        params.nets, target_path, substitute_path, len(classes), channels, params.device
+    )
+    stim = make_stimuli(pool, classes, target, substitute, params)
     write_stimuli(stim, out_dir, params)
     return stim
