@@ -116,3 +116,29 @@ def test_missing_confounds_and_mask_name_the_file(tiny_bids):
     with pytest.raises(ReproError) as excinfo:
         bidslib.scan(root, BidsParams(confounds=[]), stim.ids)
     _one_line_naming(excinfo, mask)
+
+
+def test_behaviour_from_correct_or_from_response_columns(tiny_bids):
+    import pandas as pd
+
+    from repro.fmri.rsa import behaviour
+
+    root, stim = tiny_bids(n_runs=3, p_correct=0.7)
+    ds = bidslib.scan(root, BidsParams(), stim.ids)
+    frames = [pd.read_csv(r.events, sep="\t") for r in ds.subjects[0].runs]
+    table = pd.concat(frames)
+    expected = {c: table.loc[table.condition == c, "correct"].mean() for c in ("clean", "white")}
+    got = behaviour(ds, stim, 199, 0)
+    assert got["n_trials"]["clean"] == 30
+    for c, v in expected.items():
+        assert got["accuracy"][c] == pytest.approx(v)
+    # the same from the responses alone (class indices), one response missing -> an error
+    for run, frame in zip(ds.subjects[0].runs, frames, strict=True):
+        frame = frame.drop(columns="correct").astype({"response": object})
+        if run.run == "1":
+            frame.loc[frame.trial_type == "clean-000", "response"] = "n/a"
+        frame.to_csv(run.events, sep="\t", index=False)
+    again = behaviour(ds, stim, 199, 0)
+    assert again["accuracy"]["white"] == pytest.approx(expected["white"])
+    first = frames[0][frames[0].trial_type == "clean-000"]["correct"].item()
+    assert again["accuracy"]["clean"] == pytest.approx(expected["clean"] - first / 30)

@@ -62,21 +62,44 @@ def roi_rdm(patterns: np.ndarray, distance: str) -> np.ndarray:
     raise ReproError(f"rsa.roi_distance: unknown distance '{distance}'")
 
 
+def _answer(response: Any, name_to_class: dict[str, int]) -> int | None:
+    """The class a response names (index or class name); None for no response."""
+    if pd.isna(response):
+        return None
+    text = str(response).strip()
+    if text in name_to_class:
+        return name_to_class[text]
+    try:
+        return int(float(text))
+    except ValueError:
+        return None
+
+
 def behaviour(
     dataset: bidslib.BidsDataset, stim: StimulusSet, n_perm: int, seed: int
 ) -> dict[str, Any] | None:
     """Accuracy per condition (group and per subject) and tests against clean, if the
-    events carry a ``correct`` column (n/a = no response, counted as an error)."""
+    events carry responses: a ``correct`` column (0/1), else a ``response`` column holding
+    the class index or class name answered. ``n/a`` = no response, counted as an error."""
     stim_ids = stim.ids
     condition_of = dict(zip(stim_ids, stim.conditions.tolist(), strict=True))
+    class_of = dict(zip(stim_ids, stim.labels.tolist(), strict=True))
+    name_to_class = {name: k for k, name in enumerate(stim.classes)}
     rows = []
     for subject in dataset.subjects:
         for run in subject.runs:
             ev = bidslib.read_events(run.events, stim_ids)
-            if "correct" not in ev.columns:
+            if "correct" in ev.columns:
+                correct = [0.0 if pd.isna(c) else float(c) for c in ev["correct"]]
+            elif "response" in ev.columns:
+                correct = [
+                    float(_answer(r, name_to_class) == class_of[tt])
+                    for tt, r in zip(ev["trial_type"], ev["response"], strict=True)
+                ]
+            else:
                 return None
-            for tt, c in zip(ev["trial_type"], ev["correct"], strict=True):
-                rows.append((subject.label, condition_of[tt], 0.0 if pd.isna(c) else float(c)))
+            for tt, c in zip(ev["trial_type"], correct, strict=True):
+                rows.append((subject.label, condition_of[tt], c))
     table = pd.DataFrame(rows, columns=["subject", "condition", "correct"])
     per_subject = table.groupby(["subject", "condition"])["correct"].mean().unstack()
     out: dict[str, Any] = {
