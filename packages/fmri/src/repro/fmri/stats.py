@@ -84,10 +84,17 @@ def permuted_similarities(
     out = np.empty((len(perms), len(a), len(b)))
     if method in ("spearman", "pearson"):
         za, zb = _prepare(a, method, dev), _prepare(b, method, dev)
-        for s in range(0, len(perms), chunk):
-            idx = torch.from_numpy(pair_index(perms[s : s + chunk])).to(dev)
-            zb_perm = zb[:, idx]  # (n_b, c, n_pairs)
-            out[s : s + chunk] = torch.einsum("ap,bcp->cab", za, zb_perm).cpu().numpy()
+        # corr(a, b relabelled by p) == corr(a relabelled by p^-1, b): gather the smaller side
+        gather_a = len(a) < len(b)
+        moving, fixed = (za, zb) if gather_a else (zb, za)
+        order = np.argsort(perms, axis=1) if gather_a else perms
+        n_pairs = za.shape[-1]
+        step = max(1, min(chunk, int(2e7 // (len(moving) * n_pairs))))  # <= 160 MB per gather
+        for s in range(0, len(perms), step):
+            idx = torch.from_numpy(pair_index(order[s : s + step])).to(dev)
+            moved = moving[:, idx]  # (n_moving, c, n_pairs)
+            sim = torch.einsum("mcp,fp->cmf", moved, fixed).cpu().numpy()
+            out[s : s + step] = sim if gather_a else sim.transpose(0, 2, 1)
         return out
     if method == "tau-a":
         return _permuted_tau_a(np.asarray(a, np.float64), np.asarray(b, np.float64), perms, chunk)
