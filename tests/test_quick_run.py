@@ -67,7 +67,9 @@ def test_burst_sr_scorecard(quick):
     assert ours["dbsr_gtflow"]["psnr_reported"] == ""  # never on a published row
     assert float(ours["dbsr_gtflow"]["psnr_ours"]) > float(ours["bicubic"]["psnr_ours"])
     md = (quick / "results/quick/burst-sr/summary.md").read_text()
-    assert re.search(r"\| Bicubic \| synthetic \| bicubic \| 33\.02 \| 29\.\d\d \|", md)  # 2 decimals
+    assert re.search(
+        r"\| Bicubic \| synthetic \| bicubic \| 33\.02 \| 29\.\d\d \|", md
+    )  # 2 decimals
     assert re.search(r"\| Bicubic \| synthetic \| bicubic \|[^\n]*\| 0\.862 \| 0\.8\d\d \|", md)
     assert "ModuleNotFoundError" not in md and "LPIPS empty: no AlexNet weights file" in md
 
