@@ -19,19 +19,34 @@ import torch
 from torch import Tensor
 
 PENALTIES = ("paper", "code")
+NEGATIVES = ("hardest", "all")
 
 
-def hardest_negative_triplet(images: Tensor, texts: Tensor, margin: float = 0.2) -> Tensor:
-    """VSE++ max-of-hinges loss over a batch of matching pairs (row n of each), summed:
-    ``sum_n [margin - s(n,n) + max_{m!=n} s(n,m)]_+ + [margin - s(n,n) + max_{m!=n} s(m,n)]_+``
-    with ``s = images @ texts.T`` (cosine for unit-norm embeddings)."""
+def triplet_loss(
+    images: Tensor, texts: Tensor, margin: float = 0.2, negatives: str = "hardest"
+) -> Tensor:
+    """Hinge triplet loss over a batch of matching pairs (row n of each), summed over the batch,
+    with ``s = images @ texts.T`` (cosine for unit-norm embeddings).
+
+    ``negatives="hardest"`` (VSE++, MHSAN):
+    ``sum_n [margin - s(n,n) + max_{m!=n} s(n,m)]_+ + [margin - s(n,n) + max_{m!=n} s(m,n)]_+``.
+    ``negatives="all"`` (VSE0's sum of hinges over every m != n) is not MHSAN's loss; it is the
+    warm-up VSE-infinity uses before switching to the hardest negative, because training on the
+    hardest negative from random features collapses every embedding onto one point (loss stuck
+    at 2 * margin per pair; seen in the quick run, whose CNN is random and frozen)."""
     scores = images @ texts.T
     diag = scores.diagonal()
     eye = torch.eye(len(scores), dtype=torch.bool, device=scores.device)
-    negatives = scores.masked_fill(eye, float("-inf"))
-    cost_text = (margin - diag + negatives.amax(dim=1)).clamp(min=0)  # image n vs captions
-    cost_image = (margin - diag + negatives.amax(dim=0)).clamp(min=0)  # caption n vs images
-    return cost_text.sum() + cost_image.sum()
+    if negatives == "hardest":
+        neg = scores.masked_fill(eye, float("-inf"))
+        cost_text = (margin - diag + neg.amax(dim=1)).clamp(min=0)  # image n vs captions
+        cost_image = (margin - diag + neg.amax(dim=0)).clamp(min=0)  # caption n vs images
+        return cost_text.sum() + cost_image.sum()
+    if negatives == "all":
+        cost_text = (margin - diag[:, None] + scores).clamp(min=0).masked_fill(eye, 0)
+        cost_image = (margin - diag[None, :] + scores).clamp(min=0).masked_fill(eye, 0)
+        return cost_text.sum() + cost_image.sum()
+    raise ValueError(f"negatives must be one of {NEGATIVES}, got '{negatives}'")
 
 
 def attention_penalty(attn: Tensor, kind: str = "paper") -> Tensor:
@@ -55,10 +70,11 @@ def mhsan_loss(
     margin: float = 0.2,
     weight: float = 0.1,
     penalty: str = "paper",
+    negatives: str = "hardest",
 ) -> dict[str, Tensor]:
     """Named terms and their total: ``loss = triplet + weight * (penalty_image + penalty_text)``."""
     terms = {
-        "triplet": hardest_negative_triplet(images, texts, margin),
+        "triplet": triplet_loss(images, texts, margin, negatives),
         "penalty_image": attention_penalty(image_attn, penalty),
         "penalty_text": attention_penalty(text_attn, penalty),
     }

@@ -12,12 +12,12 @@ for why it is written here instead of imported from the ``sru`` package) or ``rn
 
 Backbones: ``resnet152`` (the paper: torchvision ResNet-152 without avgpool/fc, stride 32,
 2048 channels; ImageNet weights read from a file the user gives, ``weights_only=True``, never
-downloaded) and ``small`` (a 3-layer CNN for the quick run, stride 8, seeded). conv1..layer2 of
-the ResNet are always frozen (as in MHSAN's code); the ``cnn`` part is layer3 and layer4 (for
-``small``: its last conv). Frozen backbone modules are kept in eval mode, so batch-norm uses its
-running statistics and a frozen backbone is a fixed function (which the feature cache needs).
-MHSAN's code instead calls ``model.train()`` on the whole network, so its frozen ResNet's
-batch-norm layers use batch statistics and drift during the frozen stages.
+downloaded) and ``small`` (the quick run: a seeded 3-layer CNN, stride 8, plus coordinate
+channels). conv1..layer2 of the ResNet are always frozen (as in MHSAN's code); the ``cnn`` part
+is layer3 and layer4 (for ``small``: its last conv). Frozen backbone modules are kept in eval
+mode, so batch-norm uses its running statistics and a frozen backbone is a fixed function (which
+the feature cache needs). MHSAN's code instead calls ``model.train()`` on the whole network, so
+its frozen ResNet's batch-norm layers use batch statistics and drift during the frozen stages.
 """
 
 from __future__ import annotations
@@ -111,11 +111,11 @@ def resnet152_backbone(weights: str | None) -> Backbone:
     file, loaded with ``weights_only=True`` (``None``: random weights, for tests/benchmarks)."""
     from torchvision.models import resnet152
 
+    path = Path(weights) if weights is not None else None
+    if path is not None and not path.is_file():
+        raise ReproError(f"model.backbone_weights: {path} not found")
     net = resnet152(weights=None)
-    if weights is not None:
-        path = Path(weights)
-        if not path.is_file():
-            raise ReproError(f"model.backbone_weights: {path} not found")
+    if path is not None:
         try:
             state = torch.load(path, map_location="cpu", weights_only=True)
             net.load_state_dict(state)
@@ -129,15 +129,37 @@ def resnet152_backbone(weights: str | None) -> Backbone:
     return Backbone(frozen, nn.Sequential(net.layer3, net.layer4), channels=2048, stride=32)
 
 
+class AppendCoordinates(nn.Module):
+    """Append each cell's x and y (in [-1, 1]) to a feature map as two more channels."""
+
+    def forward(self, fmap: Tensor) -> Tensor:
+        b, _, h, w = fmap.shape
+        ys = torch.linspace(-1, 1, h, device=fmap.device, dtype=fmap.dtype)
+        xs = torch.linspace(-1, 1, w, device=fmap.device, dtype=fmap.dtype)
+        grid = torch.stack(torch.meshgrid(xs, ys, indexing="xy"))  # (2, h, w): x, y
+        return torch.cat([fmap, grid.expand(b, 2, h, w)], dim=1)
+
+
 def small_backbone(channels: int) -> Backbone:
-    """Three 3x3 stride-2 conv + ReLU layers (3 -> c/2 -> c -> c), stride 8: the quick CNN."""
+    """The quick run's CNN: three 3x3 stride-2 conv + ReLU layers (3 -> c/2 -> c -> c; the last
+    is the ``cnn`` part), stride 8, then the cells' x and y as two more channels (c + 2 in all).
+
+    He-normal weights keep the activations' scale, so a random, frozen copy gives usable
+    features. The coordinates are a quick-run choice, not the paper's: a trained ResNet's
+    features carry some position (from zero padding and large receptive fields), a random
+    3-layer CNN's hardly any, and without position no attention head can single out a region,
+    so captions about relative positions could not be matched by any number of heads."""
     c = channels
 
     def conv(cin: int, cout: int) -> nn.Module:
-        return nn.Sequential(nn.Conv2d(cin, cout, 3, stride=2, padding=1), nn.ReLU())
+        layer = nn.Conv2d(cin, cout, 3, stride=2, padding=1)
+        nn.init.kaiming_normal_(layer.weight, nonlinearity="relu")
+        nn.init.zeros_(layer.bias)
+        return nn.Sequential(layer, nn.ReLU())
 
     frozen = nn.Sequential(conv(3, c // 2), conv(c // 2, c))
-    return Backbone(frozen, conv(c, c), channels=c, stride=8)
+    tuned = nn.Sequential(conv(c, c), AppendCoordinates())
+    return Backbone(frozen, tuned, channels=c + 2, stride=8)
 
 
 class StructuredSelfAttention(nn.Module):

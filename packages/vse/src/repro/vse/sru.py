@@ -80,13 +80,21 @@ class SRULayer(nn.Module):
             skip = torch.stack([skip[:, :, 0], reverse_within_length(skip[:, :, 1], lengths)], 2)
         v_f, v_r = self.v
         b_f, b_r = self.b
+        # unbind once: indexing u[t] inside the loop would make each step's backward zero-fill
+        # a gradient of the whole of u (quadratic in T)
+        cand, gate_f, gate_r = (
+            u[..., 0].unbind(0),
+            (u[..., 1] + b_f).unbind(0),
+            (u[..., 2] + b_r).unbind(0),
+        )
+        skips = skip.unbind(0)
         c = x.new_zeros(batch, dirs, hid)
         out = []
         for t in range(steps):
-            f = torch.sigmoid(u[t, ..., 1] + v_f * c + b_f)
-            r = torch.sigmoid(u[t, ..., 2] + v_r * c + b_r)
-            c = f * c + (1 - f) * u[t, ..., 0]
-            out.append(r * torch.tanh(c) + (1 - r) * skip[t])
+            f = torch.sigmoid(gate_f[t] + v_f * c)
+            r = torch.sigmoid(gate_r[t] + v_r * c)
+            c = f * c + (1 - f) * cand[t]
+            out.append(r * torch.tanh(c) + (1 - r) * skips[t])
         h = torch.stack(out)  # (T, B, dirs, hid)
         if dirs == 2:
             h = torch.stack([h[:, :, 0], reverse_within_length(h[:, :, 1], lengths)], 2)

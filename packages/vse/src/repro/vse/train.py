@@ -1,0 +1,306 @@
+"""Staged training of MHSAN: the schedule as data, one optimisation step, and (temporarily) a
+minimal epoch loop.
+
+The schedule is a list of stages, each ``{"epochs", "lr", "train": [parts]}`` with parts from
+:data:`repro.vse.models.PARTS`. The paper (section 3.5, Adam throughout)::
+
+    [{"epochs": 4,  "lr": 0.005,   "train": ["image_proj"]},
+     {"epochs": 15, "lr": 0.0005,  "train": ["image_proj", "text"]},
+     {"epochs": 40, "lr": 0.00005, "train": ["image_proj", "text", "image_attention", "cnn"]}]
+
+(MHSAN's code: stage 1 trains only the image side's last linear layer; the text pipeline is
+unfrozen after epoch index 4, the rest of the image pipeline but conv1..layer2 after index 19.)
+Each stage starts a fresh Adam over the parameters it trains (the code instead adds parameter
+groups to one Adam at the running learning rate).
+
+:func:`fit` is a plain loop for tuning runs only; it is to be replaced by the shared loop
+``repro.core.training`` (resume, checkpoints, metrics.csv, result.json, NaN guard).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from repro.core import ReproError
+from repro.core.config import check_keys
+from repro.vse.cache import FeatureCache, cache_key
+from repro.vse.data import CaptionedImages, ImageViews, Preprocess, Vocabulary
+from repro.vse.losses import NEGATIVES, PENALTIES, mhsan_loss
+from repro.vse.models import MHSAN, PARTS
+
+log = logging.getLogger(__name__)
+
+VIEW_SPACE = 2**31 - 1  # view ids drawn while the CNN trains: in effect a fresh crop each time
+
+
+@dataclass(frozen=True)
+class Stage:
+    """Epochs at one learning rate training the listed parts; ``negatives`` selects the triplet
+    loss's negatives (``hardest``: MHSAN; ``all``: a sum-of-hinges warm-up, see
+    :func:`repro.vse.losses.triplet_loss`)."""
+
+    epochs: int
+    lr: float
+    train: tuple[str, ...]
+    negatives: str = "hardest"
+
+    @classmethod
+    def from_dict(cls, params: dict, where: str = "stage") -> Stage:
+        check_keys(params, ["epochs", "lr", "train", "negatives"], where)
+        for key in ("epochs", "lr", "train"):
+            if key not in params:
+                raise ReproError(f"{where}: missing key '{key}'")
+        unknown = [p for p in params["train"] if p not in PARTS]
+        if unknown:
+            raise ReproError(
+                f"{where}.train: unknown part '{unknown[0]}' (known: {', '.join(PARTS)})"
+            )
+        negatives = str(params.get("negatives", "hardest"))
+        stage = cls(int(params["epochs"]), float(params["lr"]), tuple(params["train"]), negatives)
+        if not stage.train:
+            raise ReproError(f"{where}.train: a stage must train at least one part")
+        if stage.negatives not in NEGATIVES:
+            raise ReproError(
+                f"{where}.negatives: '{stage.negatives}' is not {' or '.join(NEGATIVES)}"
+            )
+        return stage
+
+    @property
+    def uses_cache(self) -> bool:
+        """The backbone feature cache may be read only while the CNN is frozen."""
+        return "cnn" not in self.train
+
+
+PAPER_STAGES = (
+    Stage(4, 5e-3, ("image_proj",)),
+    Stage(15, 5e-4, ("image_proj", "text")),
+    Stage(40, 5e-5, ("image_proj", "text", "image_attention", "cnn")),
+)
+
+
+def apply_stage(model: MHSAN, stage: Stage) -> bool:
+    """Set ``requires_grad`` for the stage's parts only (and the backbone's train/eval mode);
+    returns whether the feature cache may be used."""
+    for p in model.parameters():
+        p.requires_grad_(False)
+    for part in stage.train:
+        for p in model.part(part):
+            p.requires_grad_(True)
+    model.backbone.tuning = "cnn" in stage.train
+    model.train(model.training)  # re-applies the backbone's modes
+    return stage.uses_cache
+
+
+@dataclass(frozen=True)
+class LossConfig:
+    margin: float = 0.2
+    weight: float = 0.1  # lambda of the diversity penalty
+    penalty: str = "paper"  # paper (squared Frobenius norm) | code (norm)
+
+    @classmethod
+    def from_dict(cls, params: dict) -> LossConfig:
+        check_keys(params, [f.name for f in dataclasses.fields(cls)], "loss")
+        cfg = cls(**params)
+        if cfg.penalty not in PENALTIES:
+            raise ReproError(f"loss.penalty: '{cfg.penalty}' is not {' or '.join(PENALTIES)}")
+        return cfg
+
+
+@dataclass
+class Batch:
+    """Matching pairs: either backbone feature maps or images, and padded captions."""
+
+    tokens: Tensor
+    lengths: Tensor
+    features: Tensor | None = None
+    images: Tensor | None = None
+
+
+def train_step(
+    model: MHSAN,
+    optimizer: torch.optim.Optimizer,
+    batch: Batch,
+    loss: LossConfig,
+    grad_clip: float = 0.0,
+    negatives: str = "hardest",
+) -> dict[str, float]:
+    """One optimiser step on a batch; returns the named loss terms (``loss`` is the total)."""
+    model.train()
+    if batch.features is not None:
+        img, img_attn = model.embed_features(batch.features)
+    else:
+        img, img_attn = model.embed_images(batch.images)
+    txt, txt_attn = model.embed_texts(batch.tokens, batch.lengths)
+    terms = mhsan_loss(
+        img, txt, img_attn, txt_attn, loss.margin, loss.weight, loss.penalty, negatives
+    )
+    optimizer.zero_grad(set_to_none=True)
+    terms["loss"].backward()
+    if grad_clip > 0:
+        params = [p for p in model.parameters() if p.requires_grad]
+        torch.nn.utils.clip_grad_norm_(params, grad_clip)
+    optimizer.step()
+    return {k: float(v.detach()) for k, v in terms.items()}
+
+
+class PairSource:
+    """Training pairs of one split: captions on the device, image views through the cache
+    (CNN frozen) or decoded and preprocessed (CNN training)."""
+
+    def __init__(
+        self,
+        data: CaptionedImages,
+        vocab: Vocabulary,
+        preprocess: Preprocess,
+        model: MHSAN,
+        views: int = 1,
+        seed: int = 0,
+        device: str | torch.device = "cpu",
+        cache_root: str | None = None,
+        cache_dtype: str = "float32",
+        workers: int = 4,
+    ) -> None:
+        self.device = torch.device(device)
+        self.tokens, self.lengths = (t.to(self.device) for t in vocab.encode(data.captions))
+        self.images = ImageViews(data.paths, preprocess, seed, workers)
+        self.views = views if preprocess.random else 1
+        self.model = model
+        self.preprocess = preprocess
+        self.cache_root, self.cache_dtype = cache_root, cache_dtype
+        self._cache: FeatureCache | None = None
+
+    def cache(self) -> FeatureCache:
+        """The feature cache of the backbone's weights when last checked (see
+        :meth:`check_cache`; hashing ResNet-152's weights takes a fraction of a second, so it
+        is done once per stage, not per batch)."""
+        if self._cache is None:
+            self.check_cache()
+        return self._cache
+
+    def check_cache(self) -> None:
+        """Key the cache by the backbone's current weights; call when they may have changed
+        (at the start of each stage)."""
+        key = cache_key(self.model.backbone, self.preprocess.spec())
+        if self._cache is None or self._cache.key != key:
+            self._cache = FeatureCache(
+                key,
+                len(self.images.paths),
+                self.views,
+                self.cache_root,
+                self.cache_dtype,
+                self.device,
+            )
+
+    def backbone_features(self, items: list[int], views: list[int]) -> Tensor:
+        was = self.model.backbone.training
+        self.model.backbone.eval()
+        try:
+            return self.model.backbone(self.images.batch(items, views).to(self.device))
+        finally:
+            self.model.backbone.train(was)
+
+    def batch(
+        self, captions: Tensor, gen: torch.Generator, cached: bool, fresh_views: bool = False
+    ) -> Batch:
+        """The pairs of ``captions`` (indices). Each image's view is drawn from ``gen`` among
+        the ``views`` fixed ones, or with ``fresh_views`` (while the CNN trains) among 2^31 - 1,
+        in effect a new random crop every time. ``cached``: feature maps from the cache."""
+        if cached and fresh_views:
+            raise ValueError("fresh views cannot come from the feature cache")
+        items = captions // 5
+        span = VIEW_SPACE if fresh_views and self.preprocess.random else self.views
+        views = torch.randint(span, (len(items),), generator=gen)
+        caps = captions.to(self.device)
+        lengths = self.lengths[caps]
+        tokens = self.tokens[caps, : int(lengths.max())]
+        if cached:
+            feats = self.cache().features(items, views, self.backbone_features)
+            return Batch(tokens, lengths, features=feats)
+        images = self.images.batch(items.tolist(), views.tolist()).to(self.device)
+        return Batch(tokens, lengths, images=images)
+
+
+@torch.no_grad()
+def encode(
+    model: MHSAN,
+    source: PairSource,
+    batch_size: int = 128,
+    cached: bool = True,
+) -> tuple[Tensor, Tensor]:
+    """Embeddings of every image (N, d') and caption (5N, d') of ``source``, in eval mode."""
+    model.eval()
+    n = len(source.images.paths)
+    images = []
+    for a in range(0, n, batch_size):
+        items = torch.arange(a, min(a + batch_size, n))
+        views = torch.zeros_like(items)
+        if cached:
+            feats = source.cache().features(items, views, source.backbone_features)
+        else:
+            feats = source.backbone_features(items.tolist(), views.tolist())
+        images.append(model.embed_features(feats)[0])
+    texts = []
+    for a in range(0, 5 * n, batch_size):
+        lengths = source.lengths[a : a + batch_size]
+        tokens = source.tokens[a : a + batch_size, : int(lengths.max())]
+        texts.append(model.embed_texts(tokens, lengths)[0])
+    return torch.cat(images), torch.cat(texts)
+
+
+def fit(
+    model: MHSAN,
+    train: PairSource,
+    stages: Sequence[Stage],
+    loss: LossConfig,
+    batch_size: int = 128,
+    seed: int = 0,
+    val: PairSource | None = None,
+    grad_clip: float = 0.0,
+) -> list[dict[str, float]]:
+    """TEMPORARY minimal loop for tuning: stages in order, one Adam per stage, the best
+    validation rsum's weights restored at the end. To be replaced by repro.core.training."""
+    from repro.vse.evaluate import retrieval_metrics
+
+    gen = torch.Generator().manual_seed(seed)
+    history: list[dict[str, float]] = []
+    best, best_state = -1.0, None
+    epoch = 0
+    for stage in stages:
+        cached = apply_stage(model, stage)
+        for source in (train, val):
+            if cached and source is not None:
+                source.check_cache()
+        params = [p for p in model.parameters() if p.requires_grad]
+        optimizer = torch.optim.Adam(params, lr=stage.lr)
+        for _ in range(stage.epochs):
+            start = time.perf_counter()
+            sums: dict[str, float] = {}
+            perm = torch.randperm(len(train.tokens), generator=gen)
+            steps = 0
+            for a in range(0, len(perm), batch_size):
+                batch = train.batch(perm[a : a + batch_size], gen, cached, not cached)
+                terms = train_step(model, optimizer, batch, loss, grad_clip, stage.negatives)
+                for k, v in terms.items():
+                    sums[k] = sums.get(k, 0.0) + v
+                steps += 1
+            row = {"epoch": epoch, **{k: v / steps for k, v in sums.items()}}
+            row["seconds"] = time.perf_counter() - start
+            if val is not None:
+                img, txt = encode(model, val, cached=cached)
+                row |= {f"val_{k}": v for k, v in retrieval_metrics(img @ txt.T).items()}
+                if row["val_rsum"] > best:
+                    best = row["val_rsum"]
+                    best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            log.info("epoch %d: %s", epoch, {k: round(v, 3) for k, v in row.items()})
+            history.append(row)
+            epoch += 1
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    return history
