@@ -10,6 +10,7 @@ import torch
 from repro.core import ReproError
 from repro.vse.cache import FeatureCache, cache_key
 from repro.vse.data import Preprocess, SyntheticConfig, Vocabulary, load_karpathy, make_synthetic
+from repro.vse.losses import attention_penalty
 from repro.vse.models import ModelConfig, seeded_model
 from repro.vse.train import (
     PAPER_STAGES,
@@ -155,8 +156,13 @@ def test_encode_is_the_same_with_and_without_cache(synthetic):
     data, vocab = synthetic
     model = seeded_model(ModelConfig.from_dict(SMALL), len(vocab), 0)
     source = PairSource(data, vocab, Preprocess(), copy.deepcopy(model), workers=1)
-    img_a, txt_a = encode(source.model, source, batch_size=4, cached=True)
-    img_b, txt_b = encode(source.model, source, batch_size=4, cached=False)
-    assert img_a.shape == (6, 10) and txt_a.shape == (30, 10)
-    torch.testing.assert_close(img_a, img_b)
-    torch.testing.assert_close(txt_a, txt_b)
+    a = encode(source.model, source, batch_size=4, cached=True)
+    b = encode(source.model, source, batch_size=4, cached=False)
+    assert a.images.shape == (6, 10) and a.texts.shape == (30, 10)
+    torch.testing.assert_close(a.images, b.images)
+    torch.testing.assert_close(a.texts, b.texts)
+    # the mean penalty over the split equals the penalty of all attention maps at once
+    with torch.no_grad():
+        source.model.eval()
+        _, attn = source.model.embed_texts(source.tokens, source.lengths)
+    assert a.penalty_text == pytest.approx(float(attention_penalty(attn)), rel=1e-5)

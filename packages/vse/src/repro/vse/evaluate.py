@@ -22,13 +22,14 @@ whose order among equal scores is unspecified: with numpy 2.4 on a CPU with AVX-
 machine) its SIMD quicksort scrambles ties even in a 10-element array, so vsepp's own output on
 exact ties depends on the numpy build and CPU. Without ties (continuous scores) the two agree.
 
-Everything is vectorised over the whole matrix (counting comparisons in blocks of rows or
-columns to bound memory); there is no loop over queries.
+Everything is vectorised over the whole matrix (one comparison per score, in blocks of rows
+that stay in cache; see :func:`ranks`); there is no loop over queries.
 """
 
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -39,7 +40,8 @@ from repro.core import ReproError
 PROTOCOLS = {"coco_1k": (5000, 5), "coco_5k": (5000, 1), "f30k_1k": (1000, 1)}
 """Test protocols: (number of test images, number of folds averaged)."""
 
-BLOCK_ELEMENTS = 1 << 24  # comparisons per block (bool temporaries of ~16 MB)
+BLOCK_ELEMENTS = {"cpu": 1 << 19, "cuda": 1 << 26}
+"""Similarities per block of rows: a CPU block stays in cache (2 MB of float32)."""
 
 
 def _as_tensor(sims: Tensor | np.ndarray) -> Tensor:
@@ -54,38 +56,69 @@ def _check_shape(sims: Tensor) -> int:
     return sims.shape[0]
 
 
-def i2t_ranks(sims: Tensor | np.ndarray) -> Tensor:
-    """0-based rank of each image's best-placed caption among all 5N captions, shape (N,)."""
+def _below(x: Tensor) -> Tensor:
+    """The largest float below each ``x``: ``s >= x`` if and only if ``s > _below(x)``."""
+    return torch.nextafter(x, torch.full_like(x, float("-inf")))
+
+
+def ranks(sims: Tensor | np.ndarray) -> tuple[Tensor, Tensor]:
+    """0-based ranks: image -> text (N,) and text -> image (5N,).
+
+    Image i's rank is ``#{j: s_ij > b_i} + #{j > c_i: s_ij == b_i}`` with ``b_i`` its best own
+    caption score and ``c_i`` the last own caption reaching it, i.e. ``#{j <= c_i: s_ij > b_i}
+    + #{j > c_i: s_ij > below(b_i)}``: one comparison per score, against ``b_i`` left of the
+    own captions and ``below(b_i)`` right of them (only a band of 5 columns per row, near the
+    diagonal, needs both). Caption j's rank is, likewise, ``#{k <= j//5: s_kj > o_j} +
+    #{k > j//5: s_kj > below(o_j)}`` with ``o_j`` its own image's score. The comparisons are
+    written as 0/1 floats into one buffer per block of rows and counted by matrix-vector
+    products (exact: counts stay far below 2^24)."""
     sims = _as_tensor(sims)
     n = _check_shape(sims)
-    rows = torch.arange(n, device=sims.device)
-    own = sims.view(n, n, 5)[rows, rows]  # (N, 5): scores of each image's own captions
+    if not sims.is_floating_point():
+        sims = sims.double()
+    m, dev = 5 * n, sims.device
+    rows = torch.arange(n, device=dev)
+    own = sims.view(n, n, 5)[rows, rows]  # (N, 5): each image's own captions
     best = own.amax(dim=1)
-    # the best-placed own caption: highest score, and among equal scores the largest column
-    cols = 5 * rows[:, None] + torch.arange(5, device=sims.device)
-    best_col = torch.where(own == best[:, None], cols, -1).amax(dim=1)
-    all_cols = torch.arange(5 * n, device=sims.device)
-    ranks = torch.empty(n, dtype=torch.long, device=sims.device)
-    step = max(1, BLOCK_ELEMENTS // (5 * n))
+    cols = 5 * rows[:, None] + torch.arange(5, device=dev)
+    last = torch.where(own == best[:, None], cols, -1).amax(dim=1)  # c_i
+    own_t = own.reshape(m)  # o_j
+    best_lo, own_lo = _below(best), _below(own_t)
+    i2t = torch.empty(n, dtype=sims.dtype, device=dev)
+    t2i = torch.zeros(m, dtype=sims.dtype, device=dev)
+    step = max(1, BLOCK_ELEMENTS.get(dev.type, 1 << 22) // m)
+    buf = torch.empty(min(step, n), m, dtype=sims.dtype, device=dev)
+    ones_m = torch.ones(m, dtype=sims.dtype, device=dev)
+    ones_r = torch.ones(len(buf), dtype=sims.dtype, device=dev)
     for a in range(0, n, step):
-        s, b, c = sims[a : a + step], best[a : a + step, None], best_col[a : a + step, None]
-        ranks[a : a + step] = (s > b).sum(1) + ((s == b) & (all_cols > c)).sum(1)
-    return ranks
+        k = min(step, n - a)
+        s, f, lo, hi = sims[a : a + k], buf[:k], 5 * a, 5 * (a + k)
+        band_cols = torch.arange(lo, hi, device=dev)
+        # image -> text: strict left of the band, >= right of it, per element in the band
+        b, b_lo = best[a : a + k, None], best_lo[a : a + k, None]
+        torch.gt(s[:, :lo], b, out=f[:, :lo])
+        torch.gt(s[:, hi:], b_lo, out=f[:, hi:])
+        thr = torch.where(band_cols[None, :] <= last[a : a + k, None], b, b_lo)
+        torch.gt(s[:, lo:hi], thr, out=f[:, lo:hi])
+        torch.mv(f, ones_m, out=i2t[a : a + k])
+        # text -> image: rows of this block lie below the images of columns left of the band
+        torch.gt(s[:, :lo], own_lo[:lo], out=f[:, :lo])
+        torch.gt(s[:, hi:], own_t[hi:], out=f[:, hi:])
+        below = rows[a : a + k, None] <= band_cols[None, :] // 5
+        thr = torch.where(below, own_t[None, lo:hi], own_lo[None, lo:hi])
+        torch.gt(s[:, lo:hi], thr, out=f[:, lo:hi])
+        t2i += ones_r[:k] @ f
+    return i2t.round().long(), t2i.round().long()
+
+
+def i2t_ranks(sims: Tensor | np.ndarray) -> Tensor:
+    """0-based rank of each image's best-placed caption among all 5N captions, shape (N,)."""
+    return ranks(sims)[0]
 
 
 def t2i_ranks(sims: Tensor | np.ndarray) -> Tensor:
     """0-based rank of each caption's own image among the N images, shape (5N,)."""
-    sims = _as_tensor(sims)
-    n = _check_shape(sims)
-    image_of = torch.arange(5 * n, device=sims.device) // 5
-    own = sims[image_of, torch.arange(5 * n, device=sims.device)]  # (5N,)
-    rows = torch.arange(n, device=sims.device)[:, None]
-    ranks = torch.empty(5 * n, dtype=torch.long, device=sims.device)
-    step = max(1, BLOCK_ELEMENTS // n)
-    for a in range(0, 5 * n, step):
-        s, o, i = sims[:, a : a + step], own[None, a : a + step], image_of[None, a : a + step]
-        ranks[a : a + step] = (s > o).sum(0) + ((s == o) & (rows > i)).sum(0)
-    return ranks
+    return ranks(sims)[1]
 
 
 def rank_metrics(ranks: Tensor) -> dict[str, float]:
@@ -108,8 +141,9 @@ def retrieval_metrics(sims: Tensor | np.ndarray, folds: int = 1) -> dict[str, fl
     per_fold = []
     for f in range(folds):
         block = sims[f * size : (f + 1) * size, 5 * f * size : 5 * (f + 1) * size]
-        m = {f"i2t_{k}": v for k, v in rank_metrics(i2t_ranks(block)).items()}
-        m |= {f"t2i_{k}": v for k, v in rank_metrics(t2i_ranks(block)).items()}
+        r_i2t, r_t2i = ranks(block)
+        m = {f"i2t_{k}": v for k, v in rank_metrics(r_i2t).items()}
+        m |= {f"t2i_{k}": v for k, v in rank_metrics(r_t2i).items()}
         m["rsum"] = sum(m[f"{d}_r{k}"] for d in ("i2t", "t2i") for k in (1, 5, 10))
         per_fold.append(m)
     return {k: float(np.mean([m[k] for m in per_fold])) for k in per_fold[0]}
@@ -124,3 +158,57 @@ def protocol_metrics(sims: Tensor | np.ndarray, protocol: str) -> dict[str, floa
     if sims.shape[0] != images:
         raise ReproError(f"protocol {protocol} needs {images} test images, got {sims.shape[0]}")
     return retrieval_metrics(sims, folds)
+
+
+def evaluate_run(
+    params: dict,
+    checkpoint: str | Path,
+    split_file: str | Path,
+    image_root: str | Path,
+    out: str | Path,
+    device: str = "cpu",
+    cache_root: str | Path | None = None,
+) -> dict:
+    """Score a trained ``model.pt`` on a split; ``params``: ``{"split": "test", "protocols":
+    ["coco_1k", "coco_5k"]}`` (defaults: test, full). Writes ``out`` (JSON) and returns it."""
+    from repro.core.atomic import write_json
+    from repro.core.checkpoint import load_checkpoint
+    from repro.core.config import check_keys
+    from repro.vse.data import Vocabulary, load_karpathy
+    from repro.vse.models import MHSAN
+    from repro.vse.train import PairSource, RunParams, encode, split_metrics
+
+    check_keys(params, ["split", "protocols"], "params")
+    split = params.get("split", "test")
+    protocols = tuple(params.get("protocols", ["full"]))
+    state = load_checkpoint(checkpoint)
+    if not {"model", "vocab", "params"} <= set(state):
+        raise ReproError(f"{checkpoint}: not a repro-vse model.pt (keys: {sorted(state)})")
+    run = RunParams.from_dict(state["params"])
+    vocab = Vocabulary(list(state["vocab"]))
+    model = MHSAN(run.model, len(vocab))
+    model.load_state_dict(state["model"])
+    model.to(device)
+    data = load_karpathy(split_file, image_root, [split])
+    root = str(cache_root) if cache_root is not None else None
+    source = PairSource(
+        data,
+        vocab,
+        run.preprocess_eval,
+        model,
+        device=device,
+        cache_root=root,
+        cache_dtype=run.cache_dtype,
+        workers=run.workers,
+    )
+    enc = encode(model, source, run.batch_size, cached=root is not None, penalty=run.loss.penalty)
+    result = {
+        "params": params,
+        "split": split,
+        "n_images": len(data),
+        "metrics": split_metrics(enc.images @ enc.texts.T, protocols),
+        "penalty_image": enc.penalty_image,
+        "penalty_text": enc.penalty_text,
+    }
+    write_json(out, result)
+    return result

@@ -24,6 +24,7 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 from torch import Tensor
@@ -32,8 +33,8 @@ from repro.core import ReproError
 from repro.core.config import check_keys
 from repro.vse.cache import FeatureCache, cache_key
 from repro.vse.data import CaptionedImages, ImageViews, Preprocess, Vocabulary
-from repro.vse.losses import NEGATIVES, PENALTIES, mhsan_loss
-from repro.vse.models import MHSAN, PARTS
+from repro.vse.losses import NEGATIVES, PENALTIES, attention_penalty, mhsan_loss
+from repro.vse.models import MHSAN, PARTS, ModelConfig
 
 log = logging.getLogger(__name__)
 
@@ -227,17 +228,29 @@ class PairSource:
         return Batch(tokens, lengths, images=images)
 
 
+@dataclass
+class Encoded:
+    """Embeddings of a split (images (N, d'), captions (5N, d')) and the mean diversity
+    penalties of its attention maps (paper Table 5 reports the test set's)."""
+
+    images: Tensor
+    texts: Tensor
+    penalty_image: float
+    penalty_text: float
+
+
 @torch.no_grad()
 def encode(
     model: MHSAN,
     source: PairSource,
     batch_size: int = 128,
     cached: bool = True,
-) -> tuple[Tensor, Tensor]:
-    """Embeddings of every image (N, d') and caption (5N, d') of ``source``, in eval mode."""
+    penalty: str = "paper",
+) -> Encoded:
+    """Embed every image (view 0) and caption of ``source`` in eval mode."""
     model.eval()
     n = len(source.images.paths)
-    images = []
+    images, texts, pen_i, pen_t = [], [], 0.0, 0.0
     for a in range(0, n, batch_size):
         items = torch.arange(a, min(a + batch_size, n))
         views = torch.zeros_like(items)
@@ -245,13 +258,16 @@ def encode(
             feats = source.cache().features(items, views, source.backbone_features)
         else:
             feats = source.backbone_features(items.tolist(), views.tolist())
-        images.append(model.embed_features(feats)[0])
-    texts = []
+        emb, attn = model.embed_features(feats)
+        images.append(emb)
+        pen_i += float(attention_penalty(attn, penalty)) * len(items)
     for a in range(0, 5 * n, batch_size):
         lengths = source.lengths[a : a + batch_size]
         tokens = source.tokens[a : a + batch_size, : int(lengths.max())]
-        texts.append(model.embed_texts(tokens, lengths)[0])
-    return torch.cat(images), torch.cat(texts)
+        emb, attn = model.embed_texts(tokens, lengths)
+        texts.append(emb)
+        pen_t += float(attention_penalty(attn, penalty)) * len(lengths)
+    return Encoded(torch.cat(images), torch.cat(texts), pen_i / n, pen_t / (5 * n))
 
 
 def fit(
@@ -293,8 +309,9 @@ def fit(
             row = {"epoch": epoch, **{k: v / steps for k, v in sums.items()}}
             row["seconds"] = time.perf_counter() - start
             if val is not None:
-                img, txt = encode(model, val, cached=cached)
-                row |= {f"val_{k}": v for k, v in retrieval_metrics(img @ txt.T).items()}
+                enc = encode(model, val, cached=cached)
+                sims = enc.images @ enc.texts.T
+                row |= {f"val_{k}": v for k, v in retrieval_metrics(sims).items()}
                 if row["val_rsum"] > best:
                     best = row["val_rsum"]
                     best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
@@ -304,3 +321,137 @@ def fit(
     if best_state is not None:
         model.load_state_dict(best_state)
     return history
+
+
+# ---------------------------------------------------------------- one training run
+
+
+@dataclass(frozen=True)
+class RunParams:
+    """Everything that determines a training run's output (the ``--params`` of ``train``)."""
+
+    dataset: str  # coco | f30k | synthetic: which Karpathy splits train (data.TRAIN_SPLITS)
+    model: ModelConfig
+    stages: tuple[Stage, ...]
+    loss: LossConfig = LossConfig()
+    preprocess_train: Preprocess = Preprocess(kind="random_resized_crop", size=(256, 256))
+    preprocess_eval: Preprocess = Preprocess(kind="resize", size=(350, 350), flip=False)
+    train_views: int = 1  # fixed views per image while the CNN is frozen (cache entries)
+    batch_size: int = 128
+    seed: int = 0
+    min_word_count: int = 1
+    grad_clip: float = 0.0
+    workers: int = 4
+    cache_dtype: str = "float32"
+    protocols: tuple[str, ...] = ("full",)  # evaluate.PROTOCOLS, or "full": the whole test set
+
+    @classmethod
+    def from_dict(cls, params: dict) -> RunParams:
+        from repro.vse.data import TRAIN_SPLITS
+        from repro.vse.evaluate import PROTOCOLS
+
+        check_keys(params, [f.name for f in dataclasses.fields(cls)], "params")
+        for key in ("dataset", "model", "stages"):
+            if key not in params:
+                raise ReproError(f"params: missing key '{key}'")
+        p = dict(params)
+        if p["dataset"] not in TRAIN_SPLITS:
+            raise ReproError(
+                f"params.dataset: '{p['dataset']}' is not one of {', '.join(TRAIN_SPLITS)}"
+            )
+        p["model"] = ModelConfig.from_dict(p["model"])
+        p["stages"] = tuple(Stage.from_dict(s, f"stages[{i}]") for i, s in enumerate(p["stages"]))
+        if not p["stages"]:
+            raise ReproError("params.stages: at least one stage")
+        if "loss" in p:
+            p["loss"] = LossConfig.from_dict(p["loss"])
+        for key in ("preprocess_train", "preprocess_eval"):
+            if key in p:
+                p[key] = Preprocess.from_dict(p[key])
+        p["protocols"] = tuple(p.get("protocols", ("full",)))
+        bad = [x for x in p["protocols"] if x != "full" and x not in PROTOCOLS]
+        if bad:
+            raise ReproError(
+                f"params.protocols: unknown '{bad[0]}' (known: full, {', '.join(PROTOCOLS)})"
+            )
+        return cls(**p)
+
+
+def split_metrics(sims: Tensor, protocols: Sequence[str]) -> dict[str, dict[str, float]]:
+    """Metrics of each protocol on one test similarity matrix."""
+    from repro.vse.evaluate import protocol_metrics, retrieval_metrics
+
+    return {
+        p: retrieval_metrics(sims) if p == "full" else protocol_metrics(sims, p) for p in protocols
+    }
+
+
+def train_run(
+    params: dict,
+    split_file: str | Path,
+    image_root: str | Path,
+    out: str | Path,
+    device: str = "cpu",
+    cache_root: str | Path | None = None,
+) -> dict:
+    """Train on the dataset's training splits (model selection on ``val``), evaluate on
+    ``test``; writes ``model.pt`` (state_dict, vocabulary, params) and ``result.json``."""
+    from repro.core.atomic import write_json
+    from repro.core.checkpoint import save_checkpoint
+    from repro.vse.data import TRAIN_SPLITS, load_karpathy
+    from repro.vse.models import seeded_model
+
+    run = RunParams.from_dict(params)
+    out = Path(out)
+    splits = {
+        "train": load_karpathy(split_file, image_root, TRAIN_SPLITS[run.dataset]),
+        "val": load_karpathy(split_file, image_root, ["val"]),
+        "test": load_karpathy(split_file, image_root, ["test"]),
+    }
+    vocab = Vocabulary.build(splits["train"].captions, run.min_word_count)
+    model = seeded_model(run.model, len(vocab), run.seed).to(device)
+    root = str(cache_root) if cache_root is not None else None
+    sources = {
+        name: PairSource(
+            data,
+            vocab,
+            run.preprocess_train if name == "train" else run.preprocess_eval,
+            model,
+            views=run.train_views if name == "train" else 1,
+            seed=run.seed,
+            device=device,
+            cache_root=root,
+            cache_dtype=run.cache_dtype,
+            workers=run.workers,
+        )
+        for name, data in splits.items()
+    }
+    start = time.perf_counter()
+    history = fit(
+        model,
+        sources["train"],
+        run.stages,
+        run.loss,
+        run.batch_size,
+        run.seed,
+        sources["val"],
+        run.grad_clip,
+    )
+    seconds = time.perf_counter() - start
+    cached = run.stages[-1].uses_cache
+    enc = encode(model, sources["test"], run.batch_size, cached=cached, penalty=run.loss.penalty)
+    result = {
+        "params": params,
+        "metrics": split_metrics(enc.images @ enc.texts.T, run.protocols),
+        "test_penalty_image": enc.penalty_image,
+        "test_penalty_text": enc.penalty_text,
+        "n_train_images": len(splits["train"]),
+        "n_test_images": len(splits["test"]),
+        "vocabulary_size": len(vocab),
+        "train_seconds": seconds,
+        "history": history,
+    }
+    state = {k: v.cpu() for k, v in model.state_dict().items()}
+    save_checkpoint(out / "model.pt", {"model": state, "vocab": vocab.words, "params": params})
+    write_json(out / "result.json", result)
+    return result
