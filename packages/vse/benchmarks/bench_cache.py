@@ -24,7 +24,7 @@ import torch
 
 from repro.vse.cache import FeatureCache, cache_key
 from repro.vse.models import ModelConfig, seeded_model
-from repro.vse.train import PAPER_STAGES, Batch, LossConfig, apply_stage, train_step
+from repro.vse.train import PAPER_STAGES, Batch, LossConfig, adam, apply_stage, train_step
 
 PAPER = dict(
     backbone="resnet152",
@@ -80,7 +80,7 @@ def main() -> None:
     rates, first = {}, {}
     for name, m in models.items():
         assert apply_stage(m, stage)
-        opt = torch.optim.Adam([p for p in m.parameters() if p.requires_grad], lr=stage.lr)
+        opt = adam(m, stage.lr)
         times = []
         for step in range(args.steps + 1):
             idx = torch.arange(step * args.batch, (step + 1) * args.batch)

@@ -99,6 +99,13 @@ def apply_stage(model: MHSAN, stage: Stage) -> bool:
     return stage.uses_cache
 
 
+def adam(model: MHSAN, lr: float) -> torch.optim.Adam:
+    """Adam over the parameters that currently train; the fused kernel (CPU and CUDA) makes
+    one pass over each tensor instead of several with temporaries, which at the paper's
+    widths (180 M trained parameters in stage 2) halves a CPU step."""
+    return torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=lr, fused=True)
+
+
 @dataclass(frozen=True)
 class LossConfig:
     margin: float = 0.2
@@ -293,8 +300,7 @@ def fit(
         for source in (train, val):
             if cached and source is not None:
                 source.check_cache()
-        params = [p for p in model.parameters() if p.requires_grad]
-        optimizer = torch.optim.Adam(params, lr=stage.lr)
+        optimizer = adam(model, stage.lr)
         for _ in range(stage.epochs):
             start = time.perf_counter()
             sums: dict[str, float] = {}
