@@ -1,5 +1,7 @@
 """Fixtures for workflow-level tests."""
 
+import shutil
+
 import pytest
 from snakerun import ROOT
 
@@ -7,7 +9,5 @@ from snakerun import ROOT
 @pytest.fixture
 def workdir(tmp_path):
     """A scratch working directory holding a copy of config/ (results land here, not in ROOT)."""
-    (tmp_path / "config").mkdir()
-    for f in (ROOT / "config").glob("*.yaml"):
-        (tmp_path / "config" / f.name).write_text(f.read_text())
+    shutil.copytree(ROOT / "config", tmp_path / "config")
     return tmp_path

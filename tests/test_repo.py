@@ -85,3 +85,46 @@ def test_every_rule_declares_threads_resources_log_benchmark_env(smk, rule, bloc
     ):
         assert directive in block, f"{smk}: rule {rule} lacks {directive}"
     assert "run:" not in block, f"{smk}: rule {rule} has inline Python"
+
+
+def _imported_modules(src: Path) -> set[str]:
+    import ast
+
+    names = set()
+    for path in src.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                names |= {a.name.split(".")[0] for a in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names.add(node.module.split(".")[0])
+    return names
+
+
+def _normalise(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+@pytest.mark.parametrize("package", PACKAGES)
+def test_every_imported_third_party_module_is_a_declared_dependency(package):
+    from importlib.metadata import packages_distributions
+
+    project = tomllib.loads((ROOT / "packages" / package / "pyproject.toml").read_text())["project"]
+    declared = {_normalise(re.split(r"[<>=!~ \[;]", d)[0]) for d in project["dependencies"]}
+    owners = packages_distributions()
+    src = ROOT / "packages" / package / "src"
+    missing = []
+    for module in sorted(_imported_modules(src)):
+        if module in sys.stdlib_module_names or module in ("repro", "__future__"):
+            continue
+        dists = {_normalise(d) for d in owners.get(module, [module])}
+        if not dists & declared:
+            missing.append(f"{module} ({', '.join(sorted(dists))})")
+    assert not missing, f"packages/{package} imports undeclared: {', '.join(missing)}"
+
+
+def test_no_test_support_ships_inside_a_package():
+    for src in (ROOT / "packages").glob("*/src/repro/*"):
+        for path in src.rglob("*.py"):
+            text = path.read_text(encoding="utf-8")
+            assert "import pytest" not in text, path
+        assert not (src / "reference.py").exists(), f"{src}/reference.py is test support"

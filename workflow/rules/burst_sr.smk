@@ -1,39 +1,19 @@
 # NTIRE 2021 burst super-resolution: stored validation bursts (track 1, synthetic), one
-# training and one evaluation rule per model, the real-track evaluation on BurstSR val
-# (track 2, only when burst_sr.data.burstsr_root is set) and the summary. See docs/burst-sr.md.
-
-import os
+# training and one evaluation job per model, the real-track evaluation on BurstSR val
+# (track 2, only when burst_sr.data.burstsr_root is set) and the scorecard. Each job's params
+# come from repro.burstsr.plan. See docs/burst-sr.md.
+from repro.burstsr import plan as bsrplan
 
 BSR = config.get("burst_sr", {})
 BSR_DIR = f"{RESULTS}/burst-sr"
-NEVER = "(?!x)x"  # a wildcard constraint that matches nothing (no model of that kind)
-
+BSR_REAL_ROOT = BSR.get("data", {}).get("burstsr_root")
+BSR_PWC = BSR.get("pwcnet_weights")
+if "burst-sr" in PAPERS:
+    stop_on([f"{_CONFIG_SOURCE}: {p}" for p in bsrplan.check(BSR)])
 
 # Helpers (lambdas, so that the rule file holds no function definitions: snakemake --lint).
-# Configured model names of the given kinds (all kinds when none given).
-bsr_models = lambda *kinds: [
-    n for n, s in BSR.get("models", {}).items() if not kinds or s["kind"] in kinds
-]
 # Regex alternation of the model names of ``kinds`` for wildcard constraints.
-bsr_constraint = lambda *kinds: "|".join(bsr_models(*kinds)) or NEVER
-# Models scored on the validation bursts and listed in the summary.
-bsr_scored = lambda: [
-    n
-    for n in bsr_models("bicubic", "bilinear", "single", "burst")
-    if BSR["models"][n].get("evaluate", True)
-]
-# BurstSR folder of the real track (None: no real-track jobs are planned).
-BSR_REAL_ROOT = BSR.get("data", {}).get("burstsr_root")
-# Scored models that can run on real bursts (ground-truth-flow models cannot: no flow there).
-bsr_real = lambda: (
-    [
-        n
-        for n in bsr_scored()
-        if BSR["models"][n]["kind"] != "burst" or BSR["models"][n].get("align") != "gt"
-    ]
-    if BSR_REAL_ROOT
-    else []
-)
+bsr_constraint = lambda *kinds: "|".join(bsrplan.models(BSR, *kinds)) or NEVER
 # The prepared source images: the photographs, or Zurich RAW-to-RGB prepared from its
 # archive (data.zurich) unless burst_sr.data.zurich_root points at an extracted copy.
 bsr_source_input = lambda wildcards: (
@@ -41,15 +21,15 @@ bsr_source_input = lambda wildcards: (
     if BSR.get("data", {}).get("source") == "photos"
     else [] if BSR.get("data", {}).get("zurich_root") else ["data/zurich/meta.json"]
 )
-# The trained weights a model needs for evaluation (none for interpolation).
+# The trained model a model needs for evaluation (none for interpolation).
 bsr_checkpoint = lambda wildcards: (
     []
-    if BSR["models"][wildcards.model]["kind"] in ("bicubic", "bilinear")
-    else [f"{BSR_DIR}/models/{wildcards.model}.pt"]
+    if BSR["models"][wildcards.model]["kind"] in bsrplan.INTERPOLATION
+    else [f"{BSR_DIR}/models/{wildcards.model}/model.pt"]
 )
 # The flow network a burst model with align=flownet is trained with.
 bsr_flownet = lambda wildcards: (
-    [f"{BSR_DIR}/models/{BSR['models'][wildcards.model]['flownet']}.pt"]
+    [f"{BSR_DIR}/models/{BSR['models'][wildcards.model]['flownet']}/model.pt"]
     if BSR["models"][wildcards.model].get("align") == "flownet"
     else []
 )
@@ -62,7 +42,7 @@ rule burst_sr_make_val:
         f"{BSR_DIR}/val/meta.json",
     params:
         version=pkg_version("burstsr"),
-        cfg=as_json(BSR),
+        cfg=as_json(bsrplan.val_params(BSR)) if BSR else "{}",
         out=lambda wildcards, output: os.path.dirname(output[0]),
     log:
         f"logs/{RUN}/burst-sr/make_val.log",
@@ -79,72 +59,19 @@ rule burst_sr_make_val:
         " > {log} 2>&1"
 
 
-rule burst_sr_train_single:
-    input:
-        bsr_source_input,
-    output:
-        f"{BSR_DIR}/models/{{model}}.pt",
-    wildcard_constraints:
-        model=bsr_constraint("single"),
-    params:
-        version=pkg_version("burstsr"),
-        cfg=as_json(BSR),
-        seed=config["seed"],
-    log:
-        f"logs/{RUN}/burst-sr/train_{{model}}.log",
-    benchmark:
-        f"benchmarks/{RUN}/burst-sr/train_{{model}}.tsv"
-    threads: BSR.get("threads", 1)
-    resources:
-        mem_mb=BSR.get("mem_mb", 4000),
-        runtime=BSR.get("runtime", 60),
-        gpu=BSR.get("gpus", 0),
-    conda:
-        "../../envs/burstsr.yaml"
-    shell:
-        "repro-burstsr train --params {params.cfg:q} --threads {threads} --model {wildcards.model}"
-        " --seed {params.seed} --out {output} > {log} 2>&1"
-
-
-rule burst_sr_train_flownet:
-    input:
-        bsr_source_input,
-    output:
-        f"{BSR_DIR}/models/{{model}}.pt",
-    wildcard_constraints:
-        model=bsr_constraint("flownet"),
-    params:
-        version=pkg_version("burstsr"),
-        cfg=as_json(BSR),
-        seed=config["seed"],
-    log:
-        f"logs/{RUN}/burst-sr/train_{{model}}.log",
-    benchmark:
-        f"benchmarks/{RUN}/burst-sr/train_{{model}}.tsv"
-    threads: BSR.get("threads", 1)
-    resources:
-        mem_mb=BSR.get("mem_mb", 4000),
-        runtime=BSR.get("runtime", 60),
-        gpu=BSR.get("gpus", 0),
-    conda:
-        "../../envs/burstsr.yaml"
-    shell:
-        "repro-burstsr train --params {params.cfg:q} --threads {threads} --model {wildcards.model}"
-        " --seed {params.seed} --out {output} > {log} 2>&1"
-
-
-rule burst_sr_train_burst:
+rule burst_sr_train:
     input:
         bsr_source_input,
         flownet=bsr_flownet,
     output:
-        f"{BSR_DIR}/models/{{model}}.pt",
+        model=f"{BSR_DIR}/models/{{model}}/model.pt",
+        result=f"{BSR_DIR}/models/{{model}}/result.json",
     wildcard_constraints:
-        model=bsr_constraint("burst"),
+        model=bsr_constraint("single", "flownet", "burst"),
     params:
         version=pkg_version("burstsr"),
-        cfg=as_json(BSR),
-        seed=config["seed"],
+        cfg=lambda wildcards: as_json(bsrplan.train_params(BSR, wildcards.model, config["seed"])),
+        out=lambda wildcards, output: os.path.dirname(output.model),
         flownet=lambda wildcards, input: f"--flownet {input.flownet}" if input.flownet else "",
     log:
         f"logs/{RUN}/burst-sr/train_{{model}}.log",
@@ -158,8 +85,8 @@ rule burst_sr_train_burst:
     conda:
         "../../envs/burstsr.yaml"
     shell:
-        "repro-burstsr train --params {params.cfg:q} --threads {threads} --model {wildcards.model}"
-        " --seed {params.seed} {params.flownet} --out {output} > {log} 2>&1"
+        "repro-burstsr train --params {params.cfg:q} --threads {threads}"
+        " {params.flownet} --out {params.out} > {log} 2>&1"
 
 
 rule burst_sr_evaluate:
@@ -170,10 +97,10 @@ rule burst_sr_evaluate:
         result=f"{BSR_DIR}/eval/{{model}}.json",
         example=f"{BSR_DIR}/eval/{{model}}_example.npy",
     wildcard_constraints:
-        model=bsr_constraint("bicubic", "bilinear", "single", "burst"),
+        model=bsr_constraint(*bsrplan.SCORED),
     params:
         version=pkg_version("burstsr"),
-        cfg=as_json(BSR),
+        cfg=lambda wildcards: as_json(bsrplan.eval_params(BSR, wildcards.model)),
         val=lambda wildcards, input: os.path.dirname(input.val),
         ckpt=lambda wildcards, input: f"--checkpoint {input.ckpt}" if input.ckpt else "",
     log:
@@ -189,8 +116,8 @@ rule burst_sr_evaluate:
         "../../envs/burstsr.yaml"
     shell:
         "repro-burstsr evaluate --params {params.cfg:q} --threads {threads}"
-        " --model {wildcards.model} --val {params.val} {params.ckpt}"
-        " --out {output.result} --example {output.example} > {log} 2>&1"
+        " --val {params.val} {params.ckpt} --out {output.result} --example {output.example}"
+        " > {log} 2>&1"
 
 
 rule burst_sr_evaluate_real:
@@ -199,10 +126,10 @@ rule burst_sr_evaluate_real:
     output:
         result=f"{BSR_DIR}/real/{{model}}.json",
     wildcard_constraints:
-        model="|".join(bsr_real()) or NEVER,
+        model="|".join(bsrplan.real_models(BSR)) or NEVER,
     params:
         version=pkg_version("burstsr"),
-        cfg=as_json(BSR),
+        cfg=lambda wildcards: as_json(bsrplan.real_params(BSR, wildcards.model)),
         root=BSR_REAL_ROOT,
         ckpt=lambda wildcards, input: f"--checkpoint {input.ckpt}" if input.ckpt else "",
     log:
@@ -218,31 +145,45 @@ rule burst_sr_evaluate_real:
         "../../envs/burstsr.yaml"
     shell:
         "repro-burstsr evaluate-real --params {params.cfg:q} --threads {threads}"
-        " --model {wildcards.model} --root {params.root:q} {params.ckpt}"
-        " --out {output.result} > {log} 2>&1"
+        " --root {params.root:q} {params.ckpt} --out {output.result} > {log} 2>&1"
 
 
 rule burst_sr_summary:
     input:
         val=f"{BSR_DIR}/val/meta.json",
-        results=expand(f"{BSR_DIR}/eval/{{model}}.json", model=bsr_scored()),
-        examples=expand(f"{BSR_DIR}/eval/{{model}}_example.npy", model=bsr_scored()),
-        real=expand(f"{BSR_DIR}/real/{{model}}.json", model=bsr_real()),
+        results=expand(f"{BSR_DIR}/eval/{{model}}.json", model=bsrplan.scored(BSR)),
+        examples=expand(f"{BSR_DIR}/eval/{{model}}_example.npy", model=bsrplan.scored(BSR)),
+        real=expand(f"{BSR_DIR}/real/{{model}}.json", model=bsrplan.real_models(BSR)),
+        reported=REPORTED / "burst-sr.yaml",
     output:
         csv=f"{BSR_DIR}/summary.csv",
+        html=report(
+            f"{BSR_DIR}/summary.html",
+            caption="../report/burst_sr_summary.rst",
+            category="Burst SR",
+            labels={"figure": "scorecard"},
+        ),
         md=f"{BSR_DIR}/summary.md",
-        visual=f"{BSR_DIR}/figures/visual_comparison.png",
-        frames=f"{BSR_DIR}/figures/psnr_vs_frames.png",
+        visual=report(
+            f"{BSR_DIR}/figures/visual_comparison.png",
+            caption="../report/burst_sr_visual.rst",
+            category="Burst SR",
+            labels={"figure": "visual comparison"},
+        ),
+        frames=report(
+            f"{BSR_DIR}/figures/psnr_vs_frames.png",
+            caption="../report/burst_sr_frames.rst",
+            category="Burst SR",
+            labels={"figure": "PSNR vs burst size"},
+        ),
         provenance=f"{BSR_DIR}/provenance.json",
     params:
         version=pkg_version("burstsr"),
-        cfg=as_json(BSR),
+        cfg=as_json(bsrplan.summary_params(BSR, RUN)) if BSR else "{}",
         val=lambda wildcards, input: os.path.dirname(input.val),
         results=lambda wc, input: " ".join(f"--result {p}" for p in input.results),
         examples=lambda wc, input: " ".join(f"--example {p}" for p in input.examples),
         real=lambda wc, input: " ".join(f"--real-result {p}" for p in input.real),
-        seed=config["seed"],
-        run=RUN,
     log:
         f"logs/{RUN}/burst-sr/summary.log",
     benchmark:
@@ -254,38 +195,40 @@ rule burst_sr_summary:
     conda:
         "../../envs/burstsr.yaml"
     shell:
-        "repro-burstsr summarize --params {params.cfg:q} --threads {threads} --val {params.val}"
-        " {params.results} {params.examples} {params.real} --csv {output.csv} --md {output.md}"
-        " --fig-visual {output.visual} --fig-frames {output.frames}"
-        " --provenance {output.provenance} --run {params.run} --seed {params.seed} > {log} 2>&1"
+        "repro-burstsr summarize --params {params.cfg:q} --reported {input.reported}"
+        " --threads {threads} --val {params.val} {params.results} {params.examples}"
+        " {params.real} --csv {output.csv} --md {output.md} --fig-visual {output.visual}"
+        " --fig-frames {output.frames} --provenance {output.provenance} > {log} 2>&1"
 
 
-# A set burstsr_root must be a BurstSR folder: checked before any job of a real run (the dry
-# run does not check), only when a real-track job is planned.
-# (every job counts as planned if Snakemake's internals moved, as in pending_acquisitions).
-bsr_real_planned = lambda: not hasattr(workflow.dag, "needrun_jobs") or any(
-    job.rule.name == "burst_sr_evaluate_real" for job in workflow.dag.needrun_jobs()
-)
+# Pre-flight (before any job; a dry run of the default target too): a set burstsr_root must
+# be a BurstSR folder when a real-track job is planned; PWC-Net weights are the user's file: a
+# set path must exist, and align=pwcnet needs one, when a training or real-track job is
+# planned (planned None: everything the config implies).
+bsr_planned = lambda planned, rules_: planned is None or any(r in rules_ for r, _ in planned)
 PREFLIGHT_CHECKS.append(
-    lambda: (
+    lambda planned: (
         [
             f"burst_sr.data.burstsr_root: {BSR_REAL_ROOT}/val is not a folder "
             "(BurstSR val bursts expected, see docs/burst-sr.md)"
         ]
-        if BSR_REAL_ROOT
+        if "burst-sr" in PAPERS
+        and BSR_REAL_ROOT
         and not os.path.isdir(os.path.join(BSR_REAL_ROOT, "val"))
-        and bsr_real_planned()
+        and bsr_planned(planned, ("burst_sr_evaluate_real",))
         else []
     )
 )
-
-
-# PWC-Net weights are the user's file: a set path must exist, and align=pwcnet needs one;
-# checked before any job when a training or real-track job is planned.
-BSR_PWC = BSR.get("pwcnet_weights")
-bsr_pwc_planned = lambda: not hasattr(workflow.dag, "needrun_jobs") or any(
-    job.rule.name in ("burst_sr_train_burst", "burst_sr_evaluate_real")
-    for job in workflow.dag.needrun_jobs()
+BSR_LPIPS = BSR.get("lpips_weights")
+PREFLIGHT_CHECKS.append(
+    lambda planned: (
+        [f"burst_sr.lpips_weights: {BSR_LPIPS} does not exist (AlexNet state_dict file)"]
+        if "burst-sr" in PAPERS
+        and BSR_LPIPS
+        and not os.path.isfile(BSR_LPIPS)
+        and bsr_planned(planned, ("burst_sr_evaluate",))
+        else []
+    )
 )
 bsr_pwc_problems = lambda: (
     [f"burst_sr.pwcnet_weights: {BSR_PWC} does not exist (see docs/burst-sr.md)"]
@@ -293,11 +236,27 @@ bsr_pwc_problems = lambda: (
     else [
         f"burst_sr.models.{n}: align=pwcnet needs burst_sr.pwcnet_weights "
         "(pytorch-pwc's network-default weights; see docs/burst-sr.md)"
-        for n in bsr_models("burst")
+        for n in bsrplan.models(BSR, "burst")
         if BSR["models"][n].get("align") == "pwcnet" and not BSR_PWC
     ][:1]
 )
-PREFLIGHT_CHECKS.append(lambda: [p for p in bsr_pwc_problems() if bsr_pwc_planned()])
+PREFLIGHT_CHECKS.append(
+    lambda planned: (
+        bsr_pwc_problems()
+        if "burst-sr" in PAPERS
+        and bsr_planned(planned, ("burst_sr_train", "burst_sr_evaluate_real"))
+        else []
+    )
+)
+DATASETS_NEEDED.append(
+    lambda: (
+        {"zurich"}
+        if "burst-sr" in PAPERS
+        and BSR.get("data", {}).get("source") == "zurich"
+        and not BSR.get("data", {}).get("zurich_root")
+        else set()
+    )
+)
 
 
 if "burst-sr" in PAPERS:

@@ -1,15 +1,20 @@
-# Shared wiring: config validation at start-up and small helpers used by the rule files.
+# Shared wiring: config loading and validation at start-up, per-job params, pre-flight checks.
 import json
 import os
 import sys
 from pathlib import Path
 
 from repro.core import ReproError
-from repro.core.config import validate_config
+from repro.core.config import deep_update, typed_overrides, validate_config
 
-# --configfile replaces config/quick.yaml (profiles/default sets replace-workflow-config).
-_CONFIG_FILES = getattr(workflow, "overwrite_configfiles", None) or workflow.configfiles
-_CONFIG_SOURCE = " + ".join(str(f) for f in _CONFIG_FILES) or "config"
+# Files the config came from (the quick default, or the --configfile files) and --config.
+_CONFIG_FILES = [str(f) for f in (workflow.overwrite_configfiles or workflow.configfiles)]
+_CONFIG_SOURCE = " + ".join(_CONFIG_FILES) or "config"
+if workflow.config_settings.config:
+    _CONFIG_SOURCE += " + --config"
+#: --config values with YAML types (Snakemake leaves nested scalars as strings).
+OVERRIDES = typed_overrides(workflow.config_settings.config)
+deep_update(config, OVERRIDES)
 try:
     validate_config(
         config, Path(workflow.basedir) / "workflow/schemas/config.schema.yaml", _CONFIG_SOURCE
@@ -17,11 +22,23 @@ try:
 except ReproError as _err:
     sys.exit(f"error: {_err}")
 
+#: Papers whose rules exist; any other listed paper stops the run here.
+IMPLEMENTED = ["energy-kd", "burst-sr"]
+_missing = [p for p in config["papers"] if p not in IMPLEMENTED]
+if _missing:
+    sys.exit(
+        f"error: {_CONFIG_SOURCE}: papers: '{_missing[0]}' is not implemented yet "
+        f"(implemented: {', '.join(IMPLEMENTED)})"
+    )
+
 RUN = config["run"]
 RESULTS = f"results/{RUN}"
 PAPERS = config["papers"]
+NEVER = "(?!x)x"  # a wildcard constraint that matches nothing
 # Each paper's rule file appends its final outputs (summary tables, figures) here.
 PAPER_TARGETS = []
+#: Reported (published) numbers, one file per paper; read only by its scorecard job.
+REPORTED = Path("config") / "reported"
 
 
 def pkg_version(name):
@@ -31,9 +48,9 @@ def pkg_version(name):
     return version(f"repro-{name}")
 
 
-def as_json(section):
-    """A config section as a JSON string for a CLI's --params."""
-    return json.dumps(section, sort_keys=True)
+def as_json(params):
+    """One job's params as compact JSON for a CLI's --params (sorted: stable for reruns)."""
+    return json.dumps(params, sort_keys=True, separators=(",", ":"))
 
 
 def data_params(dataset):
@@ -58,40 +75,56 @@ def dataset_files(name):
     return [f"data/{name}/{s}_{k}.npy" for s in ("train", "test") for k in ("images", "labels")]
 
 
-def all_targets():
-    """What `snakemake` builds by default: papers' outputs, datasets and the run's provenance."""
+def planned_jobs():
+    """(rule name, wildcards) of the jobs this invocation will run, or None when Snakemake
+    does not expose them (then every check treats everything as planned). The one place that
+    reads Snakemake's internals."""
+    try:
+        return [(job.rule.name, dict(job.wildcards)) for job in workflow.dag.needrun_jobs()]
+    except AttributeError:
+        return None
+
+
+#: Datasets each paper needs, and more pre-flight checks, as functions the papers add.
+#: DATASETS_NEEDED[i]() -> dataset names; PREFLIGHT_CHECKS[i](planned) -> one-line problems,
+#: where planned is planned_jobs() (None: check everything the config implies).
+DATASETS_NEEDED = []
+PREFLIGHT_CHECKS = []
+
+
+def preflight_problems(planned):
+    """Every problem that would stop a planned job: unobtainable datasets (one line each,
+    naming the config key and the path set) and the papers' own checks."""
+    from repro.data.cli import check
+
+    if planned is None:
+        names = set(config["datasets"]).union(*(f() for f in DATASETS_NEEDED))
+    else:
+        names = {wc["dataset"] for rule, wc in planned if rule == "fetch_archive"}
+        names |= {"imagenet" for rule, _ in planned if rule == "index_imagenet"}
+    problems = check(config["data"], sorted(names), Path("data"))
+    for extra in PREFLIGHT_CHECKS:
+        problems += extra(planned)
+    return problems
+
+
+def stop_on(problems):
+    if problems:
+        sys.exit("\n".join(f"error: {p}" for p in problems))
+
+
+def all_targets(wildcards):
+    """What `snakemake` builds by default: papers' outputs, datasets and the run's provenance.
+    Evaluated while the DAG is built, so the default target is checked before any job: a
+    real run stops on any problem (every one listed, one line each); a dry run lists them as
+    warnings and still plans every job."""
+    problems = preflight_problems(None)
+    if getattr(workflow, "dryrun", False):
+        for p in problems:
+            print(f"warning: a real run would stop here: {p}", file=sys.stderr)
+    else:
+        stop_on(problems)
     targets = [f"data/{name}/meta.json" for name in config["datasets"]]
     targets.append(f"{RESULTS}/provenance.json")
     return targets + PAPER_TARGETS
 
-
-def pending_acquisitions():
-    """Datasets this invocation still has to fetch or index (from the planned jobs)."""
-    try:
-        jobs = list(workflow.dag.needrun_jobs())
-    except AttributeError:  # Snakemake internals moved: check every configured dataset
-        return config["datasets"]
-    names = {job.wildcards.get("dataset") for job in jobs if job.rule.name == "fetch_archive"}
-    if any(job.rule.name == "index_imagenet" for job in jobs):
-        names.add("imagenet")
-    return sorted(names - {None})
-
-
-#: More pre-flight checks (functions returning one-line problems), added by paper rule files.
-PREFLIGHT_CHECKS = []
-
-
-def preflight():
-    """Stop before any job runs when a planned dataset cannot be obtained (one line)."""
-    from repro.data.cli import check
-
-    problems = check(config["data"], pending_acquisitions(), Path("data"))
-    for extra in PREFLIGHT_CHECKS:
-        problems += extra()
-    if problems:
-        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
-        sys.exit(f"error: {problems[0]}{more}")
-
-
-onstart:
-    preflight()

@@ -1,141 +1,108 @@
-# Helpers shared by the KD papers' Snakemake files: paths, params and resources.
-from repro.distill.recipes import (
-    is_pretrained,
-    kd_params,
-    kd_runs,
-    pretrained_eval_params,
-    pretrained_teachers,
-    pretrained_weights,
-    vanilla_params,
-)
+# Helpers of the KD run pool (config section `kd`) shared by the KD papers: paths, per-job
+# params and resources. The plan itself is repro.distill.plan (torch-free).
+from repro.distill import plan as kdplan
 
-KD = config.get("energy_kd", {})
+POOL = config.get("kd", {})
+KD_PAPERS = [p for p in PAPERS if p in kdplan.PAPERS]
+
+_kd_problems = kdplan.check(config, KD_PAPERS)
+if _kd_problems:
+    sys.exit("\n".join(f"error: {_CONFIG_SOURCE}: {p}" for p in _kd_problems))
 
 
 def kd_resource(name, default):
-    """A per-dataset resource from the experiments' `resources` (e.g. gpu=1 on the paper run)."""
-
-    def get(wildcards):
-        for exp in KD.get("experiments", []):
-            if exp["dataset"] == wildcards.dataset and name in exp.get("resources", {}):
-                return exp["resources"][name]
-        return default
-
-    return get
+    """A per-dataset resource (kd.resources.<dataset>, else .default, else ``default``)."""
+    return lambda wildcards: kdplan.resources(POOL, wildcards.dataset).get(name, default)
 
 
 def kd_threads(wildcards):
-    """Per-dataset `resources.threads` (e.g. JPEG decoding workers), else the recipe's."""
-    default = KD.get("vanilla_train", {}).get("threads") or 1
-    return kd_resource("threads", default)(wildcards)
+    return kdplan.resources(POOL, wildcards.dataset).get("threads", 1)
 
 
 def vanilla_file(dataset, model, seed, name=""):
     """A file (or with no name, the folder) of a model trained alone."""
-    return os.path.join(f"{RESULTS}/vanilla/{dataset}/{model}/seed{seed}", name)
+    return os.path.join(kdplan.vanilla_dir(RESULTS, dataset, model, seed), name)
 
 
-def vanilla_out(wildcards):
-    return vanilla_file(wildcards.dataset, wildcards.model, wildcards.seed)
+def cell_of(wildcards):
+    w = wildcards
+    return kdplan.Cell(w.dataset, w.teacher, w.student, w.variant, w.recipe, int(w.seed))
+
+
+def kd_cfg(wildcards):
+    return as_json(kdplan.kd_params(POOL, cell_of(wildcards)))
 
 
 def vanilla_cfg(wildcards):
     w = wildcards
-    return as_json(vanilla_params(KD, w.model, int(w.seed), w.dataset))
+    return as_json(kdplan.vanilla_params(POOL, w.dataset, w.model, int(w.seed)))
 
 
-def ekd_file(dataset, method, teacher, student, seed, name=""):
-    """A file (or the folder) of one Energy-KD-paper student run."""
-    pair = f"{teacher}-{student}"
-    return os.path.join(f"{RESULTS}/energy-kd/runs/{dataset}/{method}/{pair}/seed{seed}", name)
+def pretrained_cfg(wildcards):
+    return as_json(kdplan.pretrained_eval_params(POOL, wildcards.dataset, wildcards.model))
 
 
-def ekd_out(wildcards):
+def kd_teacher(wildcards):
+    """The teacher's model.pt trained alone, or the user's pretrained file (none if unset:
+    the pre-flight check stops the run naming the key)."""
     w = wildcards
-    return ekd_file(w.dataset, w.method, w.teacher, w.student, w.seed)
+    if kdplan.is_pretrained(POOL, w.dataset, w.teacher):
+        path = kdplan.pretrained_weights(POOL, w.dataset, w.teacher)
+        return [path] if path else []
+    return vanilla_file(w.dataset, w.teacher, POOL.get("teacher_seed", 0), "model.pt")
 
 
-def ekd_cfg(wildcards):
-    w = wildcards
-    return as_json(kd_params(KD, w.method, w.dataset, w.teacher, w.student, int(w.seed)))
-
-
-def ekd_teacher(wildcards):
-    """The teacher's model.pt trained alone, or the user's pretrained file (none if unset)."""
-    w = wildcards
-    if is_pretrained(KD, w.dataset, w.teacher):
-        path = pretrained_weights(KD, w.dataset, w.teacher)
-        return [path] if path else []  # unset: the job stops with the key to set
-    return vanilla_file(w.dataset, w.teacher, KD["teacher_seed"], "model.pt")
-
-
-def ekd_unset_teachers():
-    """Pretrained teachers that planned KD jobs need but the config leaves unset (one line each)."""
-    try:
-        jobs = list(workflow.dag.needrun_jobs())
-    except AttributeError:  # Snakemake internals moved: the jobs themselves will stop
-        return []
-    keys = {
-        (job.wildcards["dataset"], job.wildcards["teacher"])
-        for job in jobs
-        if job.rule.name == "train_energy_kd"
-    } | {
-        (job.wildcards["dataset"], job.wildcards["model"])
-        for job in jobs
-        if job.rule.name == "evaluate_pretrained_teacher"
-    }
-    return [
-        f"config key energy_kd.pretrained_teachers.{d}.{t} is not set (path to the"
-        " teacher's torchvision state_dict file; nothing is downloaded)"
-        for d, t in sorted(keys)
-        if is_pretrained(KD, d, t) and not pretrained_weights(KD, d, t)
-    ]
-
-
-PREFLIGHT_CHECKS.append(ekd_unset_teachers)
-
-
-def ekd_teacher_arg(wildcards, input):
+def kd_teacher_arg(wildcards, input):
     """`--teacher model.pt` for trained teachers; pretrained ones come in the params JSON."""
-    if is_pretrained(KD, wildcards.dataset, wildcards.teacher):
+    if kdplan.is_pretrained(POOL, wildcards.dataset, wildcards.teacher):
         return ""
     return f"--teacher {input.teacher}"
 
 
-def pretrained_file(dataset, model):
-    """result.json of a user-supplied pretrained teacher scored on the test split."""
-    return f"{RESULTS}/vanilla/{dataset}/{model}/pretrained/result.json"
-
-
 def pretrained_input(wildcards):
-    """The user's weights file of a pretrained teacher (none while unset: preflight stops)."""
-    path = pretrained_weights(KD, wildcards.dataset, wildcards.model)
+    path = kdplan.pretrained_weights(POOL, wildcards.dataset, wildcards.model)
     return [path] if path else []
 
 
-def pretrained_cfg(wildcards):
-    return as_json(pretrained_eval_params(KD, wildcards.dataset, wildcards.model))
+def report_cfg(paper):
+    """A KD paper's scorecard params: its tables, the teacher seed, the pretrained teachers."""
+    return kdplan.report_params(config, paper)
 
 
-def ekd_results():
-    """result.json of every KD run, the teachers and students trained alone, and the
-    pretrained teachers scored here."""
-    files = [pretrained_file(d, t) for d, t in pretrained_teachers(KD)]
-    for r in kd_runs(KD):
-        d, t, s = r["dataset"], r["teacher"], r["student"]
-        files.append(ekd_file(d, r["method"], t, s, r["seed"], "result.json"))
-        files.append(vanilla_file(d, s, r["seed"], "result.json"))
-        if not is_pretrained(KD, d, t):
-            files.append(vanilla_file(d, t, KD["teacher_seed"], "result.json"))
-    return list(dict.fromkeys(files))
+def report_inputs(paper):
+    """Every result.json a KD paper's scorecard reads (none when the paper is not run)."""
+    if paper not in PAPERS:
+        return []
+    return kdplan.report_runs(RESULTS, report_cfg(paper))
 
 
-def ekd_report_pair():
-    """(dataset, teacher) whose teacher energies the report's figures show (first experiment)."""
-    first = KD["experiments"][0] if KD else {"dataset": "", "teacher": ""}
-    return first["dataset"], first["teacher"]
+def energy_figure_inputs(wildcards):
+    """The teacher and dataset whose energies the Energy KD figures show (if any)."""
+    cell = kdplan.energy_figure_cell(config) if "energy-kd" in PAPERS else None
+    if cell is None:
+        return []
+    teacher = vanilla_file(cell.dataset, cell.teacher, POOL.get("teacher_seed", 0), "model.pt")
+    return [teacher, f"data/{cell.dataset}/meta.json"]
 
 
-def ekd_report_teacher(wildcards):
-    dataset, teacher = ekd_report_pair()
-    return vanilla_file(dataset, teacher, KD["teacher_seed"], "model.pt")
+def kd_datasets():
+    """Datasets the KD papers' tables need."""
+    return {t["dataset"] for p in KD_PAPERS for t in kdplan.tables(config, p)}
+
+
+def kd_unset_teachers(planned):
+    """Planned KD jobs whose pretrained teacher's weights file is not set (one line each)."""
+    if planned is None:
+        pairs = [
+            (c.dataset, c.teacher) for p in KD_PAPERS for c in kdplan.paper_cells(config, p)
+        ]
+    else:
+        pairs = [(w["dataset"], w["teacher"]) for r, w in planned if r == "train_kd"]
+        pairs += [
+            (w["dataset"], w["model"]) for r, w in planned if r == "evaluate_pretrained_teacher"
+        ]
+    return kdplan.unset_pretrained(config, pairs)
+
+
+DATASETS_NEEDED.append(kd_datasets)
+PREFLIGHT_CHECKS.append(kd_unset_teachers)

@@ -22,7 +22,6 @@ rule fetch_archive:
     resources:
         mem_mb=1000,
         runtime=60,
-    retries: 2
     conda:
         "../../envs/data.yaml"
     shell:

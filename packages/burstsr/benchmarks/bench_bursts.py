@@ -13,14 +13,19 @@ truth and its dense ground-truth flow, as ours does) and without the flow.
 from __future__ import annotations
 
 import argparse
+import sys
 import time
+from pathlib import Path
 
 import cv2
 import numpy as np
 import torch
 
-from repro.burstsr import models, reference, synth
+from repro.burstsr import models, synth
 from repro.burstsr.pwcnet import PWCAligner, PWCNet, estimate
+
+sys.path.insert(0, str(Path(__file__).parents[1] / "tests"))
+import toolkit_reference as reference  # noqa: E402 - test support, not shipped in the package
 
 
 def _sync(device: torch.device) -> None:

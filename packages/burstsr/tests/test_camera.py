@@ -2,9 +2,10 @@
 
 import numpy as np
 import pytest
+import toolkit_reference as reference
 import torch
 
-from repro.burstsr import camera, reference
+from repro.burstsr import camera
 
 
 def gen(seed=0):

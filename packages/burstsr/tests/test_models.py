@@ -5,8 +5,9 @@ import numpy as np
 import pytest
 import torch
 
-from repro.burstsr import camera, models, train
+from repro.burstsr import camera, models, plan, train
 from repro.core import ReproError
+from repro.core.checkpoint import load_checkpoint
 
 TINY = dict(
     enc_dim=4,
@@ -79,7 +80,7 @@ def _zurich(root):
             cv2.imwrite(str(root / split / "canon" / f"{i}.jpg"), img)
 
 
-def _params(root, iterations):
+def _section(root, iterations):
     return {
         "device": "cpu",
         "burst": {"crop": 16, "border_crop": 4},
@@ -100,38 +101,69 @@ def _params(root, iterations):
     }
 
 
+def _train(root, model, iterations, out, seed, section=None):
+    params = plan.train_params(section or _section(root, iterations), model, seed)
+    result = train.train(params, out)
+    return result, load_checkpoint(out / "model.pt")
+
+
 def test_training_is_deterministic_per_seed(tmp_path):
     _zurich(tmp_path / "z")
-    full = train.train("b", _params(tmp_path / "z", 3), tmp_path / "full.pt", seed=3)
-    again = train.train("b", _params(tmp_path / "z", 3), tmp_path / "again.pt", seed=3)
-    other = train.train("b", _params(tmp_path / "z", 3), tmp_path / "other.pt", seed=4)
+    _, full = _train(tmp_path / "z", "b", 3, tmp_path / "full", 3)
+    _, again = _train(tmp_path / "z", "b", 3, tmp_path / "again", 3)
+    _, other = _train(tmp_path / "z", "b", 3, tmp_path / "other", 4)
     assert again["history"] == full["history"] != other["history"]
     for k, v in full["state_dict"].items():
         assert torch.equal(v, again["state_dict"][k])
-    model, _ = train.load_model(tmp_path / "full.pt", torch.device("cpu"))
+    model, _ = train.load_model(tmp_path / "full" / "model.pt", torch.device("cpu"))
     assert isinstance(model, models.BurstNet)
+    rows = (tmp_path / "full" / "metrics.csv").read_text().splitlines()
+    assert rows[0] == "iteration,loss,lr,seconds" and len(rows) == 4
 
 
-def test_resume_from_state_file_matches_uninterrupted(tmp_path, monkeypatch):
+def test_resume_from_checkpoint_matches_uninterrupted(tmp_path, monkeypatch):
+    from repro.core import training
+
     _zurich(tmp_path / "z")
-    full = train.train("f", _params(tmp_path / "z", 4), tmp_path / "full.pt", seed=5)
-    calls = {"n": 0}
-    real = train.save_checkpoint
+    _, full = _train(tmp_path / "z", "f", 4, tmp_path / "full", 5)
+    real = training.save_checkpoint
 
-    def crash_after_state(path, state):
+    def crash_after_checkpoint(path, state):
         real(path, state)
-        if str(path).endswith(".state"):
-            calls["n"] += 1
+        if path.name == "checkpoint.pt":
             raise KeyboardInterrupt
 
-    monkeypatch.setattr(train, "save_checkpoint", crash_after_state)
+    monkeypatch.setattr(training, "save_checkpoint", crash_after_checkpoint)
     with pytest.raises(KeyboardInterrupt):
-        train.train("f", _params(tmp_path / "z", 4), tmp_path / "run.pt", seed=5)
-    monkeypatch.setattr(train, "save_checkpoint", real)
-    assert (tmp_path / "run.pt.state").is_file()
-    resumed = train.train("f", _params(tmp_path / "z", 4), tmp_path / "run.pt", seed=5)
+        _train(tmp_path / "z", "f", 4, tmp_path / "run", 5)
+    monkeypatch.setattr(training, "save_checkpoint", real)
+    assert load_checkpoint(tmp_path / "run" / "checkpoint.pt")["period"] == 2
+    assert not (tmp_path / "run" / "model.pt").exists()
+    _, resumed = _train(tmp_path / "z", "f", 4, tmp_path / "run", 5)
     assert resumed["history"] == full["history"]
-    assert not (tmp_path / "run.pt.state").exists()
+    assert all(torch.equal(v, resumed["state_dict"][k]) for k, v in full["state_dict"].items())
+
+
+def test_a_nan_loss_stops_burst_training_with_one_line(tmp_path, monkeypatch):
+    from repro.core.training import NonFiniteLoss
+
+    _zurich(tmp_path / "z")
+    calls = {"n": 0}
+    real = train.l1_loss
+
+    def poisoned(pred, gt, border):
+        calls["n"] += 1
+        loss = real(pred, gt, border)
+        return loss * float("nan") if calls["n"] == 3 else loss
+
+    monkeypatch.setattr(train, "l1_loss", poisoned)
+    with pytest.raises(NonFiniteLoss) as err:
+        _train(tmp_path / "z", "b", 4, tmp_path / "nan", 1)
+    assert str(err.value) == (
+        "burst-sr b: loss became nan at iteration 3; training stopped and the last good "
+        f"checkpoint is {tmp_path / 'nan' / 'checkpoint.pt'} (iteration 2)"
+    )
+    assert load_checkpoint(tmp_path / "nan" / "checkpoint.pt")["period"] == 2
 
 
 def _pwc_weights(path):
@@ -145,18 +177,18 @@ def _pwc_weights(path):
 
 def test_pwcnet_aligned_burst_model_trains_and_its_checkpoint_is_self_contained(tmp_path):
     _zurich(tmp_path / "z")
-    params = _params(tmp_path / "z", 2)
-    params["models"]["p"] = {"kind": "burst", "align": "pwcnet"}
+    section = _section(tmp_path / "z", 2)
+    section["models"]["p"] = {"kind": "burst", "align": "pwcnet"}
     with pytest.raises(ReproError, match="burst_sr.pwcnet_weights: not set"):
-        train.train("p", params, tmp_path / "p.pt", seed=1)
-    params["pwcnet_weights"] = str(_pwc_weights(tmp_path / "pwc.pth"))
-    state = train.train("p", params, tmp_path / "p.pt", seed=1)
+        _train(tmp_path / "z", "p", 2, tmp_path / "p", 1, section)
+    section["pwcnet_weights"] = str(_pwc_weights(tmp_path / "pwc.pth"))
+    _, state = _train(tmp_path / "z", "p", 2, tmp_path / "p", 1, section)
     pwc_keys = [k for k in state["state_dict"] if k.startswith("flownet.net.")]
     assert len(pwc_keys) == 126  # the whole PWC-Net travels with the checkpoint
     before = torch.load(tmp_path / "pwc.pth", weights_only=True)
     assert all(torch.equal(state["state_dict"][f"flownet.net.{k}"], v) for k, v in before.items())
     (tmp_path / "pwc.pth").unlink()  # evaluation does not need the user's file any more
-    model, _ = train.load_model(tmp_path / "p.pt", torch.device("cpu"))
+    model, _ = train.load_model(tmp_path / "p" / "model.pt", torch.device("cpu"))
     burst = torch.rand(1, 3, 4, 8, 8, generator=torch.Generator().manual_seed(0))
     assert model(burst).shape == (1, 3, 64, 64)  # packed 8 px -> HR 8 * 2 * 4
     assert state["parameters"] == models.count_parameters(model)  # frozen PWC-Net not counted

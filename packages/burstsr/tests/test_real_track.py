@@ -12,7 +12,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from repro.burstsr import aligned, cli, evaluate, metrics, models, summary
+from repro.burstsr import aligned, cli, evaluate, metrics, models, plan, summary
 from repro.core import ReproError
 
 # The official-format writers of test_burstsr_data.py (loaded by path: importlib import mode).
@@ -93,12 +93,14 @@ def params(bits=None):
             "bicubic": {"kind": "bicubic", "reported_as": "Bicubic"},
             "gtflow": {"kind": "burst", "align": "gt"},
         },
-        "eval": {"boundary_ignore": 40, "quantize_bits": bits, "limit": None},
-        "reported": [
-            {"method": "Bicubic", "track": "synthetic", "psnr": 33.0, "source": "s"},
-            {"method": "Bicubic", "track": "real", "psnr": 42.55, "source": "r"},
-        ],
+        "eval": {"boundary_ignore": 40, "quantize_bits": bits, "limit": None, "example_index": 0},
     }
+
+
+REPORTED = [
+    {"method": "Bicubic", "track": "synthetic", "psnr": 33.0, "source": "s"},
+    {"method": "Bicubic", "track": "real", "psnr": 42.55, "source": "r"},
+]
 
 
 def test_flat_burst_is_scored_at_the_cap(tmp_path, fake_exifread):
@@ -108,7 +110,8 @@ def test_flat_burst_is_scored_at_the_cap(tmp_path, fake_exifread):
     constant_burst(tmp_path / "bsr" / "val" / "0000")
     out = tmp_path / "bicubic.json"
     p = params()
-    assert cli.main(["evaluate-real", "--params", json.dumps(p), "--model", "bicubic"]
+    job = json.dumps(plan.real_params(p, "bicubic"))
+    assert cli.main(["evaluate-real", "--params", job]
                     + ["--root", str(tmp_path / "bsr"), "--out", str(out)]) == 0  # fmt: skip
     row = json.loads(out.read_text())
     assert row["track"] == "real" and row["bursts"] == 1 and row["frames"] == 14
@@ -123,7 +126,9 @@ def test_prediction_as_ground_truth_matches_an_independent_computation(tmp_path,
     smooth_burst(root / "val" / "0000", seed=0)
     smooth_burst(root / "val" / "0001", seed=1)
     p = params(bits=14)
-    row = evaluate.evaluate_real("bicubic", p, str(root), str(tmp_path / "r.json"))
+    row = evaluate.evaluate_real(
+        plan.real_params(p, "bicubic"), str(root), str(tmp_path / "r.json")
+    )
     assert row["bursts"] == 2 and row["burst_names"] == ["0000", "0001"]
     expect = []
     for name in ("0000", "0001"):  # read the PNGs directly, not through the loader
@@ -149,22 +154,25 @@ def test_prediction_as_ground_truth_matches_an_independent_computation(tmp_path,
 
 
 def test_ground_truth_flow_models_are_refused_and_summary_rows(tmp_path):
+    from repro.core.scorecard import score_rows
+
     with pytest.raises(ReproError, match="ground-truth flow"):
-        evaluate.evaluate_real("gtflow", params(), str(tmp_path), str(tmp_path / "x.json"))
-    real = {"model": "bicubic", "psnr": 45.0, "ssim": 0.97, "lpips": None,
+        job = plan.real_params(params(), "gtflow")
+        evaluate.evaluate_real(job, str(tmp_path), str(tmp_path / "x.json"))
+    real = {"model": "bicubic", "psnr": 45.0, "ssim": 0.97, "lpips": None, "bursts": 882,
             "seconds_per_burst": 0.1, "lpips_note": "not computed on the real track"}  # fmt: skip
-    syn = {**real, "psnr": 30.0, "lpips_note": None}
-    rows = summary.build_rows(params(), [syn], "syn", [real], "real note")
+    syn = {**real, "psnr": 30.0, "lpips_note": None, "bursts": 300}
+    summ = plan.summary_params(params(), "quick")
+    rows = score_rows(*summary.scorecard(summ, [syn], [real]), REPORTED)
     ours = [r for r in rows if r["model"] == "bicubic"]
-    assert [(r["track"], r["psnr"], r["reported_psnr"]) for r in ours] == [
-        ("synthetic", 30.0, 33.0),
-        ("real", 45.0, 42.55),
+    assert [(r["track"], r["psnr_ours"], r["psnr_reported"], r["test_n"]) for r in ours] == [
+        ("synthetic", 30.0, 33.0, 300),
+        ("real", 45.0, 42.55, 882),
     ]
-    assert ours[1]["note"].startswith("real note")
     assert all(r["model"] == "bicubic" for r in rows)  # both reported rows are matched
-    rows = summary.build_rows(params(), [syn], "syn")  # unset root: the real row stays empty
-    assert [(r["track"], r["model"], r["note"]) for r in rows if r["track"] == "real"] == [
-        ("real", None, "not run here")
+    rows = score_rows(*summary.scorecard(summ, [syn], []), REPORTED)  # real track not run
+    assert [(r["track"], r["model"], r["psnr_ours"]) for r in rows if r["track"] == "real"] == [
+        ("real", None, None)
     ]
 
 
@@ -209,7 +217,8 @@ def test_aligned_psnr_uses_pwcnet_when_its_weights_are_set(tmp_path, fake_exifre
     assert aligned_flow({**p, "eval": {**p["eval"], "aligned_flow": "dis"}})[1] == "dis_flow"
     constant_burst(tmp_path / "bsr" / "val" / "0000")
     out = tmp_path / "bicubic.json"
-    assert cli.main(["evaluate-real", "--params", json.dumps(p), "--model", "bicubic"]
+    job = json.dumps(plan.real_params(p, "bicubic"))
+    assert cli.main(["evaluate-real", "--params", job]
                     + ["--root", str(tmp_path / "bsr"), "--out", str(out)]) == 0  # fmt: skip
     row = json.loads(out.read_text())
     assert row["flow"] == "pwcnet" and np.isfinite(row["psnr"])

@@ -93,3 +93,20 @@ def test_check_keys_names_the_first_unknown_key_and_the_allowed_ones():
     with pytest.raises(ReproError) as err:
         check_keys({"zz": 1, "c": 2, "a": 3}, ["a", "b"], "sec", noun="setting")
     assert str(err.value) == "sec: unknown setting 'c' (allowed: a, b)"
+
+
+def test_overrides_get_yaml_types_and_merge_deeply():
+    from repro.core.config import deep_update, typed_overrides
+
+    # what Snakemake's --config parser hands over for: seed=1 'kd={seeds: [0, 1], x: {y: null}}'
+    raw = {"seed": 1, "kd": {"seeds": ["0", "1"], "x": {"y": "null", "z": "0.5"}, "n": "abc"}}
+    assert typed_overrides(raw) == {
+        "seed": 1,
+        "kd": {"seeds": [0, 1], "x": {"y": None, "z": 0.5}, "n": "abc"},
+    }
+    config = {"kd": {"seeds": [0], "teacher_seed": 0, "x": {"w": 1}}, "seed": 0}
+    deep_update(config, typed_overrides(raw))
+    assert config == {
+        "kd": {"seeds": [0, 1], "teacher_seed": 0, "x": {"w": 1, "y": None, "z": 0.5}, "n": "abc"},
+        "seed": 1,
+    }

@@ -41,3 +41,16 @@ def test_record_has_every_field(tmp_path):
 def test_code_dir_selects_the_checkout(tmp_path):
     rec = write_provenance(tmp_path / "p.json", {}, code_dir=tmp_path)
     assert rec["git"] == {"commit": None, "dirty": None}
+
+
+def test_lock_hash_and_command_line_are_recorded(tmp_path, monkeypatch):
+    import hashlib
+    import sys
+
+    (tmp_path / "uv.lock").write_text("version = 1\n")
+    sub = tmp_path / "a" / "b"
+    sub.mkdir(parents=True)
+    monkeypatch.setattr(sys, "argv", ["/x/bin/repro-distill", "report", "--out", "o"])
+    rec = collect({}, 0, code_dir=sub)
+    assert rec["uv_lock_sha256"] == hashlib.sha256(b"version = 1\n").hexdigest()
+    assert rec["command"] == ["repro-distill", "report", "--out", "o"]

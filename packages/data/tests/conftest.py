@@ -9,6 +9,7 @@ import io
 import pickle
 import tarfile
 import threading
+import types
 import zipfile
 from pathlib import Path
 
@@ -138,19 +139,52 @@ def make_zurich():
     return make_zurich_zip
 
 
+class _Handler(http.server.SimpleHTTPRequestHandler):
+    """Static files; counts every GET and, per path, answers the planned failures first
+    (an HTTP status, or 0: drop the connection without an answer, a network error)."""
+
+    def do_GET(self):  # noqa: N802 - http.server's name
+        self.server.hits.append(self.path)
+        plan = self.server.fail.get(self.path)
+        if plan:
+            code = plan.pop(0)
+            if code == 0:
+                self.close_connection = True
+                return
+            self.send_error(code)
+            return
+        super().do_GET()
+
+    def log_message(self, *args, **kwargs):
+        pass
+
+
 @pytest.fixture
-def http_dir(tmp_path):
-    """Serve a folder over HTTP on loopback; yields (folder, base_url)."""
+def http_server(tmp_path):
+    """Serve a folder over HTTP on loopback. Yields a namespace: ``root`` (the folder),
+    ``url``, ``hits`` (paths requested, in order) and ``fail`` ({path: [status or 0, ...]},
+    failures answered before the file)."""
     root = tmp_path / "served"
     root.mkdir()
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
-    handler.log_message = lambda *a, **k: None
+    handler = functools.partial(_Handler, directory=str(root))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.hits, server.fail = [], {}
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    yield root, f"http://127.0.0.1:{server.server_address[1]}"
+    yield types.SimpleNamespace(
+        root=root,
+        url=f"http://127.0.0.1:{server.server_address[1]}",
+        hits=server.hits,
+        fail=server.fail,
+    )
     server.shutdown()
     server.server_close()
+
+
+@pytest.fixture
+def http_dir(http_server):
+    """Serve a folder over HTTP on loopback; yields (folder, base_url)."""
+    return http_server.root, http_server.url
 
 
 @pytest.fixture

@@ -105,6 +105,7 @@ def test_unreachable_download_says_where_and_which_key(tmp_path, make_cifar, mak
             "md5:00",
             tmp_path / "t",
             "data.tinyimagenet.archive",
+            backoff=0,
         )
-    assert "http://127.0.0.1:9/t.zip" in str(err.value)
+    assert "http://127.0.0.1:9/t.zip" in str(err.value) and "after 3 tries" in str(err.value)
     assert "data.tinyimagenet.archive" in str(err.value)

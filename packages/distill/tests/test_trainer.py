@@ -120,11 +120,13 @@ def _params(epochs: int, stop: int | None = None, method: str = "energy_kd") -> 
     }
     if stop:
         train["stop_after_steps"] = stop
+    energy = {"temperature": {"policy": "energy", "r_low": 0.2, "r_high": 0.2}}
     return {
         "student": "resnet8",
         "teacher": "wrn_16_1",
-        "method": method,
-        "method_args": {"r_low": 0.2, "r_high": 0.2} if method.startswith("energy") else {},
+        "method": "kd" if method == "energy_kd" else method,
+        "variant": method,
+        "args": energy if method == "energy_kd" else {},
         "train": train,
     }
 
@@ -155,7 +157,7 @@ def test_crash_mid_epoch_then_resume_matches_uninterrupted_run(toy, tmp_path):
     full = train_run(_params(3), data, tmp_path / "full", teacher)
     with pytest.raises(SystemExit):  # 8 steps per epoch: stop in the middle of epoch 2
         train_run(_params(3, stop=12), data, tmp_path / "crash", teacher)
-    assert load_checkpoint(tmp_path / "crash" / "checkpoint.pt")["epoch"] == 1
+    assert load_checkpoint(tmp_path / "crash" / "checkpoint.pt")["period"] == 1
     resumed = train_run(_params(3), data, tmp_path / "crash", teacher)
     a, b = _weights(tmp_path / "full"), _weights(tmp_path / "crash")
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
@@ -194,7 +196,7 @@ def test_killed_training_job_resumes_to_the_same_weights(toy, tmp_path):
         time.sleep(0.01)
     os.kill(proc.pid, signal.SIGKILL)  # in epoch 2, right after epoch 1's checkpoint
     proc.wait()
-    assert load_checkpoint(ckpt)["epoch"] == 1 and not (tmp_path / "killed" / "model.pt").exists()
+    assert load_checkpoint(ckpt)["period"] == 1 and not (tmp_path / "killed" / "model.pt").exists()
     rerun = subprocess.run(cmd(tmp_path / "killed"), capture_output=True, text=True, check=True)
     assert "resumed from" in rerun.stderr
     a, b = _weights(tmp_path / "full"), _weights(tmp_path / "killed")
@@ -212,3 +214,65 @@ def test_cpu_bf16_trains_to_finite_losses(toy, tmp_path):
     header, values = rows[0].split(","), rows[1].split(",")
     loss = float(values[header.index("loss")])
     assert np.isfinite(loss) and 0 <= result["final_top1"] <= 100
+
+
+@pytest.mark.parametrize("method", ["ce", "kd", "energy_kd", "heda"])
+def test_the_prepare_step_runs_whatever_the_method(toy, tmp_path, method, monkeypatch):
+    """The trainer calls the method's prepare step on every fresh run; what it computes is
+    saved in result.json (thresholds for the energy methods, nothing for the others)."""
+    from repro.distill.methods.base import Distiller
+    from repro.distill.run import train_run
+
+    _, data, teacher = toy
+    calls = []
+    original = Distiller.prepare
+
+    def spy(self, batches, drop_last=True):
+        calls.append(type(self).__name__)
+        return original(self, batches, drop_last)
+
+    monkeypatch.setattr(Distiller, "prepare", spy)
+    params = _params(1, method=method)
+    if method == "ce":
+        params.update(teacher=None, args={})
+    result = train_run(params, data, tmp_path / method, None if method == "ce" else teacher)
+    assert len(calls) == 1
+    saved = json.loads((tmp_path / method / "result.json").read_text())
+    assert saved["prepared"] == result["prepared"]
+    if method in ("energy_kd", "heda"):
+        assert set(saved["prepared"]) == {"tau_low", "tau_high"}
+        assert saved["prepared"]["tau_low"] <= saved["prepared"]["tau_high"]
+    else:
+        assert saved["prepared"] == {}
+    assert saved["test_n"] == 60 and saved["variant"] == method
+
+
+def test_a_loss_turning_nan_stops_training_and_keeps_the_last_good_checkpoint(
+    toy, tmp_path, monkeypatch
+):
+    from repro.core.training import NonFiniteLoss
+    from repro.distill.methods.kd import KD
+    from repro.distill.run import train_run
+
+    _, data, teacher = toy
+    original = KD.forward_train
+    steps = []
+
+    def poisoned(self, images, targets, epoch):
+        logits, losses = original(self, images, targets, epoch)
+        steps.append(epoch)
+        if epoch == 2 and steps.count(2) == 3:
+            losses["loss_kd"] = losses["loss_kd"] * float("nan")
+        return logits, losses
+
+    monkeypatch.setattr(KD, "forward_train", poisoned)
+    out = tmp_path / "nan"
+    with pytest.raises(NonFiniteLoss) as err:
+        train_run(_params(3, method="kd"), data, out, teacher)
+    assert str(err.value) == (
+        f"kd wrn_16_1 -> resnet8 seed 0: loss_kd became nan at epoch 2, step 3; training "
+        f"stopped and the last good checkpoint is {out / 'checkpoint.pt'} (epoch 1)"
+    )
+    assert load_checkpoint(out / "checkpoint.pt")["period"] == 1
+    assert not (out / "model.pt").exists() and not (out / "result.json").exists()
+    assert len((out / "metrics.csv").read_text().splitlines()) == 2  # header + epoch 1

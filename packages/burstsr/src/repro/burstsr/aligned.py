@@ -22,6 +22,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from repro.burstsr import metrics
 from repro.burstsr.models import warp
 
 FlowFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -101,7 +102,7 @@ def _masked_ssim(mapped: torch.Tensor, gt: torch.Tensor, valid: torch.Tensor, bo
         _border(gt.double(), border),
         _border(valid, border),
     )
-    smap = kornia.metrics.ssim(mapped[None], gt[None], window_size=11, max_val=1.0, padding="valid")
+    smap = metrics.ssim_map(mapped[None], gt[None])  # equals scikit-image (no kornia eps)
     mask = valid[5:-5, 5:-5].double()  # the centres of the valid 11 x 11 windows
     if mask.sum() == 0:
         return float("nan")
@@ -137,18 +138,3 @@ def aligned_scores_one(
         _masked_psnr(mapped, gt, valid, border, max_psnr),
         _masked_ssim(mapped, gt, valid, border),
     )
-
-
-def aligned_psnr(
-    pred: torch.Tensor,
-    gt: torch.Tensor,
-    burst: torch.Tensor,
-    flow_fn: FlowFn = dis_flow,
-    sr_factor: int = 4,
-    border: int = 40,
-) -> list[float]:
-    """Per-image AlignedPSNR for ``(B, 3, H, W)`` predictions and packed bursts."""
-    return [
-        aligned_psnr_one(p, g, b[0], flow_fn, sr_factor, border)
-        for p, g, b in zip(pred, gt, burst, strict=True)
-    ]

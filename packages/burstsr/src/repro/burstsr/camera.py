@@ -164,11 +164,6 @@ def unprocess_lut(smoothstep_: bool = True, gamma: bool = True, device="cpu") ->
     return (gamma_expand(x) if gamma else x).float()
 
 
-def unprocess_linearised(x: torch.Tensor, p: CameraParams) -> torch.Tensor:
-    """The CCM and gain steps of :func:`unprocess` on an already linearised image."""
-    return safe_invert_gains(apply_ccm(x, p.rgb2cam), p).clamp_(0.0, 1.0)
-
-
 def process(
     linear: torch.Tensor, p: CameraParams, smoothstep_: bool = True, gamma: bool = True
 ) -> torch.Tensor:

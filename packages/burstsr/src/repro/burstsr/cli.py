@@ -1,4 +1,7 @@
-"""``repro-burstsr``: validation bursts, training, evaluation and the summary."""
+"""``repro-burstsr``: validation bursts, training, evaluation and the scorecard.
+
+Each ``--params`` is one job's JSON, made by :mod:`repro.burstsr.plan`.
+"""
 
 from __future__ import annotations
 
@@ -14,10 +17,7 @@ def _parser() -> argparse.ArgumentParser:
     def add(name: str, help_: str) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_)
         p.add_argument(
-            "--params",
-            type=cliutil.json_arg,
-            required=True,
-            help="the burst_sr config section as JSON",
+            "--params", type=cliutil.json_arg, required=True, help="this job's params as JSON"
         )
         p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
         return p
@@ -25,22 +25,19 @@ def _parser() -> argparse.ArgumentParser:
     val = add("make-val", "generate and store the validation bursts")
     val.add_argument("--out", required=True, help="folder (meta.json is written last)")
     train = add("train", "train one model")
-    train.add_argument("--model", required=True, help="name in burst_sr.models")
-    train.add_argument("--out", required=True, help="checkpoint to write")
-    train.add_argument("--seed", type=int, default=0)
-    train.add_argument("--flownet", default=None, help="flow-network checkpoint (align=flownet)")
+    train.add_argument("--out", required=True, help="run folder (model.pt, result.json, ...)")
+    train.add_argument("--flownet", default=None, help="flow network's model.pt (align=flownet)")
     ev = add("evaluate", "score one model on the stored validation bursts")
-    ev.add_argument("--model", required=True, help="name in burst_sr.models")
     ev.add_argument("--val", required=True, help="validation-burst folder")
-    ev.add_argument("--checkpoint", default=None, help="trained weights (learned models)")
+    ev.add_argument("--checkpoint", default=None, help="trained model.pt (learned models)")
     ev.add_argument("--out", required=True, help="result JSON")
     ev.add_argument("--example", default=None, help="where to save one prediction (.npy)")
     real = add("evaluate-real", "score one model on the BurstSR val bursts (AlignedPSNR/SSIM)")
-    real.add_argument("--model", required=True, help="name in burst_sr.models")
     real.add_argument("--root", required=True, help="BurstSR folder with val/<burst>/")
-    real.add_argument("--checkpoint", default=None, help="trained weights (learned models)")
+    real.add_argument("--checkpoint", default=None, help="trained model.pt (learned models)")
     real.add_argument("--out", required=True, help="result JSON")
-    summ = add("summarize", "write the summary table and figures")
+    summ = add("summarize", "write the scorecard and figures")
+    summ.add_argument("--reported", required=True, help="published numbers (YAML, with sources)")
     summ.add_argument("--val", required=True)
     summ.add_argument("--result", action="append", default=[], help="result JSON (repeat)")
     summ.add_argument("--example", action="append", default=[], help="prediction .npy (repeat)")
@@ -52,8 +49,6 @@ def _parser() -> argparse.ArgumentParser:
     summ.add_argument("--fig-visual", required=True)
     summ.add_argument("--fig-frames", required=True)
     summ.add_argument("--provenance", required=True)
-    summ.add_argument("--run", default="")
-    summ.add_argument("--seed", type=int, default=None)
     return parser
 
 
@@ -81,21 +76,22 @@ def _main(argv: list[str] | None) -> int:
     elif args.command == "train":
         from repro.burstsr.train import train
 
-        train(args.model, params, args.out, args.seed, args.flownet)
+        train(params, args.out, args.flownet)
     elif args.command == "evaluate":
         from repro.burstsr.evaluate import evaluate
 
-        evaluate(args.model, params, args.val, args.out, args.checkpoint, args.example)
+        evaluate(params, args.val, args.out, args.checkpoint, args.example)
     elif args.command == "evaluate-real":
         from repro.burstsr.evaluate import evaluate_real
 
-        evaluate_real(args.model, params, args.root, args.out, args.checkpoint)
+        evaluate_real(params, args.root, args.out, args.checkpoint)
     else:
         from repro.burstsr.summary import summarize
         from repro.core.provenance import write_provenance
 
         summarize(
             params,
+            args.reported,
             args.val,
             args.result,
             args.example,
@@ -103,10 +99,9 @@ def _main(argv: list[str] | None) -> int:
             args.md,
             args.fig_visual,
             args.fig_frames,
-            args.run,
             args.real_result,
         )
-        write_provenance(args.provenance, params, args.seed)
+        write_provenance(args.provenance, params, None)
     return 0
 
 

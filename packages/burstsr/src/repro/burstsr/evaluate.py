@@ -10,7 +10,8 @@ import numpy as np
 import torch
 
 from repro.burstsr import aligned, burstsr_data, metrics, models, synth
-from repro.burstsr.train import load_model, model_spec, pick_device
+from repro.burstsr.plan import real_track_ok
+from repro.burstsr.train import load_model, pick_device
 from repro.burstsr.valset import load_val
 from repro.core import ReproError
 from repro.core.atomic import atomic_open, write_json
@@ -38,26 +39,31 @@ def make_predictor(
 
 
 def evaluate(
-    name: str,
     params: dict[str, Any],
     val_dir: str,
     out_json: str,
     model_path: str | None = None,
     example_out: str | None = None,
 ) -> dict[str, Any]:
-    """Score model ``name`` on the stored bursts; write the JSON (and one example prediction)."""
-    spec = model_spec(params, name)
+    """Score one model (params from :func:`repro.burstsr.plan.eval_params`) on the stored
+    bursts; write the JSON (and one example prediction)."""
+    name, spec = params["model"], params["spec"]
     ecfg = params["eval"]
     device = pick_device(params.get("device", "cpu"))
     torch.manual_seed(0)
     val = load_val(val_dir, ecfg.get("limit"))
     predict, info = make_predictor(spec, model_path, device)
     n_total = val.burst.shape[1]
-    counts = [k for k in ecfg["frame_counts"] if k <= n_total] if spec["kind"] == "burst" else [1]
+    # single-frame models see frame 0 only: one score (drawn as a reference line)
+    counts = [k for k in ecfg["frame_counts"] if k <= n_total] if spec["kind"] == "burst" else []
     if n_total not in counts:
         counts.append(n_total)
     border, bits, chunk = int(ecfg["boundary_ignore"]), ecfg["quantize_bits"], ecfg["batch_size"]
-    lpips = metrics.LPIPS() if ecfg.get("lpips", True) else None
+    lpips = (
+        metrics.LPIPS(params.get("lpips_weights"), key="burst_sr.lpips_weights")
+        if ecfg.get("lpips", True)
+        else None
+    )
     per_count: dict[int, list[float]] = {k: [] for k in counts}
     psnr_all, ssim_all, lpips_all, seconds = [], [], [], 0.0
     example = None
@@ -119,11 +125,6 @@ def evaluate(
 REAL_BURST_SIZE = 14
 
 
-def real_track_ok(spec: dict[str, Any]) -> bool:
-    """Whether a model can run on real bursts (no ground-truth flow exists there)."""
-    return spec["kind"] != "burst" or spec.get("align") != "gt"
-
-
 def aligned_flow(
     params: dict[str, Any], device: str | torch.device = "cpu"
 ) -> tuple[aligned.FlowFn, str]:
@@ -142,16 +143,16 @@ def aligned_flow(
 
 
 def evaluate_real(
-    name: str,
     params: dict[str, Any],
     root: str,
     out_json: str,
     model_path: str | None = None,
     flow_fn: aligned.FlowFn | None = None,
 ) -> dict[str, Any]:
-    """Score model ``name`` on the BurstSR val bursts (track 2) with AlignedPSNR / aligned SSIM.
-    ``flow_fn`` defaults to :func:`aligned_flow`'s choice."""
-    spec = model_spec(params, name)
+    """Score one model (params from :func:`repro.burstsr.plan.real_params`) on the BurstSR
+    val bursts (track 2) with AlignedPSNR / aligned SSIM. ``flow_fn`` defaults to
+    :func:`aligned_flow`'s choice."""
+    name, spec = params["model"], params["spec"]
     if not real_track_ok(spec):
         raise ReproError(
             f"burst_sr.models.{name}: align 'gt' needs ground-truth flow, which real bursts lack"

@@ -1,9 +1,14 @@
-"""Summary table (our scores beside the reported ones) and the two figures."""
+"""The burst SR scorecard (our models beside the published methods) and its two figures.
+
+Params: :func:`repro.burstsr.plan.summary_params`; published numbers: a reported file
+(``config/reported/burst-sr.yaml``) read with :func:`repro.core.scorecard.load_reported`.
+"""
 
 from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -12,98 +17,46 @@ import torch
 
 from repro.burstsr import camera
 from repro.burstsr.valset import load_val
-from repro.core import ReproError
 from repro.core.plotting import save_figure, use_style
-from repro.core.tables import write_table
+from repro.core.scorecard import Metric, Table, load_reported, write_scorecard
 
-COLUMNS = [
-    "method",
-    "track",
-    "model",
-    "psnr",
-    "ssim",
-    "lpips",
-    "params_m",
-    "sec_per_burst",
-    "reported_psnr",
-    "reported_ssim",
-    "reported_lpips",
-    "reported_source",
-    "note",
-]
+#: Precision as the papers print it: PSNR in dB to 2 decimals, SSIM and LPIPS to 3.
+METRICS = (Metric("psnr", 2, "PSNR (dB)"), Metric("ssim", 3, "SSIM"), Metric("lpips", 3, "LPIPS"))
+EXTRAS = (Metric("params_m", 2, "params (M)"), Metric("sec_per_burst", 3, "s / burst"))
 
 
-def _reported(params: dict[str, Any]) -> list[dict[str, Any]]:
-    rows = params.get("reported", [])
-    for i, row in enumerate(rows):
-        if not row.get("source"):
-            raise ReproError(f"burst_sr.reported[{i}]: a reported number needs a 'source'")
-    return rows
+def score_row(params: Mapping[str, Any], result: Mapping[str, Any], track: str) -> dict[str, Any]:
+    """One evaluated model as a scorecard run: its label, track and metrics."""
+    return {
+        "method": params["models"][result["model"]]["label"],
+        "track": track,
+        "model": result["model"],
+        "psnr": result["psnr"],
+        "ssim": result["ssim"],
+        "lpips": result.get("lpips"),
+        "params_m": result.get("parameters", 0) / 1e6,
+        "sec_per_burst": result["seconds_per_burst"],
+        "test_n": result["bursts"],
+    }
 
 
-def build_rows(
-    params: dict[str, Any],
-    results: list[dict[str, Any]],
-    run_note: str,
-    real_results: list[dict[str, Any]] | None = None,
-    real_note: str = "",
-) -> list[dict[str, Any]]:
-    """Our models first (each beside the reported row it reproduces), then other methods.
-
-    ``results`` are synthetic-track scores, ``real_results`` real-track (BurstSR val) ones.
-    """
-    reported = _reported(params)
-    used: set[int] = set()
-    rows = []
-    scored = [(r, "synthetic", run_note) for r in results]
-    scored += [(r, "real", real_note) for r in real_results or []]
-    for res, track, note in scored:
-        spec = params["models"][res["model"]]
-        method = spec.get("reported_as") or res["model"]
-        match = next(
-            (
-                i
-                for i, r in enumerate(reported)
-                if r["method"] == method and r["track"] == track and i not in used
-            ),
-            None,
-        )
-        rep = reported[match] if match is not None else {}
-        if match is not None:
-            used.add(match)
-        rows.append(
-            {
-                "method": method,
-                "track": track,
-                "model": res["model"],
-                "psnr": res["psnr"],
-                "ssim": res["ssim"],
-                "lpips": res["lpips"],
-                "params_m": res.get("parameters", 0) / 1e6,
-                "sec_per_burst": res["seconds_per_burst"],
-                "reported_psnr": rep.get("psnr"),
-                "reported_ssim": rep.get("ssim"),
-                "reported_lpips": rep.get("lpips"),
-                "reported_source": rep.get("source"),
-                "note": "; ".join(filter(None, [note, res.get("lpips_note")])),
-            }
-        )
-    for i, rep in enumerate(reported):
-        if i in used:
-            continue
-        rows.append(
-            {
-                "method": rep["method"],
-                "track": rep["track"],
-                "model": None,
-                "reported_psnr": rep.get("psnr"),
-                "reported_ssim": rep.get("ssim"),
-                "reported_lpips": rep.get("lpips"),
-                "reported_source": rep["source"],
-                "note": "not run here",
-            }
-        )
-    return rows
+def scorecard(
+    params: Mapping[str, Any], results: list[dict[str, Any]], real: list[dict[str, Any]]
+) -> tuple[Table, list[dict[str, Any]]]:
+    """The scorecard table (one row per model and track; published methods we do not run are
+    listed too) and our runs: synthetic-track ``results``, real-track ``real``."""
+    runs = [score_row(params, r, "synthetic") for r in results]
+    runs += [score_row(params, r, "real") for r in real]
+    table = Table(
+        "NTIRE 2021 burst SR: SyntheticBurst val (synthetic) and BurstSR val (real)",
+        keys=("method", "track", "model"),
+        metrics=METRICS,
+        cells=[{k: r[k] for k in ("method", "track", "model")} for r in runs],
+        include_reported=True,
+        match=("method", "track"),
+        extras=EXTRAS,
+    )
+    return table, runs
 
 
 def _srgb(linear: torch.Tensor, cam: camera.CameraParams) -> np.ndarray:
@@ -112,13 +65,14 @@ def _srgb(linear: torch.Tensor, cam: camera.CameraParams) -> np.ndarray:
 
 
 def figure_visual(
-    params: dict[str, Any],
+    params: Mapping[str, Any],
     val_dir: str,
     results: list[dict[str, Any]],
     examples: list[str],
     out: str | os.PathLike[str],
 ) -> None:
-    """Frame 0 (demosaicked nearest-neighbour), each model, and the ground truth, in sRGB."""
+    """Frame 0 (demosaicked nearest-neighbour), each model, and the ground truth, in sRGB,
+    each model with its PSNR on this burst."""
     import matplotlib.pyplot as plt
 
     idx = int(params["eval"]["example_index"])
@@ -128,49 +82,58 @@ def figure_visual(
     frame0 = camera.packed_to_rgb(val.burst[idx, 0])
     scale = gt.shape[-1] // frame0.shape[-1]
     frame0 = frame0.repeat_interleave(scale, -1).repeat_interleave(scale, -2)
-    panels = [("input frame 0", frame0)]
+    panels = [("input frame 0\n(nearest neighbour)", frame0)]
     for res, path in zip(results, examples, strict=True):
         pred = torch.from_numpy(np.load(path))
-        panels.append((f"{res['model']}\n{res['psnr']:.2f} dB", pred))
+        panels.append((f"{res['model']}\n{res['psnr_per_burst'][idx]:.2f} dB", pred))
     panels.append(("ground truth", gt))
     use_style()
-    fig, axes = plt.subplots(1, len(panels), figsize=(2.0 * len(panels), 2.4))
+    fig, axes = plt.subplots(1, len(panels), figsize=(2.0 * len(panels), 2.5))
     for ax, (title, img) in zip(np.atleast_1d(axes), panels, strict=True):
         ax.imshow(_srgb(img.float(), cam))
         ax.set_title(title, fontsize=7)
         ax.axis("off")
-    fig.suptitle(f"validation burst {idx} (linear PSNR over the whole set)", fontsize=8)
+    fig.suptitle(
+        f"Validation burst {idx}: PSNR of each model on this burst (linear space)", fontsize=8
+    )
     save_figure(fig, out)
 
 
-def figure_frames(results: list[dict[str, Any]], out: str | os.PathLike[str]) -> None:
-    """Validation PSNR against the number of burst frames given to each model."""
+def figure_frames(
+    params: Mapping[str, Any], results: list[dict[str, Any]], out: str | os.PathLike[str]
+) -> None:
+    """Validation PSNR against the number of burst frames given to each burst model; the
+    single-frame models (frame 0 only) are horizontal reference lines."""
     import matplotlib.pyplot as plt
 
     use_style()
-    fig, ax = plt.subplots()
+    fig, ax = plt.subplots(figsize=(5.5, 3.5))
     n_max = max(max(int(k) for k in r["psnr_vs_frames"]) for r in results)
+    styles = iter(["--", ":", "-.", (0, (5, 1))])
     for res in results:
         curve = sorted((int(k), v) for k, v in res["psnr_vs_frames"].items())
-        if len(curve) > 1:
-            ax.plot(*zip(*curve, strict=True), marker="o", label=res["model"])
+        label = params["models"][res["model"]]["label"]
+        if res["kind"] == "burst":
+            ax.plot(*zip(*curve, strict=True), marker="o", label=label)
         else:
             ax.axhline(
-                curve[-1][1],
-                linestyle="--",
-                linewidth=1,
-                label=f"{res['model']} (frame 0)",
-                color="grey" if res["kind"] in ("bicubic", "bilinear") else None,
-            )
-    ax.set_xlabel("frames in the burst")
-    ax.set_ylabel("PSNR (dB, linear)")
-    ax.set_xlim(0.5, n_max + 0.5)
-    ax.legend(fontsize=7)
+                curve[-1][1], linestyle=next(styles), color="grey", linewidth=1,
+                label=f"{label} (frame 0 only)",
+            )  # fmt: skip
+    n = results[0]["bursts"]
+    ax.set(
+        xlabel="frames in the burst",
+        ylabel="PSNR (dB, linear space)",
+        title=f"PSNR against burst size ({n} validation bursts)",
+        xlim=(0.5, n_max + 0.5),
+    )
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0))
     save_figure(fig, out)
 
 
 def summarize(
-    params: dict[str, Any],
+    params: Mapping[str, Any],
+    reported_file: str | os.PathLike[str],
     val_dir: str,
     result_files: list[str],
     example_files: list[str],
@@ -178,52 +141,59 @@ def summarize(
     out_md: str,
     fig_visual: str,
     fig_frames: str,
-    run: str,
     real_files: list[str] | None = None,
 ) -> list[dict[str, Any]]:
-    """Write the summary table and both figures (real-track results only add table rows)."""
+    """Write the scorecard and both figures (real-track results only add table rows)."""
+    from repro.core import ReproError
+
     if len(result_files) != len(example_files):
         raise ReproError("summarize: give one --example per --result")
     results = [json.loads(Path(p).read_text(encoding="utf-8")) for p in result_files]
-    n = results[0]["bursts"] if results else 0
-    note = f"run {run}: {n} stored val bursts"
     real = [json.loads(Path(p).read_text(encoding="utf-8")) for p in real_files or []]
-    flow = real[0].get("flow", "dis_flow") if real else ""
-    flow_words = "PWC-Net flow (as the toolkit)" if flow == "pwcnet" else "OpenCV DIS flow"
-    real_note = (
-        f"run {run}: {real[0]['bursts']} BurstSR val bursts, AlignedPSNR/SSIM with "
-        f"{flow_words}; trained on synthetic bursts only"
-        if real
-        else ""
-    )
-    rows = build_rows(params, results, note, real, real_note)
+    table, runs = scorecard(params, results, real)
+    run = params.get("run", "")
+    border = params["eval"]["boundary_ignore"]
     notes = [
-        "Ours: linear-space PSNR/SSIM (peak 1, 14-bit truncation, "
-        f"{params['eval']['boundary_ignore']} px border ignored) on the stored validation bursts.",
-        "Reported: numbers from the cited source, not recomputed here; empty cells were not "
-        "published or cannot be run here.",
+        f"Ours, synthetic: linear-space PSNR/SSIM (peak 1, 14-bit truncation, {border} px "
+        f"border ignored) on the stored validation bursts of run {run} (column test images).",
+        "Reported: numbers from the cited source, not recomputed here; a row without a model "
+        "was not run here, and an empty cell was not published.",
+        "A model named '(oracle: ground-truth flow)' aligns frames with the true motion, which "
+        "no real method has; it stands on no published row.",
     ]
+    skipped = sorted({r["lpips_note"] for r in results + real if r.get("lpips_note")})
+    notes += [f"LPIPS empty: {reason}" for reason in skipped]
     if real:
+        flow = real[0].get("flow", "dis_flow")
+        words = "PWC-Net flow (as the toolkit)" if flow == "pwcnet" else "OpenCV DIS flow"
         notes.append(
-            "Ours, track real: AlignedPSNR and aligned SSIM on the BurstSR val bursts "
-            f"(burst_sr.data.burstsr_root), {flow_words}"
+            f"Ours, real: AlignedPSNR and aligned SSIM on {real[0]['bursts']} BurstSR val "
+            f"bursts with {words}"
             + (
-                " instead of PWC-Net (not comparable to published numbers)"
-                if flow != "pwcnet"
-                else ""
+                ""
+                if flow == "pwcnet"
+                else " instead of PWC-Net (not comparable to published numbers)"
             )
-            + ", models trained on synthetic bursts only (no fine-tuning on BurstSR train)."
+            + "; models trained on synthetic bursts only (no fine-tuning on BurstSR train)."
         )
     else:
-        notes.append(
-            "Track real: not run (burst_sr.data.burstsr_root unset); our real rows are absent."
-        )
-    if params["data"].get("source", "photos") == "photos":
+        notes.append("Track real: not run (burst_sr.data.burstsr_root unset).")
+    if params.get("source", "photos") == "photos":
         notes.append(
             "Quick-run images are scikit-image photographs with small crops, not the 300 "
             "official SyntheticBurst val bursts: our and reported levels differ."
         )
-    write_table(rows, out_csv, out_md, COLUMNS, "Burst SR (NTIRE 2021) summary", notes)
+    here = Path(out_md).parent
+    listed = [
+        (os.path.relpath(fig_visual, here), "One validation burst: frame 0, each model (with "
+         "its PSNR on this burst) and the ground truth, in sRGB."),
+        (os.path.relpath(fig_frames, here), "PSNR against the number of frames each burst "
+         "model is given; single-frame baselines as reference lines."),
+    ]  # fmt: skip
+    rows = write_scorecard(
+        [table], runs, load_reported(reported_file), out_csv, out_md,
+        "Burst SR (NTIRE 2021) scorecard", notes, listed, Path(out_md).with_suffix(".html"),
+    )  # fmt: skip
     figure_visual(params, val_dir, results, example_files, fig_visual)
-    figure_frames(results, fig_frames)
+    figure_frames(params, results, fig_frames)
     return rows

@@ -6,6 +6,14 @@ model follows the challenge: frame 0 is translated by (s/2 - 0.5, s/2 - 0.5) HR 
 other frames by U(-T, T) and rotated by U(-R, R) degrees about the image centre (OpenCV's
 ``getRotationMatrix2D`` convention), warped bilinearly with zero border, border-cropped and
 resized by 1/s with OpenCV's INTER_LINEAR (no anti-aliasing).
+
+On 8-bit frames (``quantize_8bit``) the rounding is that of the pinned OpenCV (5.0) on uint8:
+``warpAffine`` samples at float coordinates and rounds half to even, ``resize`` rounds half up
+(fixed-point weights). The frame-0 shift of 1.5 px makes exact halves common (about a quarter
+of the warped values and of the resized ones), so the rounding rule matters. The source is
+sampled from a zero-padded buffer of side 2^k + 1 (:func:`padded_size`) so that ``grid_sample``
+coordinates are exact binary fractions wherever the warp's are (frame 0, pure translations
+by multiples of 1/2^j px): there the frames equal OpenCV's bit for bit (tests/test_synth.py).
 """
 
 from __future__ import annotations
@@ -107,6 +115,14 @@ def affine_matrices(translation: torch.Tensor, rotation: torch.Tensor, size: int
     return m
 
 
+def padded_size(size: int) -> int:
+    """Side ``2^k + 1 >= size`` of the zero-padded buffer the warp samples from: with
+    ``grid_sample(align_corners=True)`` a pixel coordinate x maps to ``x / 2^(k-1) - 1`` and
+    back by a power of two, so binary-fraction coordinates (the 1.5 px frame-0 shift) stay
+    exact in float32 and exact ties reach the rounding as exact halves."""
+    return 2 ** max(1, math.ceil(math.log2(max(size - 1, 2)))) + 1
+
+
 def resize_taps(s: int) -> tuple[tuple[int, ...], tuple[float, ...]]:
     """HR offsets and weights a bilinear 1/s resize (OpenCV INTER_LINEAR, no anti-aliasing)
     reads for LR pixel q, relative to HR pixel q*s: LR centre (q + 0.5) s - 0.5 falls halfway
@@ -160,9 +176,13 @@ def warp_packed(
     samples only the HR pixels the resize and the mosaic keep, directly from the one source
     image (no per-frame copies): 1/(3 s^2/4) of the warped frames. With ``cfg.quantize_8bit``
     the source holds 8-bit levels (0..255) and the warp and resize outputs are rounded to
-    levels, as OpenCV's uint8 path. Returns packed RGGB ``(B, N, 4, p, p)`` in [0, 1] (written
-    into ``out`` if given). ``grid`` is an optional ``(B, 4, N, T, p, p, 2)`` buffer and
-    ``lines`` the precomputed :func:`tap_lines`.
+    levels as OpenCV 5's uint8 path does: the warp half to even, the resize half up. Returns
+    packed RGGB ``(B, N, 4, p, p)`` in [0, 1] (written into ``out`` if given). ``grid`` is an
+    optional ``(B, 4, N, T, p, p, 2)`` buffer and ``lines`` the precomputed :func:`tap_lines`.
+
+    ``source`` may be zero-padded on the bottom and right (the matrices are those of the
+    unpadded image): padded to :func:`padded_size` (as :func:`generate` does), coordinates
+    that are binary fractions are exact and ties round exactly as OpenCV's.
     """
     b, _, size, _ = source.shape
     n, p = mats.shape[1], cfg.crop // (2 * cfg.downsample)
@@ -180,10 +200,10 @@ def warp_packed(
             source[:, plane : plane + 1], g, "bilinear", "zeros", align_corners=True
         ).view(b, -1, n, taps_n, p, p)
         if cfg.quantize_8bit:
-            taps = taps.round_()
+            taps = taps.round_()  # warpAffine (OpenCV 5): float coordinates, half to even
         lr = taps.sum(3).mul_(1.0 / taps_n) if taps_n > 1 else taps[:, :, :, 0]
-        if cfg.quantize_8bit:
-            lr = lr.round_().div_(255.0)
+        if cfg.quantize_8bit:  # resize: fixed point, half up (a mean of 1 or 4 levels is exact)
+            lr = lr.add_(0.5).floor_().div_(255.0)
         out[:, :, packed].copy_(lr.transpose(1, 2))
     return out
 
@@ -275,11 +295,15 @@ class Buffers:
     def __init__(self) -> None:
         self._store: dict[str, torch.Tensor] = {}
 
-    def get(self, name: str, shape: tuple[int, ...], like: torch.Tensor) -> torch.Tensor:
-        """An uninitialised ``shape`` tensor of ``like``'s dtype and device, reused if it fits."""
+    def get(
+        self, name: str, shape: tuple[int, ...], like: torch.Tensor, zero: bool = False
+    ) -> torch.Tensor:
+        """A ``shape`` tensor of ``like``'s dtype and device, reused if it fits; uninitialised,
+        or zero-filled when first made if ``zero`` (for padding that is never written)."""
         t = self._store.get(name)
         if t is None or t.shape != shape or t.dtype != like.dtype or t.device != like.device:
-            t = self._store[name] = torch.empty(shape, dtype=like.dtype, device=like.device)
+            make = torch.zeros if zero else torch.empty
+            t = self._store[name] = make(shape, dtype=like.dtype, device=like.device)
         return t
 
 
@@ -326,7 +350,8 @@ def generate(
     buffers = buffers or Buffers()
     like = torch.empty(0, dtype=dtype, device=device)
     step = min(b, CPU_CHUNK) if device.type == "cpu" else b
-    along_x, along_y = tap_lines(mats, cfg, size)
+    pad = padded_size(size)  # the warp samples a zero-padded copy: exact binary fractions
+    along_x, along_y = tap_lines(mats, cfg, pad)
     scale = 255.0 if cfg.quantize_8bit else 1.0  # the warp reads 8-bit levels (OpenCV uint8)
     mat, boost = colour_matrices(cam, dtype, scale)
     boost_rows = boost.tolist()  # per-image scalars of the safe-gain correction
@@ -335,6 +360,7 @@ def generate(
     raw = buffers.get("raw", (b, n, 4, p, p), like)
     levels = buffers.get("levels", (step, 3, size * size), like)
     work = buffers.get("work", (step, 4, size * size), like)
+    padded = buffers.get("padded", (step, 3, pad, pad), like, zero=True)  # pad never written
     grid = buffers.get("grid", (step, 4, n, along_y.shape[3], p, p, 2), like)
     noise = buffers.get("noise", (step, n, 4, p, p), like)
     for lo in range(0, b, step):
@@ -347,7 +373,11 @@ def generate(
         torch.mul(
             linear[:, :, border : size - border, border : size - border], 1.0 / scale, out=gt[sl]
         )
-        source = linear.floor_() if cfg.quantize_8bit else linear
+        source = padded[:k]
+        if cfg.quantize_8bit:  # the toolkit's uint8 cast (truncation), into the padded buffer
+            torch.floor(linear, out=source[:, :, :size, :size])
+        else:
+            source[:, :, :size, :size].copy_(linear)
         lines = (along_x[sl], along_y[sl])
         out = warp_packed(source, mats[sl], cfg, raw[sl], grid[:k], lines)
         if cfg.add_noise:
@@ -390,9 +420,3 @@ def flow_to_packed(flow: torch.Tensor) -> torch.Tensor:
     f = flow.reshape(-1, *flow.shape[-3:])
     f = F.avg_pool2d(f, 2) / 2.0
     return f.reshape(*lead, *f.shape[-3:])
-
-
-def max_displacement(cfg: BurstConfig) -> float:
-    """Largest LR displacement the motion model produces (translation plus rotation)."""
-    rot = math.radians(cfg.max_rotation) * cfg.source_size / math.sqrt(2)
-    return (cfg.max_translation * math.sqrt(2) + rot) / cfg.downsample

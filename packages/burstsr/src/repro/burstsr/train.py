@@ -1,16 +1,16 @@
 """Training of the learned baselines on synthetic bursts made on the fly.
 
 Each iteration draws random crops, generates a batch of bursts on the training device and
-takes one Adam step. The state (weights, optimiser, scheduler, data RNG) is checkpointed every
-``checkpoint_every`` iterations beside the output, so an interrupted run resumes bit for bit
-on CPU.
+takes one Adam step. The run folder, checkpoints (every ``checkpoint_every`` iterations, with
+the optimiser, scheduler and data generators, so an interrupted run resumes bit for bit on
+CPU), ``metrics.csv``, ``model.pt``, ``result.json`` and the non-finite-loss guard are
+:class:`repro.core.training.TrainLoop`'s.
 """
 
 from __future__ import annotations
 
 import os
 import time
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -18,29 +18,17 @@ import torch
 from repro.burstsr import models, synth
 from repro.burstsr.sources import make_source
 from repro.core import ReproError
-from repro.core.checkpoint import load_checkpoint, save_checkpoint
+from repro.core.checkpoint import load_checkpoint
+from repro.core.device import resolve_device
 from repro.core.seeding import seed_everything
+from repro.core.training import TrainLoop
 
 TRAINABLE = ("single", "burst", "flownet")
 
 
 def pick_device(name: str) -> torch.device:
-    """'cpu', 'cuda' or 'auto' (CUDA when available)."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ReproError(f"burst_sr.device: '{name}' requested but CUDA is not available")
-    return torch.device(name)
-
-
-def model_spec(params: dict[str, Any], name: str) -> dict[str, Any]:
-    """The config entry ``burst_sr.models.<name>``."""
-    if name not in params.get("models", {}):
-        raise ReproError(
-            f"burst_sr.models: no model '{name}' "
-            f"(configured: {', '.join(params.get('models', {}))})"
-        )
-    return params["models"][name]
+    """``auto``, ``cpu``, ``cuda`` or ``cuda:<i>`` (the one convention, repro.core.device)."""
+    return resolve_device(name, "burst_sr.device")
 
 
 def build_model(
@@ -112,22 +100,22 @@ def l1_loss(pred: torch.Tensor, gt: torch.Tensor, border: int) -> torch.Tensor:
 
 
 def train(
-    name: str,
-    params: dict[str, Any],
-    out: str | os.PathLike[str],
-    seed: int,
-    flownet_path: str | None = None,
+    params: dict[str, Any], out_dir: str | os.PathLike[str], flownet_path: str | None = None
 ) -> dict[str, Any]:
-    """Train model ``name`` of ``params['models']``; write its checkpoint to ``out``."""
-    spec = model_spec(params, name)
-    tcfg = {**params["train"], **spec.get("train", {})}
+    """Train one model (params from :func:`repro.burstsr.plan.train_params`) into ``out_dir``:
+    ``model.pt`` (weights with the spec and widths to rebuild it), ``result.json``,
+    ``metrics.csv`` and ``checkpoint.pt``."""
+    name, spec, seed = params["model"], params["spec"], int(params["seed"])
+    if spec["kind"] not in TRAINABLE:
+        raise ReproError(f"burst_sr.models.{name}: kind '{spec['kind']}' is not trainable")
+    tcfg = params["train"]
     device = pick_device(params.get("device", "cpu"))
     seed_everything(seed)
     net = models.NetConfig.from_params(params.get("net"))
     flownet = None
     if spec["kind"] == "burst" and spec.get("align") == "flownet":
         if not flownet_path:
-            raise ReproError(f"burst_sr.models.{name}: align=flownet needs --flownet CHECKPOINT")
+            raise ReproError(f"burst_sr.models.{name}: align=flownet needs --flownet MODEL")
         flownet, _ = load_model(flownet_path, device)
     elif spec["kind"] == "burst" and spec.get("align") == "pwcnet":
         flownet = pwcnet_aligner(params, device)
@@ -139,18 +127,20 @@ def train(
     opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=tcfg["lr"])
     sched = torch.optim.lr_scheduler.StepLR(opt, step_size=tcfg["lr_step"], gamma=tcfg["lr_gamma"])
     gen = torch.Generator().manual_seed(seed)
-    state_path = Path(f"{out}.state")
-    start, history = 0, []
-    if state_path.is_file():
-        state = load_checkpoint(state_path, map_location=str(device))
+    iters, border = int(tcfg["iterations"]), int(tcfg["boundary_ignore"])
+    log_every, ckpt_every = int(tcfg["log_every"]), int(tcfg["checkpoint_every"])
+    loop = TrainLoop(out_dir, total=iters, unit="iteration", name=f"burst-sr {name}")
+    history: list[float] = []
+
+    def restore(state: dict[str, Any]) -> None:
         model.load_state_dict(state["state_dict"])
         opt.load_state_dict(state["optimizer"])
         sched.load_state_dict(state["scheduler"])
         gen.set_state(state["generator"])
         torch.set_rng_state(state["torch_rng"])
-        start, history = int(state["iteration"]), list(state["history"])
-        print(f"resumed {name} at iteration {start}")
-    iters, border = int(tcfg["iterations"]), int(tcfg["boundary_ignore"])
+        history[:] = state["history"]
+
+    start = loop.resume(restore, map_location=str(device)) - 1
     bgen = torch.Generator(device=device)
     buffers = synth.Buffers()  # each step's bursts are used up within the step
     model.train()
@@ -170,28 +160,41 @@ def train(
         loss.backward()
         opt.step()
         sched.step()
-        history.append(loss.item())
-        if (it + 1) % int(tcfg["log_every"]) == 0 or it + 1 == iters:
-            recent = history[-int(tcfg["log_every"]) :]
-            print(
-                f"{name} it {it + 1}/{iters} loss {sum(recent) / len(recent):.5f} "
-                f"({time.perf_counter() - t0:.1f}s)",
-                flush=True,
+        history.append(loop.check({"loss": loss}, it + 1)["loss"])
+        if (it + 1) % log_every == 0 or it + 1 == iters:
+            recent = history[-log_every:]
+            loop.record(
+                {
+                    "iteration": it + 1,
+                    "loss": sum(recent) / len(recent),
+                    "lr": sched.get_last_lr()[0],
+                    "seconds": time.perf_counter() - t0,
+                }
             )
-        if (it + 1) % int(tcfg["checkpoint_every"]) == 0 and it + 1 < iters:
-            save_checkpoint(
-                state_path,
+        if (it + 1) % ckpt_every == 0 and it + 1 < iters:
+            loop.save(
+                it + 1,
                 {
                     "state_dict": model.state_dict(),
                     "optimizer": opt.state_dict(),
                     "scheduler": sched.state_dict(),
                     "generator": gen.get_state(),
                     "torch_rng": torch.get_rng_state(),
-                    "iteration": it + 1,
                     "history": history,
                 },
             )
+    tail = history[-20:]
     result = {
+        "model": name,
+        "kind": spec["kind"],
+        "align": spec.get("align"),
+        "iterations": iters,
+        "final_loss": sum(tail) / len(tail) if tail else None,
+        "parameters": models.count_parameters(model),
+        "seed": seed,
+        "seconds": time.perf_counter() - t0,
+    }
+    checkpoint = {
         "kind": spec["kind"],
         "spec": dict(spec),
         "net": net.to_dict(),
@@ -199,13 +202,7 @@ def train(
         "iterations": iters,
         "history": history,
         "seed": seed,
-        "parameters": models.count_parameters(model),
+        "parameters": result["parameters"],
         "train": tcfg,
-        "seconds": time.perf_counter() - t0,
     }
-    save_checkpoint(out, result)
-    state_path.unlink(missing_ok=True)
-    if history:
-        tail = history[-20:]
-        print(f"{name}: final loss {sum(tail) / len(tail):.5f}")
-    return result
+    return loop.finish(checkpoint, result)

@@ -12,7 +12,9 @@ def _main(argv: list[str] | None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     prov = sub.add_parser("provenance", help="write a provenance JSON for a run")
     prov.add_argument("--out", required=True, help="JSON file to write")
-    prov.add_argument("--config", type=cliutil.json_arg, required=True, help="config as JSON")
+    prov.add_argument("--configfile", nargs="+", required=True, help="the run's config files")
+    prov.add_argument("--overrides", type=cliutil.json_arg, default={}, help="--config as JSON")
+    prov.add_argument("--schema", required=True, help="config schema (fills the defaults)")
     prov.add_argument("--seed", type=int, default=None)
     prov.add_argument("--code-dir", default=None, help="checkout whose commit is recorded")
     check = sub.add_parser("check-config", help="validate a YAML config against the schema")
@@ -21,9 +23,11 @@ def _main(argv: list[str] | None) -> int:
     args = parser.parse_args(argv)
 
     if args.command == "provenance":
+        from repro.core.config import load_run_config
         from repro.core.provenance import write_provenance
 
-        write_provenance(args.out, args.config, args.seed, args.code_dir)
+        config = load_run_config(args.configfile, args.overrides, args.schema)
+        write_provenance(args.out, config, args.seed, args.code_dir)
     else:
         import yaml
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -20,7 +21,9 @@ def json_arg(text: str) -> Any:
 
 
 def run(main: Callable[[list[str] | None], int | None], argv: list[str] | None = None) -> int:
-    """Call ``main``; turn a ReproError into one line on stderr and exit status 2."""
+    """Call ``main`` with INFO logging to stderr (progress lines in the job's log); turn a
+    ReproError into one line on stderr and exit status 2."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     try:
         return int(main(argv) or 0)
     except ReproError as exc:

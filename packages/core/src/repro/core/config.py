@@ -27,6 +27,56 @@ def check_keys(
         )
 
 
+def typed_overrides(overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """``snakemake --config`` values with YAML types: Snakemake parses a nested value such as
+    ``kd={seeds: [0, 1]}`` with YAML's BaseLoader, which leaves every scalar a string; each
+    such string is parsed again as YAML (``'0'`` -> 0, ``'true'`` -> True, ``'null'`` -> None)."""
+    import yaml
+
+    def typed(value: Any) -> Any:
+        if isinstance(value, Mapping):
+            return {k: typed(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [typed(v) for v in value]
+        if isinstance(value, str):
+            try:
+                return yaml.safe_load(value) if value else value
+            except yaml.YAMLError:
+                return value
+        return value
+
+    return {k: typed(v) for k, v in overrides.items()}
+
+
+def deep_update(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    """Merge ``over`` into ``base`` in place, recursing into mappings (as Snakemake merges
+    config files and ``--config``)."""
+    for key, value in over.items():
+        if isinstance(value, Mapping) and isinstance(base.get(key), dict):
+            deep_update(base[key], value)
+        else:
+            base[key] = value
+    return base
+
+
+def load_run_config(
+    files: Iterable[str | os.PathLike[str]],
+    overrides: Mapping[str, Any],
+    schema_path: str | os.PathLike[str],
+) -> dict[str, Any]:
+    """The run's effective config, as the Snakefile sees it: the config files merged in
+    order, then the ``--config`` overrides (:func:`typed_overrides`), validated with defaults."""
+    import yaml
+
+    config: dict[str, Any] = {}
+    for path in files:
+        with open(path, encoding="utf-8") as fh:
+            deep_update(config, yaml.safe_load(fh) or {})
+    deep_update(config, typed_overrides(overrides))
+    source = " + ".join(str(f) for f in files)
+    return validate_config(config, schema_path, source)
+
+
 def load_schema(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Read a JSON schema written as YAML or JSON, inlining ``$ref``s to sibling files.
 

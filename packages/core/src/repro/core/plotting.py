@@ -34,7 +34,7 @@ def use_style() -> None:
     from matplotlib import rcParams
 
     plt.close("all")
-    from cycler import cycler  # a matplotlib dependency
+    from matplotlib import cycler
 
     rcParams.update(STYLE)
     rcParams["axes.prop_cycle"] = cycler(color=COLORS)

@@ -8,6 +8,7 @@ import json
 import os
 import platform
 import subprocess
+import sys
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -55,6 +56,18 @@ def git_state(cwd: str | os.PathLike[str] | None = None) -> dict[str, Any]:
     return {"commit": commit, "dirty": bool(status) if status is not None else None}
 
 
+def lock_hash(start: str | os.PathLike[str] | None = None) -> str | None:
+    """SHA-256 of the workspace's ``uv.lock`` (searched from ``start`` upwards), or None."""
+    from repro.core.atomic import sha256_file
+
+    here = Path(start or os.getcwd()).resolve()
+    for folder in (here, *here.parents):
+        lock = folder / "uv.lock"
+        if lock.is_file():
+            return sha256_file(lock)
+    return None
+
+
 def package_versions(names: tuple[str, ...] = TRACKED) -> dict[str, str]:
     """Installed versions of ``names``; absent distributions are left out."""
     versions = {}
@@ -91,11 +104,14 @@ def collect(
 ) -> dict[str, Any]:
     """A provenance record for a result produced under ``config`` and ``seed``.
 
-    ``code_dir`` is a folder of the checkout whose commit is recorded (default: cwd).
+    ``code_dir`` is a folder of the checkout whose commit and ``uv.lock`` are recorded
+    (default: cwd); the command line that made the result is recorded too.
     """
     return {
         "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "git": git_state(code_dir),
+        "uv_lock_sha256": lock_hash(code_dir),
+        "command": [os.path.basename(sys.argv[0]), *sys.argv[1:]],
         "config": config,
         "config_hash": config_hash(config),
         "seed": seed,

@@ -10,6 +10,7 @@ Rules pass their config section as ``--params JSON``. Examples::
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +20,29 @@ from repro.core import ReproError, cliutil
 ARCHIVES = ("cifar100", "tinyimagenet", "zurich")
 
 
+def verifier(dataset: str, params: dict[str, Any]):
+    """The layout check :func:`repro.data.fetch.obtain_archive` runs on ``dataset``'s archive
+    before linking or recording it (``params["check_counts"]``, default true, requires the
+    official counts where the listing gives them: Zurich and Tiny-ImageNet)."""
+    counts = params.get("check_counts", True)
+    if dataset == "cifar100":
+        from repro.data.cifar import verify_cifar100
+
+        return verify_cifar100
+    if dataset == "tinyimagenet":
+        from repro.data.tinyimagenet import verify_tinyimagenet
+
+        return lambda path, label: verify_tinyimagenet(path, label, counts)
+    if dataset == "zurich":
+        from repro.data.zurich import verify_zurich
+
+        return lambda path, label: verify_zurich(path, counts, label)
+    raise ReproError(f"unknown archive dataset '{dataset}' (one of {', '.join(ARCHIVES)})")
+
+
 def fetch(dataset: str, out: Path, params: dict[str, Any]) -> None:
-    """Place a verified archive at ``out``: a link to the user's file, or a download."""
+    """Place a verified archive at ``out``: a link to the user's file, or a download (network
+    errors retried inside, see :func:`repro.data.fetch.download_file`)."""
     from repro.data.fetch import obtain_archive
 
     obtain_archive(
@@ -31,6 +53,7 @@ def fetch(dataset: str, out: Path, params: dict[str, Any]) -> None:
         dest=out,
         key=f"data.{dataset}.archive",
         download=params.get("download", True),
+        verify=verifier(dataset, params),
     )
 
 
@@ -78,40 +101,69 @@ def _need(archive: Path | None, dataset: str) -> Path:
     return archive
 
 
+def _archive_problem(base: str, cfg: dict[str, Any], data_root: Path) -> str | None:
+    key = f"data.{base}.archive"
+    url = cfg.get("url")
+    origin = f"download it from {url}" if url else "obtain it from its official source (docs)"
+    path = cfg.get("archive")
+    if path:
+        if Path(path).is_file():
+            return None
+        what = "a folder, not a file" if Path(path).is_dir() else "not there"
+        return f"{base}: {key} is set to {path}, which is {what}; {origin} and fix the path"
+    if (data_root / "archives" / f"{base}.archive").exists():  # fetched and verified earlier
+        return None
+    if url and cfg.get("download", True):
+        return None
+    unset = (
+        f"{key} is unset and data.{base}.download is false"
+        if url
+        else f"{key} and data.{base}.url are both unset"
+    )
+    return f"{base}: no archive is set: {unset}; {origin} and set {key} to its path"
+
+
+def _imagenet_problem(cfg: dict[str, Any]) -> str | None:
+    root = cfg.get("root")
+    where = (
+        "download ILSVRC-2012 from https://image-net.org (train/ and val/ with one folder "
+        "per class)"
+    )
+    if not root:
+        return f"imagenet: data.imagenet.root is not set; {where} and set it to that folder"
+    root_path = Path(root)
+    if not root_path.is_dir():
+        what = "a file, not a folder" if root_path.exists() else "not there"
+        return f"imagenet: data.imagenet.root is set to {root}, which is {what}; {where}"
+    missing = [s for s in ("train", "val") if not (root_path / s).is_dir()]
+    if missing:
+        return (
+            f"imagenet: data.imagenet.root is set to {root}, which has no {missing[0]}/ folder; "
+            f"{where}"
+        )
+    return None
+
+
 def check(data_cfg: dict[str, Any], datasets: list[str], data_root: Path) -> list[str]:
-    """Problems that would stop the given datasets from being prepared (empty when fine)."""
-    problems = []
+    """Every problem that would stop the given datasets from being prepared, one line each
+    naming the config key and the value that was set (empty when fine). Datasets already
+    prepared under ``data_root`` are skipped; long-tailed variants share their base's check."""
+    groups: dict[str, list[str]] = {}
     for name in datasets:
-        base = name.split("-lt")[0]
-        if (data_root / name / "meta.json").is_file():
+        groups.setdefault(name.split("-lt")[0], []).append(name)
+    problems = []
+    for base, names in groups.items():
+        if all((data_root / n / "meta.json").is_file() for n in names):
             continue
-        cfg = data_cfg.get(base.replace("-", "_"), {})
+        cfg = data_cfg.get(base.replace("-", "_")) or {}
         if base in ARCHIVES:
-            path = cfg.get("archive")
-            if (data_root / "archives" / f"{base}.archive").exists():
-                continue
-            origin = (
-                f"download it from {cfg['url']}"
-                if cfg.get("url")
-                else "obtain it from its official source (docs)"
-            )
-            if path and not Path(path).is_file():
-                problems.append(
-                    f"{base}: {path} (config key 'data.{base}.archive') does not exist; {origin}"
-                )
-            elif not path and not (cfg.get("download", True) and cfg.get("url")):
-                problems.append(
-                    f"{base}: no archive is set and nothing to download; {origin} "
-                    f"and set config key 'data.{base}.archive'"
-                )
+            problem = _archive_problem(base, cfg, data_root)
         elif base == "imagenet":
-            root = cfg.get("root")
-            if not root or not Path(root).is_dir():
-                problems.append(
-                    "imagenet: ILSVRC-2012 folder not found; download it from "
-                    "https://image-net.org (train + val in class folders) and set "
-                    "config key 'data.imagenet.root'"
-                )
+            problem = _imagenet_problem(cfg)
+        else:
+            problem = None
+        if problem:
+            problems.append(problem)
     return problems
 
 
@@ -143,10 +195,9 @@ def _main(argv: list[str] | None) -> int:
         prepare(args.dataset, args.out, args.params, args.archive, args.imbalance)
     else:
         problems = check(args.params, args.datasets, args.root)
-        if problems:
-            raise ReproError(
-                problems[0] + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else "")
-            )
+        for line in problems:  # every problem, one line each
+            print(f"error: {line}", file=sys.stderr)
+        return 2 if problems else 0
     return 0
 
 

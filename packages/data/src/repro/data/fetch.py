@@ -1,49 +1,150 @@
-"""Obtain an official archive: from a path the user set, or downloaded with a checksum.
+"""Obtain an official archive, from a path the user set or a download, verified before use.
 
-Downloads go through ``pooch`` (temporary file, hash check, then rename), so a failed or
-corrupted download leaves nothing behind. A user-supplied file is hash-checked too.
+:func:`obtain_archive` works in this order, and nothing is linked, recorded or pinned before
+every check has passed:
+
+1. the file: the user's path (config key ``data.<dataset>.archive``), or a download into a
+   temporary file beside the destination. Network errors (connection refused or reset,
+   timeouts, HTTP 5xx/408/429) are retried a bounded number of times with a short backoff;
+   failures a retry cannot fix (HTTP 4xx, checksum, format) are raised at once;
+2. the configured checksum (``data.<dataset>.hash``), computed in the same single read as the
+   SHA-256 that is recorded;
+3. the layout: the dataset's ``verify`` function (its member listing and counts; cheap: a
+   zip's central directory, a tar.gz's header stream);
+4. only then the link (or the renamed download) at the destination and ``<dest>.sha256``.
+
+Any failure is one :class:`~repro.core.ReproError` line naming the user's file (or the URL)
+and its config key; the temporary file, the destination and its ``.sha256`` are removed, so a
+later start-up check does not accept a file that failed.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
+import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from repro.core import ReproError
 
+#: ``verify(path, label)``: raise ReproError("<label>: <what is wrong>") if ``path`` is not the
+#: dataset's official archive; ``label`` names the file and its config key for the message.
+Verifier = Callable[[Path, str], Any]
 
-def _where_to_get(dataset: str, url: str | None, key: str) -> str:
+
+def _where_to_get(url: str | None, key: str) -> str:
     origin = f"download it from {url}" if url else "obtain it from its official source"
     return f"{origin} and set config key '{key}' to its path"
 
 
-def check_hash(path: Path, known_hash: str | None, dataset: str) -> None:
-    """Raise ReproError if ``path`` does not match ``known_hash`` ("md5:..."/"sha256:...")."""
-    if not known_hash:
-        return
-    import pooch
+def _section(key: str) -> str:
+    """'data.zurich.archive' -> 'data.zurich'."""
+    return key.rsplit(".", 1)[0]
 
-    alg, _, expected = known_hash.rpartition(":")
-    actual = pooch.file_hash(str(path), alg=alg or "sha256")
-    if actual != expected:
+
+def sidecar(path: Path) -> Path:
+    """``<path>.sha256``: the SHA-256 recorded when the archive at ``path`` was verified."""
+    return path.with_name(path.name + ".sha256")
+
+
+def file_digests(path: Path, algorithms: set[str], chunk: int = 1 << 20) -> dict[str, str]:
+    """Hex digests of ``path`` for each of ``algorithms`` ("sha256", "md5", ...), one read."""
+    try:
+        hashers = {alg: hashlib.new(alg) for alg in algorithms}
+    except ValueError as exc:
+        raise ReproError(f"unknown checksum algorithm in {sorted(algorithms)}: {exc}") from exc
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            for h in hashers.values():
+                h.update(block)
+    return {alg: h.hexdigest() for alg, h in hashers.items()}
+
+
+def _verify_hash(path: Path, known_hash: str | None, label: str, key: str) -> str:
+    """Check ``known_hash`` ("md5:..."/"sha256:..."/bare sha256) and return the SHA-256."""
+    alg, _, expected = (known_hash or "").rpartition(":")
+    alg = (alg or "sha256").lower()
+    digests = file_digests(path, {"sha256", alg} if known_hash else {"sha256"})
+    if known_hash and digests[alg] != expected.lower():
         raise ReproError(
-            f"{dataset}: {path} fails its checksum ({alg or 'sha256'} {actual}, "
-            f"expected {expected}); the file is corrupted or not the official one"
+            f"{label} fails its checksum ({alg} {digests[alg]}, expected {expected} from "
+            f"config key '{_section(key)}.hash'); the file is corrupted or not the official one"
         )
+    return digests["sha256"]
 
 
-def record_hash(path: Path, dataset: str, key: str) -> str:
-    """Write ``<path>.sha256`` ("sha256:<hex>") for an archive fetched without a configured
-    checksum and say how to pin it (trust on first use: later fetches verify the pin)."""
-    from repro.core.atomic import sha256_file, write_text
+def _retryable(exc: BaseException) -> bool:
+    """Whether a download error may pass on a retry: network trouble and server-side HTTP
+    errors, not client errors (404, 403, ...). ``requests`` errors are ``OSError`` subclasses
+    and carry the response, so no import of ``requests`` is needed here."""
+    status = getattr(getattr(exc, "response", None), "status_code", None)
+    if status is not None:
+        return status >= 500 or status in (408, 429)
+    return isinstance(exc, OSError)
 
-    pinned = f"sha256:{sha256_file(path)}"
-    write_text(path.with_name(path.name + ".sha256"), pinned + "\n")
-    print(
-        f"{dataset}: no checksum configured; {path} has {pinned}. Set config key "
-        f"'{key.rsplit('.', 1)[0]}.hash' to it to verify this archive on later fetches."
-    )
-    return pinned
+
+def download_file(url: str, target: Path, attempts: int = 3, backoff: float = 2.0) -> None:
+    """Download ``url`` to ``target`` (with pooch's downloader for the URL's protocol).
+
+    Network errors are retried up to ``attempts`` tries in all, waiting ``backoff``, then
+    2 x ``backoff`` seconds, ...; other errors are raised at once. A failed try leaves no file.
+    """
+    from pooch.downloaders import choose_downloader
+
+    downloader = choose_downloader(url, progressbar=False)
+    for attempt in range(1, attempts + 1):
+        try:
+            downloader(url, str(target), None)
+            return
+        except Exception as exc:  # noqa: BLE001 - network errors come in many types
+            target.unlink(missing_ok=True)
+            if attempt == attempts or not _retryable(exc):
+                tries = f" after {attempt} tries" if attempt > 1 else ""
+                reason = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+                raise ReproError(f"download from {url} failed{tries}: {reason}") from exc
+            time.sleep(backoff * 2 ** (attempt - 1))
+
+
+def recorded_sha256(archive: str | os.PathLike[str]) -> str | None:
+    """The SHA-256 that :func:`obtain_archive` recorded for ``archive``, if still current
+    (the record is not older than the file it describes); else None."""
+    archive = Path(archive)
+    record = sidecar(archive)
+    try:
+        if record.stat().st_mtime < archive.stat().st_mtime:
+            return None
+        alg, _, digest = record.read_text().strip().partition(":")
+    except OSError:
+        return None
+    return digest if alg == "sha256" and len(digest) == 64 else None
+
+
+def discard(dest: Path) -> None:
+    """Remove what :func:`obtain_archive` placed at ``dest`` (the link or download and its
+    ``.sha256``), so the start-up check asks for the archive again. A user's own file is
+    never touched: ``dest`` is either a link to it or our download."""
+    dest.unlink(missing_ok=True)
+    sidecar(dest).unlink(missing_ok=True)
+
+
+def forget_fetched(archive: str | os.PathLike[str]) -> None:
+    """After a corrupt member turns up while preparing: if ``archive`` was placed by
+    :func:`obtain_archive` (it has a ``.sha256`` record), remove it and its record, so the
+    start-up check asks for the archive again instead of accepting it."""
+    archive = Path(archive)
+    if sidecar(archive).exists():
+        discard(archive)
+
+
+def describe(archive: str | os.PathLike[str], dataset: str) -> str:
+    """How an error names an archive: the user's file and its config key when ``archive`` is
+    the link that :func:`obtain_archive` made, else the path itself."""
+    archive = Path(archive)
+    if archive.is_symlink():
+        return f"{dataset}: {archive.resolve()} (config key 'data.{dataset}.archive')"
+    return f"{dataset}: {archive}"
 
 
 def obtain_archive(
@@ -54,58 +155,59 @@ def obtain_archive(
     dest: str | os.PathLike[str],
     key: str,
     download: bool = True,
+    verify: Verifier | None = None,
     attempts: int = 3,
+    backoff: float = 2.0,
 ) -> Path:
-    """Place a checksum-verified copy of a dataset's official archive at ``dest``.
+    """Place a verified copy of a dataset's official archive at ``dest`` (module docstring).
 
-    ``path`` (from config key ``key``) wins and is linked, not copied; otherwise the archive
-    is downloaded to ``dest`` when ``download`` is set. Any failure is one ReproError line
-    saying where to get the archive and which key to set, and leaves ``dest`` untouched.
-    Without ``known_hash`` the archive's SHA-256 is recorded beside it (:func:`record_hash`).
+    ``path`` (from config key ``key``, e.g. ``data.cifar100.archive``) wins and is linked, not
+    copied; otherwise the archive is downloaded from ``url`` when ``download``. ``verify``
+    checks the layout (:data:`Verifier`). ``<dest>.sha256`` records the verified SHA-256;
+    without ``known_hash`` it is also printed for the user to pin (trust on first use).
     """
     dest = Path(dest)
-    if path:
-        archive = Path(path)
-        if not archive.is_file():
-            raise ReproError(
-                f"{dataset}: {archive} (config key '{key}') does not exist; "
-                + _where_to_get(dataset, url, key)
-            )
-        check_hash(archive, known_hash, dataset)
-        tmp = dest.with_name(f".{dest.name}.tmp")
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        tmp.unlink(missing_ok=True)
-        tmp.symlink_to(archive.resolve())
-        os.replace(tmp, dest)
-        if not known_hash:
-            record_hash(dest, dataset, key)
-        return dest
-    if not (download and url):
-        raise ReproError(f"{dataset}: no archive configured; " + _where_to_get(dataset, url, key))
-    import pooch
-
+    where = _where_to_get(url, key)
+    section = _section(key)
+    fetched = not path and download and bool(url)
+    candidate = Path(path) if path else dest.with_name(f".{dest.name}.part")
+    try:
+        if path:
+            label = f"{dataset}: {candidate} (config key '{key}')"
+            if not candidate.is_file():
+                raise ReproError(f"{label} does not exist or is not a file")
+        elif fetched:
+            label = f"{dataset}: download from {url} (config key '{section}.url')"
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                download_file(url, candidate, attempts, backoff)
+            except ReproError as exc:
+                raise ReproError(f"{dataset}: {exc} (config key '{section}.url')") from exc
+        else:
+            off = f"'{section}.download' is false" if url else f"'{section}.url' is not set"
+            raise ReproError(f"{dataset}: config key '{key}' is not set and {off}")
+        sha256 = _verify_hash(candidate, known_hash, label, key)
+        if verify is not None:
+            verify(candidate, label)
+    except ReproError as exc:
+        if fetched:
+            candidate.unlink(missing_ok=True)
+        discard(dest)  # no earlier archive or record outlives a failed fetch
+        raise ReproError(f"{exc}; nothing was linked or recorded; {where}") from exc
     dest.parent.mkdir(parents=True, exist_ok=True)
-    failure: Exception | None = None
-    for _ in range(attempts):  # network errors are retried; a checksum mismatch is final
-        try:
-            got = pooch.retrieve(
-                url,
-                known_hash=known_hash,
-                fname=dest.name,
-                path=str(dest.parent),
-                progressbar=False,
-            )
-        except ValueError as exc:  # pooch: hash mismatch (the download is deleted)
-            raise ReproError(
-                f"{dataset}: download from {url} fails its checksum: {str(exc).splitlines()[0]}"
-            ) from exc
-        except Exception as exc:  # noqa: BLE001 - network errors come in many types
-            failure = exc
-            continue
-        if not known_hash:
-            record_hash(Path(got), dataset, key)
-        return Path(got)
-    raise ReproError(
-        f"{dataset}: download failed ({type(failure).__name__}); "
-        + _where_to_get(dataset, url, key)
-    ) from failure
+    tmp = dest.with_name(f".{dest.name}.tmp")
+    tmp.unlink(missing_ok=True)
+    if fetched:
+        os.replace(candidate, dest)
+    else:
+        tmp.symlink_to(candidate.resolve())
+        os.replace(tmp, dest)
+    from repro.core.atomic import write_text
+
+    write_text(sidecar(dest), f"sha256:{sha256}\n")
+    if not known_hash:
+        print(
+            f"{dataset}: no checksum configured; {path or url} has sha256:{sha256}. Set config "
+            f"key '{_section(key)}.hash' to it to verify this archive on later fetches."
+        )
+    return dest

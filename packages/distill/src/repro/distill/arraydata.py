@@ -106,9 +106,3 @@ class BatchAugment(torch.nn.Module):
         if train and self.random is not None:
             x = self.random(x)
         return (x - self.mean) / self.std
-
-
-def channel_stats(data: ArrayData) -> tuple[list[float], list[float]]:
-    """Per-channel mean and std of a uint8 dataset in [0, 1] units."""
-    x = data.images.float().div(255.0)
-    return x.mean(dim=(0, 2, 3)).tolist(), x.std(dim=(0, 2, 3)).tolist()

@@ -1,15 +1,16 @@
-"""``repro-distill``: train teachers/students with any KD method, and write paper reports.
+"""``repro-distill``: train teachers/students with any KD method, and write paper scorecards.
 
     repro-distill train --data data/digits --out RUN_DIR --params JSON [--teacher model.pt]
     repro-distill evaluate --data data/imagenet --out result.json --params JSON
-    repro-distill report energy-kd --runs R1/result.json ... --out results/quick/energy-kd \
-        --params JSON --data data/digits --teacher model.pt
+    repro-distill report --results results/quick --reported config/reported/energy-kd.yaml \
+        --out results/quick/energy-kd --params JSON
+
+Each ``--params`` is one job's JSON, made by :mod:`repro.distill.plan`.
 """
 
 from __future__ import annotations
 
 import argparse
-import logging
 from pathlib import Path
 
 from repro.core import cliutil
@@ -33,17 +34,13 @@ def _main(argv: list[str] | None) -> int:
     p_eval.add_argument("--data", type=Path, required=True, help="prepared dataset")
     p_eval.add_argument("--out", type=Path, required=True, help="result.json to write")
     p_eval.add_argument("--params", type=cliutil.json_arg, required=True)
-    p_rep = sub.add_parser("report", help="summary table, figures and provenance of a paper")
-    p_rep.add_argument("paper", choices=["energy-kd"])
-    p_rep.add_argument("--runs", type=Path, nargs="+", required=True, help="result.json files")
+    p_rep = sub.add_parser("report", help="a KD paper's scorecard, figures and provenance")
+    p_rep.add_argument("--results", type=Path, required=True, help="the run's results folder")
+    p_rep.add_argument("--reported", type=Path, required=True, help="the paper's reported numbers")
     p_rep.add_argument("--out", type=Path, required=True)
-    p_rep.add_argument("--params", type=cliutil.json_arg, required=True, help="paper config")
-    p_rep.add_argument("--data", type=Path, required=True)
-    p_rep.add_argument("--teacher", type=Path, required=True, help="teacher model.pt")
-    p_rep.add_argument("--teacher-model", required=True)
-    p_rep.add_argument("--seed", type=int, default=0)
+    p_rep.add_argument("--params", type=cliutil.json_arg, required=True, help="tables and figure")
+    p_rep.add_argument("--data", type=Path, default=Path("data"), help="prepared datasets")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
 
     if args.command == "train":
         from repro.distill.run import train_run
@@ -54,11 +51,9 @@ def _main(argv: list[str] | None) -> int:
 
         evaluate_pretrained(args.params, args.data, args.out)
     else:
-        from repro.distill.report import energy_kd_report
+        from repro.distill.report import kd_report
 
-        energy_kd_report(
-            args.runs, args.out, args.params, args.data, args.teacher, args.teacher_model, args.seed
-        )
+        kd_report(args.params, args.results, args.reported, args.out, args.data)
     return 0
 
 

@@ -27,9 +27,6 @@ from torchvision.io import ImageReadMode, decode_image
 from repro.core import ReproError
 from repro.data.arrays import read_meta
 
-#: torchvision's ImageNet channel statistics (mean, std).
-IMAGENET_STATS = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
-
 
 def is_folder_index(meta: dict) -> bool:
     """Whether a prepared dataset's ``meta.json`` describes an image-folder index."""

@@ -1,114 +1,78 @@
-"""Paper reports: summary table beside the reported numbers, figures, provenance."""
+"""A KD paper's scorecard (its tables over the run pool, beside the reported numbers),
+the per-run table and figures.
+
+Params (:func:`repro.distill.plan.report_params`)::
+
+    {"paper": "energy-kd", "tables": [{"title", "dataset", "recipe", "pairs", "variants",
+     "seeds"}, ...], "teacher_seed": 0, "pretrained": [[dataset, teacher], ...]}
+
+The run folders follow from these (:func:`repro.distill.plan.report_runs`). The Energy KD
+figures show the teacher energies of the first run of the first table that uses the energy
+temperature policy (:func:`repro.distill.plan.energy_figure_cell`), with the thresholds that
+run computed (its ``result.json``).
+"""
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
+from repro.core import ReproError
 from repro.core.provenance import write_provenance
+from repro.core.scorecard import Metric, Table, load_reported, write_scorecard
 from repro.core.tables import write_table
 from repro.data.arrays import read_meta
 from repro.distill.arraydata import ArrayData
-from repro.distill.losses import energy_score, energy_thresholds
+from repro.distill.losses import energy_score
+from repro.distill.plan import energy_run, report_runs, scorecard_cells, vanilla_dir
 from repro.distill.run import load_model
 
-SUMMARY_COLUMNS = [
-    "method",
+KEYS = ("dataset", "teacher", "student", "variant")
+TOP1 = Metric("top1", 2, "top-1 (%)")
+TITLES = {"energy-kd": "Energy KD", "cskd": "CSKD", "r2kd": "R2KD"}
+RUN_COLUMNS = [
     "dataset",
     "teacher",
     "student",
-    "seeds",
-    "top1_best",
-    "top1_best_std",
-    "top1_final",
-    "top5_final",
-    "epochs",
-    "paper_top1",
-    "paper_source",
-]
-COLUMNS = [
-    "method",
-    "dataset",
-    "teacher",
-    "student",
+    "variant",
+    "recipe",
     "seed",
-    "top1_final",
     "top1_best",
+    "top1_final",
     "top5_final",
+    "best_epoch",
     "epochs",
-    "paper_top1",
-    "paper_source",
+    "test_n",
 ]
 
 
-def _reported(reported: Sequence[dict[str, Any]], row: dict[str, Any]) -> dict[str, Any] | None:
-    for rep in reported:
-        if all(rep.get(k) == row.get(k) for k in ("method", "dataset", "teacher", "student")):
-            return rep
-    return None
-
-
-def summary_rows(
-    results: Sequence[dict[str, Any]], reported: Sequence[dict[str, Any]]
-) -> list[dict[str, Any]]:
-    """One row per run; ``paper_top1`` only where the paper reports that exact setting."""
-    rows = []
-    for res in results:
-        row = {
-            "method": res["method"],
-            "dataset": res["dataset"],
-            "teacher": res.get("teacher"),
-            "student": res["student"],
-            "seed": res["seed"],
-            "top1_final": res["final_top1"],
-            "top1_best": res["best_top1"],
-            "top5_final": res["final_top5"],
-            "epochs": res["epochs"],
-        }
-        rep = _reported(reported, row)
-        row["paper_top1"] = rep["top1"] if rep else None
-        row["paper_source"] = rep["source"] if rep else None
-        rows.append(row)
-    order = {
-        m: i
-        for i, m in enumerate(["teacher", "ce", "kd", "dkd", "energy_kd", "energy_dkd", "heda"])
+def run_row(result: Mapping[str, Any]) -> dict[str, Any]:
+    """One run's row: its cell keys and accuracies (``top1`` is the best epoch's, as the
+    papers report it)."""
+    return {
+        "dataset": result["dataset"],
+        "teacher": result.get("teacher"),
+        "student": result["student"],
+        "variant": result.get("variant", result.get("method")),
+        "recipe": result.get("recipe"),
+        "seed": result.get("seed"),
+        "top1": result["best_top1"],
+        "top1_best": result["best_top1"],
+        "top1_final": result["final_top1"],
+        "top5_final": result["final_top5"],
+        "best_epoch": result.get("best_epoch"),
+        "epochs": result["epochs"],
+        "test_n": result.get("test_n"),
+        "note": "pretrained (user's weights file), scored here"
+        if result.get("pretrained")
+        else None,
     }
-    return sorted(rows, key=lambda r: (order.get(r["method"], 99), r["student"], r["seed"] or 0))
-
-
-def aggregate_rows(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One row per setting: mean over seeds (sample std of the best-epoch top-1 when n > 1)."""
-    groups: dict[tuple, list[dict[str, Any]]] = {}
-    for row in rows:
-        groups.setdefault(
-            (row["method"], row["dataset"], row["teacher"], row["student"]), []
-        ).append(row)
-    out = []
-    for (method, dataset, teacher, student), group in groups.items():
-        best = np.array([r["top1_best"] for r in group], dtype=float)
-        out.append(
-            {
-                "method": method,
-                "dataset": dataset,
-                "teacher": teacher,
-                "student": student,
-                "seeds": len(group),
-                "top1_best": float(best.mean()),
-                "top1_best_std": float(best.std(ddof=1)) if len(group) > 1 else None,
-                "top1_final": float(np.mean([r["top1_final"] for r in group])),
-                "top5_final": float(np.mean([r["top5_final"] for r in group])),
-                "epochs": group[0]["epochs"],
-                "paper_top1": group[0]["paper_top1"],
-                "paper_source": group[0]["paper_source"],
-            }
-        )
-    return out
 
 
 @torch.no_grad()
@@ -129,13 +93,10 @@ def teacher_energy_stats(
 
 
 def energy_figures(
-    energy: np.ndarray,
-    confidence: np.ndarray,
-    tau: tuple[float, float],
-    rows: Sequence[dict[str, Any]],
-    fig_dir: Path,
-) -> dict[str, float]:
-    """The energy-vs-confidence scatter, the energy histogram and the accuracy bars."""
+    energy: np.ndarray, confidence: np.ndarray, tau: tuple[float, float], fig_dir: Path, what: str
+) -> float:
+    """The energy-vs-confidence scatter and the energy histogram with the thresholds used in
+    training; returns Spearman's rho between energy and confidence."""
     import matplotlib.pyplot as plt
     from scipy.stats import spearmanr
 
@@ -146,93 +107,143 @@ def energy_figures(
     fig, ax = plt.subplots()
     ax.scatter(energy, confidence, s=4, alpha=0.4)
     ax.set(
-        xlabel="teacher energy E = -T log sum exp(z/T)",
-        ylabel="max softmax probability",
+        xlabel="teacher energy E = -T log sum exp(z / T), T = 4",
+        ylabel="teacher max softmax probability",
         title=f"Low energy = confident (Spearman rho = {rho:.3f}, n = {len(energy)})",
     )
     save_figure(fig, fig_dir / "energy_vs_confidence.png")
 
     fig, ax = plt.subplots()
-    ax.hist(energy, bins=50)
-    for t, name in zip(tau, ("tau_low", "tau_high"), strict=True):
-        ax.axvline(t, color="C1", linestyle="--")
-        ax.annotate(name, (t, ax.get_ylim()[1] * 0.9), rotation=90, ha="right")
-    ax.set(
-        xlabel="teacher energy",
-        ylabel="training images",
-        title="Teacher energy on the training set, with the global thresholds",
-    )
+    ax.hist(energy, bins=50, color="C0", label=f"training images (n = {len(energy)})")
+    for t, name, style in zip(tau, ("tau_low", "tau_high"), ("--", ":"), strict=True):
+        ax.axvline(t, color="C1", linestyle=style, label=f"{name} = {t:.2f}")
+    ax.set(xlabel="teacher energy (T = 4)", ylabel="training images")
+    ax.set_title(f"Teacher energy and the global thresholds of {what}", fontsize=9)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=3)
     save_figure(fig, fig_dir / "energy_histogram.png")
+    return rho
 
-    fig, ax = plt.subplots()
-    labels = [f"{r['method']}\n{r['student']}" for r in rows]
-    ax.bar(range(len(rows)), [r["top1_best"] for r in rows], color="C0", label="best epoch")
-    ax.scatter(
-        range(len(rows)), [r["top1_final"] for r in rows], color="C1", zorder=3, label="final epoch"
+
+def accuracy_figure(rows: Sequence[Mapping[str, Any]], path: Path) -> None:
+    """Best-epoch top-1 of every cell (mean over seeds, bars = sample std), one panel per
+    (dataset, pair); the teacher and the student trained alone are reference lines."""
+    import matplotlib.pyplot as plt
+
+    from repro.core.plotting import save_figure, use_style
+
+    use_style()
+    alone = {
+        (r["dataset"], r["student"]): r
+        for r in rows
+        if r["variant"] == "ce" and r.get("top1_ours") is not None
+    }
+    pairs = list(
+        dict.fromkeys((r["dataset"], r["teacher"], r["student"]) for r in rows if r["teacher"])
     )
-    ax.set_xticks(range(len(rows)), labels, fontsize=7)
-    lo = min(min(r["top1_final"], r["top1_best"]) for r in rows)
-    ax.set(ylabel="test top-1 (%)", ylim=(max(0, lo - 5), 100), title="Top-1 by method")
-    ax.legend()
-    save_figure(fig, fig_dir / "accuracy.png")
-    return {"spearman_energy_confidence": rho}
+    if not pairs:
+        return
+    fig, axes = plt.subplots(
+        len(pairs), 1, figsize=(5.5, 0.35 * len(rows) / max(len(pairs), 1) + 1.6 * len(pairs)),
+        squeeze=False,
+    )  # fmt: skip
+    for ax, (dataset, teacher, student) in zip(axes[:, 0], pairs, strict=True):
+        cells = [
+            r
+            for r in rows
+            if (r["dataset"], r["teacher"], r["student"]) == (dataset, teacher, student)
+        ]
+        y = np.arange(len(cells))
+        ours = [r.get("top1_ours") for r in cells]
+        std = [r.get("top1_std") or 0.0 for r in cells]
+        has = [i for i, v in enumerate(ours) if v is not None]
+        ax.errorbar(
+            [ours[i] for i in has], y[has], xerr=[std[i] for i in has], fmt="o", color="C0",
+            label="ours (mean ± std over seeds)",
+        )  # fmt: skip
+        rep = [(i, r["top1_reported"]) for i, r in enumerate(cells) if r.get("top1_reported")]
+        if rep:
+            ax.plot([v for _, v in rep], [y[i] for i, _ in rep], "x", color="C1", label="reported")
+        for model, style, what in ((teacher, "--", "teacher"), (student, ":", "student")):
+            ref = alone.get((dataset, model))
+            if ref:
+                ax.axvline(ref["top1_ours"], color="grey", linestyle=style,
+                           label=f"{what} alone ({ref['top1_ours']:.1f})")  # fmt: skip
+        ax.set_yticks(y, [r["variant"] for r in cells])
+        ax.invert_yaxis()
+        ax.set_title(f"{dataset}: {teacher} -> {student}", fontsize=9)
+        ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=7)
+    axes[-1, 0].set_xlabel("best-epoch test top-1 (%; axis range fitted to the data)")
+    save_figure(fig, path)
 
 
-def energy_kd_report(
-    runs: Sequence[str | os.PathLike[str]],
+def kd_report(
+    params: Mapping[str, Any],
+    results_dir: str | os.PathLike[str],
+    reported_file: str | os.PathLike[str],
     out: str | os.PathLike[str],
-    params: dict[str, Any],
-    data_dir: str | os.PathLike[str],
-    teacher_ckpt: str | os.PathLike[str],
-    teacher_model: str,
-    seed: int,
+    data_root: str | os.PathLike[str] = "data",
 ) -> list[dict[str, Any]]:
-    """Write ``summary.csv``/``.md`` (mean over seeds), ``runs.csv`` (one row per run),
+    """Write ``summary.csv``/``.md``/``.html`` (the scorecard), ``runs.csv`` (one per run),
     ``figures/`` and ``provenance.json`` to ``out``."""
     out = Path(out)
+    runs = report_runs(str(results_dir), params)
+    missing = [r for r in runs if not Path(r).is_file()]
+    if missing:
+        raise ReproError(f"report: {missing[0]} is missing ({len(missing)} runs missing)")
     results = [json.loads(Path(r).read_text(encoding="utf-8")) for r in runs]
-    per_run = summary_rows(results, params.get("reported", []))
-    rows = aggregate_rows(per_run)
-    meta = read_meta(data_dir)
-    train = ArrayData.load(data_dir, "train", "cpu", len(meta["classes"]))
-    teacher = load_model(teacher_model, teacher_ckpt, len(meta["classes"]), train.in_channels)
-    norm = params.get("normalize", {})
-    mean = norm.get("mean", [0.5] * train.in_channels)
-    std = norm.get("std", [0.5] * train.in_channels)
-    energy_t = params.get("energy_temperature", 4.0)
-    energy, conf = teacher_energy_stats(teacher, train, mean, std, energy_t)
-    r_low, r_high = params.get("r_low", 0.2), params.get("r_high", 0.2)
-    lo, hi = energy_thresholds(torch.from_numpy(energy), r_low, r_high)
-    stats = energy_figures(energy, conf, (float(lo), float(hi)), rows, out / "figures")
+    per_run = sorted(
+        (run_row(r) for r in results),
+        key=lambda r: (
+            r["dataset"],
+            r["teacher"] or "",
+            r["student"],
+            r["variant"],
+            r["seed"] or 0,
+        ),
+    )
+    tables = [Table(t["title"], KEYS, (TOP1,), scorecard_cells(t)) for t in params["tables"]]
     notes = [
-        "top1_best is the best test accuracy over epochs (what the papers report); "
-        "top1_final is the last epoch's; both are means over `seeds` runs (std: sample std "
-        "over seeds); runs.csv has one row per run.",
-        f"Teacher energy vs max-softmax confidence on the training set: Spearman rho = "
-        f"{stats['spearman_energy_confidence']:.3f} (negative: low energy = confident).",
-        "paper_top1 is filled only where the paper reports the same dataset and pair; "
-        "empty cells are not reproduced here.",
-        f"Temperature direction: {params.get('direction', 'paper')} (see docs/energy-kd.md).",
+        "ours: best-epoch test top-1 (what the papers report), mean over n runs (seeds) with "
+        "the sample std; runs.csv has every run with its final-epoch accuracy too.",
+        "reported: the published number with its source; an empty cell was not reported or "
+        "not run here. difference = ours - reported.",
     ]
-    if any(r["epochs"] == 0 for r in rows):
-        notes.append(
-            "epochs 0: a pretrained teacher from the user's weights file "
-            "(energy_kd.pretrained_teachers), scored here on the test split, not trained here."
+    title = f"{TITLES.get(params['paper'], params['paper'])} reproduction"
+    run = energy_run(params, results) if params["paper"] == "energy-kd" else None
+    listed = [
+        ("figures/accuracy.png", "Best-epoch test top-1 of each method per pair (mean and std "
+         "over seeds; reported numbers as crosses; teacher and student alone as lines)."),
+    ]  # fmt: skip
+    if run is not None:
+        listed += [
+            ("figures/energy_histogram.png", "Teacher energy on the training images with the "
+             "global thresholds the Energy KD run computed before training."),
+            ("figures/energy_vs_confidence.png", "Teacher energy against its max softmax "
+             "probability: low energy = confident."),
+        ]  # fmt: skip
+    rows = write_scorecard(
+        tables, per_run, load_reported(reported_file), out / "summary.csv", out / "summary.md",
+        title, notes, listed, out / "summary.html",
+    )  # fmt: skip
+    write_table(per_run, out / "runs.csv", columns=RUN_COLUMNS)
+    figures = out / "figures"
+    accuracy_figure(rows, figures / "accuracy.png")
+    extra: dict[str, Any] = {}
+    if run is not None:
+        data_dir = Path(data_root) / run["dataset"]
+        meta = read_meta(data_dir)
+        train = ArrayData.load(data_dir, "train", "cpu", len(meta["classes"]))
+        teacher_ckpt = Path(
+            vanilla_dir(str(results_dir), run["dataset"], run["teacher"], params["teacher_seed"])
         )
-    write_table(per_run, out / "runs.csv", columns=COLUMNS)
-    write_table(
-        rows,
-        out / "summary.csv",
-        out / "summary.md",
-        SUMMARY_COLUMNS,
-        title=f"Energy KD reproduction ({meta['name']})",
-        notes=notes,
-    )
-    write_provenance(
-        out / "provenance.json",
-        params,
-        seed,
-        Path(__file__).parent,
-        spearman_energy_confidence=stats["spearman_energy_confidence"],
-    )
+        teacher = load_model(
+            run["teacher"], teacher_ckpt / "model.pt", len(meta["classes"]), train.in_channels
+        )
+        temperature = run["args"]["temperature"].get("energy_temperature", 4.0)
+        norm = run["normalize"]
+        energy, conf = teacher_energy_stats(teacher, train, norm["mean"], norm["std"], temperature)
+        tau = (run["prepared"]["tau_low"], run["prepared"]["tau_high"])
+        what = f"{run['variant']} ({run['teacher']} -> {run['student']}, seed {run['seed']})"
+        extra["spearman_energy_confidence"] = energy_figures(energy, conf, tau, figures, what)
+    write_provenance(out / "provenance.json", dict(params), None, Path(__file__).parent, **extra)
     return rows

@@ -1,9 +1,10 @@
 """Build a model/method pair from a run's params and train it (what ``repro-distill train`` does).
 
-Params (one JSON object, from the workflow config)::
+Params (one JSON object per job, made by :mod:`repro.distill.plan`)::
 
-    {"student": "resnet8", "teacher": "resnet32x4" | null, "method": "kd",
-     "method_args": {...}, "train": {...TrainConfig...},
+    {"dataset": "cifar100", "student": "resnet8", "teacher": "resnet32x4" | null,
+     "variant": "energy_kd", "recipe": "cifar", "method": "kd", "args": {...},
+     "train": {...TrainConfig...},
      "teacher_weights": "/path/resnet34-b627a593.pth"}   # optional, see load_teacher_weights
 
 The data folder is either an array dataset (``repro.data.arrays``: ArrayData, whole split on
@@ -23,6 +24,7 @@ import torch
 from repro.core import ReproError
 from repro.core.atomic import sha256_file, write_json
 from repro.core.checkpoint import load_checkpoint
+from repro.core.device import resolve_device
 from repro.core.seeding import seed_everything
 from repro.data.arrays import read_meta
 from repro.distill.arraydata import ArrayData, BatchAugment
@@ -101,8 +103,7 @@ def train_run(
     """Train one (method, teacher, student, dataset, seed) run into ``out_dir``."""
     cfg = TrainConfig.from_dict(dict(params.get("train", {})))
     seed_everything(cfg.seed)
-    if cfg.device.startswith("cuda") and not torch.cuda.is_available():
-        raise ReproError(f"train.device is '{cfg.device}' but no CUDA device is available")
+    cfg.device = str(resolve_device(cfg.device, "train.device"))
     meta, train, test = load_data(data_dir, cfg)
     num_classes = len(meta["classes"])
     student = build_model(params["student"], num_classes, train.in_channels)
@@ -116,22 +117,28 @@ def train_run(
         if teacher_ckpt is None:
             raise ReproError(f"method '{params['method']}' needs --teacher (a model.pt)")
         teacher = load_model(params["teacher"], teacher_ckpt, num_classes, train.in_channels)
-    distiller = build_method(params["method"], student, teacher, **params.get("method_args", {}))
-    trainer = Trainer(distiller, train, test, cfg, out_dir)
-    result = trainer.fit()
+    distiller = build_method(params["method"], student, teacher, **params.get("args", {}))
+    pair = f"{params['teacher']} -> {params['student']}" if teacher else params["student"]
+    name = f"{params.get('variant', params['method'])} {pair} seed {cfg.seed}"
+    trainer = Trainer(distiller, train, test, cfg, out_dir, name=name)
+    trainer.fit()
     extra = {
-        "method": params["method"],
-        "student": params["student"],
+        "dataset": params.get("dataset", meta["name"]),
         "teacher": params.get("teacher"),
-        "dataset": meta["name"],
+        "student": params["student"],
+        "variant": params.get("variant", params["method"]),
+        "recipe": params.get("recipe"),
+        "method": params["method"],
+        "args": params.get("args", {}),
         "seed": cfg.seed,
+        "normalize": {
+            "mean": trainer.augment.mean.flatten().tolist(),
+            "std": trainer.augment.std.flatten().tolist(),
+        },
     }
-    thresholds = {
-        k: float(getattr(distiller, k)) for k in ("tau_low", "tau_high") if hasattr(distiller, k)
-    }
-    trainer.save_outputs({**extra, **thresholds})
+    result = trainer.save_outputs(extra)
     log.info("result: %s", result)
-    return {**result, **extra}
+    return result
 
 
 def evaluate_pretrained(
@@ -141,8 +148,7 @@ def evaluate_pretrained(
     ``result.json`` shaped like a run of a model trained alone (method ``ce``, as the papers
     list such teachers, so their reported numbers sit beside it; 0 epochs marks it)."""
     cfg = TrainConfig.from_dict(dict(params.get("train", {})))
-    if cfg.device.startswith("cuda") and not torch.cuda.is_available():
-        raise ReproError(f"train.device is '{cfg.device}' but no CUDA device is available")
+    cfg.device = str(resolve_device(cfg.device, "train.device"))
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     meta, train, test = load_data(data_dir, cfg)
@@ -164,11 +170,13 @@ def evaluate_pretrained(
         "best_top5": scores["top5"],
         "best_epoch": 0,
         "epochs": 0,
+        "test_n": len(test),
+        "variant": "ce",
         "method": "ce",
         "pretrained": True,
         "student": params["teacher"],
         "teacher": None,
-        "dataset": meta["name"],
+        "dataset": params.get("dataset", meta["name"]),
         "seed": None,
         "weights": str(params.get("teacher_weights")),
         "weights_sha256": sha256_file(params["teacher_weights"]),
@@ -176,11 +184,3 @@ def evaluate_pretrained(
     write_json(out_json, result)
     log.info("pretrained %s: %s", params["teacher"], scores)
     return result
-
-
-def default_out(params: dict[str, Any], root: str | os.PathLike[str]) -> Path:
-    """``<root>/<method>/<teacher>-<student>/seed<k>`` (teacher part omitted when absent)."""
-    pair = (
-        f"{params['teacher']}-{params['student']}" if params.get("teacher") else params["student"]
-    )
-    return Path(root) / params["method"] / pair / f"seed{params.get('train', {}).get('seed', 0)}"

@@ -1,9 +1,11 @@
-"""One trainer for teachers, students and every KD method.
+"""One trainer for teachers, students and every KD method, on the shared training loop.
 
 It knows nothing of methods beyond the ``Distiller`` contract: batch in, logits and a dict of
-named losses out. Each epoch re-seeds torch from ``(seed, epoch)``, so a run resumed from the
-checkpoint of epoch ``k`` draws exactly the batches and augmentations an uninterrupted run
-draws from epoch ``k + 1`` on, and on CPU ends with the same weights.
+named losses out. The run folder, checkpoints, ``metrics.csv``, progress lines and the
+non-finite-loss guard are :class:`repro.core.training.TrainLoop`'s. Each epoch re-seeds torch
+from ``(seed, epoch)``, so a run resumed from the checkpoint of epoch ``k`` draws exactly the
+batches and augmentations an uninterrupted run draws from epoch ``k + 1`` on, and on CPU ends
+with the same weights.
 
 No global state: the distributed rank comes from ``torch.distributed`` when it is
 initialised (torchrun), only rank 0 writes files or logs, and batches are sharded by rank.
@@ -12,30 +14,26 @@ initialised (torchrun), only rank 0 writes files or logs, and batches are sharde
 from __future__ import annotations
 
 import contextlib
-import json
-import logging
 import math
-import os
 import time
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import Tensor
 
-from repro.core.atomic import write_json, write_text
-from repro.core.checkpoint import load_checkpoint, save_checkpoint
+from repro.core import ReproError
 from repro.core.config import check_keys
+from repro.core.device import resolve_device
 from repro.core.progress import progress
-from repro.core.tables import to_csv
+from repro.core.training import TrainLoop, dist_info, seed_period
 from repro.distill.arraydata import ArrayData, BatchAugment
 from repro.distill.methods import Distiller
 
 if TYPE_CHECKING:
-    from repro.distill.folderdata import FolderData
+    import os
 
-log = logging.getLogger("repro.distill")
+    from repro.distill.folderdata import FolderData
 
 
 @dataclass
@@ -50,7 +48,7 @@ class TrainConfig:
     lr_milestones: list[int] = field(default_factory=lambda: [150, 180, 210])
     lr_decay: float = 0.1
     seed: int = 0
-    device: str = "cpu"
+    device: str = "auto"  # auto, cpu, cuda or cuda:<i> (repro.core.device)
     amp: bool = True  # bf16 autocast on CUDA
     cpu_bf16: bool = False  # bf16 autocast on CPU too (2x on CPUs with avx512_bf16/AMX)
     channels_last: bool = True  # NHWC activations: faster convs on CUDA and on CPU (oneDNN)
@@ -72,13 +70,6 @@ class TrainConfig:
     def lr_at(self, epoch: int) -> float:
         """Step schedule, 1-based epochs, decayed once per milestone passed (``epoch > m``)."""
         return self.lr * self.lr_decay ** sum(epoch > m for m in self.lr_milestones)
-
-
-def dist_info() -> tuple[int, int]:
-    """(rank, world_size) from torch.distributed, or (0, 1) when not initialised."""
-    if torch.distributed.is_available() and torch.distributed.is_initialized():
-        return torch.distributed.get_rank(), torch.distributed.get_world_size()
-    return 0, 1
 
 
 @torch.no_grad()
@@ -123,11 +114,11 @@ class Trainer:
         test: ArrayData | FolderData,
         cfg: TrainConfig,
         out_dir: str | os.PathLike[str],
+        name: str = "train",
     ) -> None:
         self.cfg = cfg
-        self.out = Path(out_dir)
         self.rank, self.world = dist_info()
-        self.device = torch.device(cfg.device)
+        self.device = resolve_device(cfg.device, "train.device")
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
         cuda = self.device.type == "cuda"
@@ -149,64 +140,40 @@ class Trainer:
             from torch.nn.parallel import DistributedDataParallel
 
             self.distiller.student = DistributedDataParallel(self.student)
-        self.history: list[dict[str, Any]] = []
-        self.start_epoch = 1
+        self.loop = TrainLoop(out_dir, total=cfg.epochs, unit="epoch", name=name, rank=self.rank)
         self.steps = 0
 
-    # -- checkpoints -----------------------------------------------------------------------
     @property
-    def ckpt_path(self) -> Path:
-        return self.out / "checkpoint.pt"
+    def history(self) -> list[dict[str, Any]]:
+        return self.loop.history
 
-    def _state(self, epoch: int) -> dict[str, Any]:
+    # -- checkpoints -----------------------------------------------------------------------
+    def _payload(self) -> dict[str, Any]:
         model = {
             k: v for k, v in self.distiller.state_dict().items() if not k.startswith("teacher.")
         }
-        return {
-            "epoch": epoch,
-            "model": model,
-            "optimizer": self.opt.state_dict(),
-            "history": self.history,
-            "config": asdict(self.cfg),
-        }
+        return {"model": model, "optimizer": self.opt.state_dict(), "config": asdict(self.cfg)}
 
-    def resume(self) -> bool:
-        """Load ``checkpoint.pt`` if present; returns whether training resumes from it."""
-        if not self.ckpt_path.is_file():
-            return False
-        state = load_checkpoint(self.ckpt_path, map_location=str(self.device))
-        missing, unexpected = self.distiller.load_state_dict(state["model"], strict=False)
+    def _restore(self, payload: dict[str, Any]) -> None:
+        missing, unexpected = self.distiller.load_state_dict(payload["model"], strict=False)
         if unexpected or any(not k.startswith("teacher.") for k in missing):
-            from repro.core import ReproError
-
             raise ReproError(
-                f"{self.ckpt_path}: does not match this model/method "
+                f"{self.loop.ckpt_path}: does not match this model/method "
                 f"(missing {missing[:3]}, unexpected {unexpected[:3]})"
             )
-        self.opt.load_state_dict(state["optimizer"])
-        self.history = list(state["history"])
-        self.start_epoch = int(state["epoch"]) + 1
-        log.info("resumed from %s at epoch %d", self.ckpt_path, state["epoch"])
-        return True
+        self.opt.load_state_dict(payload["optimizer"])
 
     # -- training ------------------------------------------------------------------------
-    def _epoch_generator(self, epoch: int) -> torch.Generator:
-        torch.manual_seed(self.cfg.seed * 100_003 + epoch)  # kornia draws from the global RNG
-        gen = torch.Generator()
-        gen.manual_seed(self.cfg.seed * 100_003 + epoch)
-        return gen
+    def _prepare_batches(self):
+        """Training batches for the method's prepare step (train-time augmentation), drawn
+        only if the method asks for them."""
+        gen = seed_period(self.cfg.seed, 0)
+        for x, y in self.train_data.batches(self.cfg.batch_size, shuffle=True, generator=gen):
+            yield self.augment(x), y
 
     def prepare(self) -> None:
-        """Run the method's pre-training hook on augmented training batches (e.g. thresholds)."""
-        has = getattr(self.distiller, "has_thresholds", True)
-        if has:
-            return
-        gen = self._epoch_generator(0)
-        batches = (
-            (self.augment(x), y)
-            for x, y in self.train_data.batches(self.cfg.batch_size, shuffle=True, generator=gen)
-        )
-        self.distiller.prepare(batches, drop_last=True)
+        """Run the method's prepare step (every method; e.g. energy thresholds)."""
+        self.distiller.prepare(self._prepare_batches(), drop_last=True)
 
     def train_step(
         self, images: Tensor, labels: Tensor, epoch: int
@@ -229,21 +196,25 @@ class Trainer:
         for group in self.opt.param_groups:
             group["lr"] = lr
         self.distiller.train()
-        gen = self._epoch_generator(epoch)
+        gen = seed_period(self.cfg.seed, epoch)
         sums: dict[str, float] = {}
         seen = correct = 0
         batches = self.train_data.batches(
             self.cfg.batch_size, shuffle=True, generator=gen, rank=self.rank, world_size=self.world
         )
         n_batches = math.ceil(len(self.train_data) / self.world / self.cfg.batch_size)
-        for images, labels in progress(batches, f"epoch {epoch}", total=n_batches):
+        for step, (images, labels) in enumerate(
+            progress(batches, f"epoch {epoch}", total=n_batches), 1
+        ):
             logits, losses, loss = self.train_step(images, labels, epoch)
+            hits = (logits.argmax(1) == labels).sum()
+            # one host sync per step: the losses, their sum and the hits (NaN guard included)
+            values = self.loop.check({**losses, "loss": loss, "_hits": hits}, epoch, step)
             b = len(labels)
             seen += b
-            correct += int((logits.argmax(1) == labels).sum())
-            for name, value in losses.items():
-                sums[name] = sums.get(name, 0.0) + float(value.detach()) * b
-            sums["loss"] = sums.get("loss", 0.0) + float(loss.detach()) * b
+            correct += int(values.pop("_hits"))
+            for name, value in values.items():
+                sums[name] = sums.get(name, 0.0) + value * b
             if self.cfg.stop_after_steps and self.steps >= self.cfg.stop_after_steps:
                 raise SystemExit(f"stopping after {self.steps} steps (stop_after_steps)")
         row = {k: v / seen for k, v in sums.items()}
@@ -251,41 +222,26 @@ class Trainer:
         return row
 
     def fit(self) -> dict[str, Any]:
-        """Train to ``cfg.epochs`` (resuming if a checkpoint exists); returns the result."""
-        self.out.mkdir(parents=True, exist_ok=True)
-        self.resume()
-        self.prepare()
-        for epoch in range(self.start_epoch, self.cfg.epochs + 1):
+        """Train to ``cfg.epochs`` (resuming from the checkpoint if there is one); the method's
+        prepare step runs first on a fresh run (a resumed one restores its result)."""
+        start = self.loop.resume(self._restore, map_location=str(self.device))
+        if start == 1:
+            self.prepare()
+        for epoch in range(start, self.cfg.epochs + 1):
             t0 = time.perf_counter()
             row = {"epoch": epoch, **self.train_epoch(epoch)}
-            row.update(
-                {
-                    f"test_{k}": v
-                    for k, v in evaluate(
-                        self.student,
-                        self.test_data,
-                        self.augment,
-                        self.cfg.eval_batch_size,
-                        self.amp,
-                    ).items()
-                }
+            scores = evaluate(
+                self.student, self.test_data, self.augment, self.cfg.eval_batch_size, self.amp
             )
+            row.update({f"test_{k}": v for k, v in scores.items()})
             row["seconds"] = time.perf_counter() - t0
-            self.history.append(row)
-            if self.rank == 0:
-                save_checkpoint(self.ckpt_path, self._state(epoch))
-                write_text(self.out / "metrics.csv", to_csv(self.history))
-                log.info(
-                    "epoch %d: %s",
-                    epoch,
-                    json.dumps(
-                        {k: round(v, 4) if isinstance(v, float) else v for k, v in row.items()}
-                    ),
-                )
+            self.loop.record(row)
+            self.loop.save(epoch, self._payload())
         return self.result()
 
     def result(self) -> dict[str, Any]:
-        """Final and best-epoch accuracies (the papers report best-epoch; we report both)."""
+        """Final and best-epoch accuracies (the papers report best-epoch; we report both),
+        the test-set size and what the method's prepare step computed."""
         if not self.history:
             return {}
         last = self.history[-1]
@@ -297,11 +253,10 @@ class Trainer:
             "best_top5": best["test_top5"],
             "best_epoch": best["epoch"],
             "epochs": last["epoch"],
+            "test_n": len(self.test_data),
+            "prepared": self.distiller.prepared(),
         }
 
-    def save_outputs(self, extra: dict[str, Any]) -> None:
+    def save_outputs(self, extra: dict[str, Any]) -> dict[str, Any]:
         """Write the student's weights (``model.pt``) and ``result.json`` (rank 0 only)."""
-        if self.rank != 0:
-            return
-        save_checkpoint(self.out / "model.pt", {"model": self.student.state_dict()})
-        write_json(self.out / "result.json", {**self.result(), **extra})
+        return self.loop.finish({"model": self.student.state_dict()}, {**self.result(), **extra})

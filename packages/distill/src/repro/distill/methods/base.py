@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable
 from typing import Any, ClassVar
 
 import torch
 from torch import Tensor, nn
+
+from repro.distill.temperature.base import TeacherStatistic
 
 Batch = tuple[Tensor, Tensor]
 
@@ -22,7 +25,11 @@ class Distiller(nn.Module):
     ``forward_train`` returns the student logits and a dict of named, already-weighted losses;
     the trainer sums the dict's values. The teacher is frozen (``requires_grad=False``), always
     in eval mode (``train()`` cannot switch it back) and only ever run under ``torch.no_grad()``.
-    State that must survive a resume (e.g. energy thresholds) lives in buffers.
+
+    Before training, the trainer always calls ``prepare`` (every method): parts that need
+    statistics of the teacher over the training set (:class:`TeacherStatistic`, e.g. energy
+    thresholds) get them there; ``prepared()`` returns them for ``result.json``. Such state
+    lives in buffers, so it is saved in checkpoints and restored on resume.
     """
 
     requires_teacher: ClassVar[bool] = True
@@ -55,19 +62,55 @@ class Distiller(nn.Module):
         """Student forward (with gradient)."""
         return logits_of(self.student(images))
 
+    def teacher_statistics(self) -> list[TeacherStatistic]:
+        """The parts that are fitted on the teacher's training-set logits before training."""
+        return [m for m in self.modules() if isinstance(m, TeacherStatistic)]
+
     @torch.no_grad()
     def teacher_logits(self, images: Tensor) -> Tensor:
-        """Teacher forward, without gradient; the teacher is put in eval mode first."""
+        """Teacher forward, without gradient; the teacher is put in eval mode first.
+
+        A method with teacher statistics (energies) runs its teacher in float32 even under
+        autocast, so training-time statistics match the ones computed before training.
+        """
         if self.teacher is None:
             raise RuntimeError(f"{type(self).__name__} has no teacher")
         self.teacher.eval()
-        return logits_of(self.teacher(images))
+        exact = contextlib.nullcontext()
+        if self.teacher_statistics() and torch.is_autocast_enabled(images.device.type):
+            exact = torch.autocast(images.device.type, enabled=False)
+            images = images.float()
+        with exact:
+            return logits_of(self.teacher(images))
 
+    @torch.no_grad()
     def prepare(self, batches: Iterable[Batch], drop_last: bool = True) -> None:
-        """Hook run once before training on (images, targets) batches; default: nothing.
+        """Fit the teacher statistics on (images, targets) batches of the training set.
 
-        ``drop_last`` asks methods that gather statistics to skip a last, smaller batch.
+        The batches are drawn only if a part needs them. With ``drop_last`` a batch smaller
+        than the first (a last partial batch) is skipped, as the official ``cal_energy``.
         """
+        stats = self.teacher_statistics()
+        if not stats:
+            return
+        device = next(iter([*self.parameters(), *self.buffers()])).device
+        first: int | None = None
+        for images, _ in batches:
+            first = images.shape[0] if first is None else first
+            if drop_last and images.shape[0] < first:
+                continue
+            logits = self.teacher_logits(images.to(device))
+            for stat in stats:
+                stat.observe(logits)
+        for stat in stats:
+            stat.finalize()
+
+    def prepared(self) -> dict[str, float]:
+        """What ``prepare`` computed (e.g. ``tau_low``/``tau_high``), for ``result.json``."""
+        out: dict[str, float] = {}
+        for stat in self.teacher_statistics():
+            out.update(stat.prepared())
+        return out
 
     def forward_train(
         self, images: Tensor, targets: Tensor, epoch: int

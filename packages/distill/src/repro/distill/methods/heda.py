@@ -8,8 +8,9 @@ images go through teacher and student, and the extra term uses no labels. An emp
 an extra term of 0 (still a tensor in the loss dict).
 
 Temperatures: HE-DA uses one fixed T for both KD terms, so the paper-vs-code direction conflict
-of ``energy_kd`` / ``energy_dkd`` (abstract: low energy -> higher T; code: low energy -> lower T)
-does not arise here; the energies are used only to select the subset.
+of the ``energy`` temperature policy (abstract: low energy -> higher T; code: low energy ->
+lower T) does not arise here; the energies (``EnergySplit``, computed before training) are used
+only to select the subset.
 
 Official-code quirks (Seonghak35/EnergyKD ``energyAUG.py``): batch items 0 and 1 are always put
 in front of the subset (so they appear twice when they are high-energy too); reproduce this with
@@ -19,6 +20,7 @@ samples with E < tau_low as well, which is empty in practice because its configs
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Literal
 
 import torch
@@ -26,13 +28,15 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from repro.distill.losses import cutmix, kd_loss, mixup
-from repro.distill.methods.energy import EnergyDistiller
+from repro.distill.methods.base import Distiller
+from repro.distill.temperature import TemperaturePolicy, as_policy
+from repro.distill.temperature.energy import EnergySplit
 
 Augmentation = Literal["cutmix", "mixup"]
 AUGMENTATIONS: tuple[str, ...] = ("cutmix", "mixup")
 
 
-class HEDA(EnergyDistiller):
+class HEDA(Distiller):
     """KD plus a KD term on mixed high-energy samples (see the module docstring).
 
     ``seed`` seeds the CPU ``torch.Generator`` that draws lambda, boxes and pairings; with
@@ -47,7 +51,7 @@ class HEDA(EnergyDistiller):
         ce_weight: float = 0.1,
         kd_weight: float = 0.9,
         aug_weight: float = 0.9,
-        temperature: float = 4.0,
+        temperature: float | Mapping[str, Any] | TemperaturePolicy = 4.0,
         r_high: float = 0.5,
         augmentation: Augmentation = "cutmix",
         cutmix_alpha: float = 1.0,
@@ -56,15 +60,14 @@ class HEDA(EnergyDistiller):
         energy_temperature: float = 4.0,
         seed: int | None = None,
     ) -> None:
-        super().__init__(
-            student, teacher, energy_temperature=energy_temperature, r_low=0.0, r_high=r_high
-        )
+        super().__init__(student, teacher)
+        self.split = EnergySplit(energy_temperature=energy_temperature, r_low=0.0, r_high=r_high)
         if augmentation not in AUGMENTATIONS:
             raise ValueError(f"augmentation must be one of {AUGMENTATIONS}, got {augmentation!r}")
         self.ce_weight = ce_weight
         self.kd_weight = kd_weight
         self.aug_weight = aug_weight
-        self.temperature = temperature
+        self.temperature = as_policy(temperature)
         self.augmentation: Augmentation = augmentation
         self.cutmix_alpha = cutmix_alpha
         self.mixup_alpha = mixup_alpha
@@ -75,8 +78,8 @@ class HEDA(EnergyDistiller):
 
     def select(self, logits_t: Tensor) -> Tensor:
         """Batch indices to mix: E > tau_high (ascending), after [0, 1] if ``include_first_two``."""
-        self.require_thresholds()
-        idx = torch.nonzero(self.teacher_energy(logits_t) > self.tau_high).flatten()
+        self.split.require()
+        idx = torch.nonzero(self.split.energy(logits_t) > self.split.tau_high).flatten()
         if self.include_first_two:
             first = torch.arange(min(2, logits_t.shape[0]), device=idx.device)
             idx = torch.cat([first, idx])
@@ -99,10 +102,11 @@ class HEDA(EnergyDistiller):
         else:
             mixed = self.augment(images[idx])
             aug_s, aug_t = self.student_logits(mixed), self.teacher_logits(mixed)
-            loss_aug = self.aug_weight * kd_loss(aug_s, aug_t, self.temperature)
+            loss_aug = self.aug_weight * kd_loss(aug_s, aug_t, self.temperature(aug_s, aug_t))
+        t = self.temperature(logits_s, logits_t)
         return logits_s, {
             "loss_ce": self.ce_weight * F.cross_entropy(logits_s, targets),
-            "loss_kd": self.kd_weight * kd_loss(logits_s, logits_t, self.temperature),
+            "loss_kd": self.kd_weight * kd_loss(logits_s, logits_t, t),
             "loss_aug": loss_aug,
         }
 
@@ -113,3 +117,6 @@ class HEDA(EnergyDistiller):
     def set_extra_state(self, state: dict[str, Any]) -> None:
         """Restore the mixing generator's state."""
         self.generator.set_state(state["generator"])
+
+
+METHOD = HEDA

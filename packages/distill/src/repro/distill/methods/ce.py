@@ -24,3 +24,6 @@ class Vanilla(Distiller):
     ) -> tuple[Tensor, dict[str, Tensor]]:
         logits = self.student_logits(images)
         return logits, {"loss_ce": self.ce_weight * F.cross_entropy(logits, targets)}
+
+
+METHOD = Vanilla

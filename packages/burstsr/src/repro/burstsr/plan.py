@@ -1,0 +1,146 @@
+"""Plan the burst SR jobs (torch-free: the Snakefile imports it).
+
+Each job gets exactly the parameters that determine its output, taken from the ``burst_sr``
+config section: editing one model's settings replans that model's training and evaluation
+(and the summary), a published number (``config/reported/burst-sr.yaml``) only the summary.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+#: Model kinds: interpolation baselines (no training), learned ones, and the flow network.
+INTERPOLATION = ("bicubic", "bilinear")
+SCORED = ("bicubic", "bilinear", "single", "burst")
+#: Config keys of a model that only label it in the summary (never rerun a job).
+LABELS = ("reported_as", "evaluate")
+
+
+def models(section: Mapping[str, Any], *kinds: str) -> list[str]:
+    """Configured model names of the given kinds (all kinds when none given)."""
+    return [n for n, s in section.get("models", {}).items() if not kinds or s["kind"] in kinds]
+
+
+def scored(section: Mapping[str, Any]) -> list[str]:
+    """Models scored on the validation bursts and listed in the summary."""
+    return [n for n in models(section, *SCORED) if section["models"][n].get("evaluate", True)]
+
+
+def real_track_ok(spec: Mapping[str, Any]) -> bool:
+    """Whether a model can run on real bursts (no ground-truth flow exists there)."""
+    return spec["kind"] != "burst" or spec.get("align") != "gt"
+
+
+def real_models(section: Mapping[str, Any]) -> list[str]:
+    """Scored models evaluated on BurstSR val (none unless ``data.burstsr_root`` is set)."""
+    if not section.get("data", {}).get("burstsr_root"):
+        return []
+    return [n for n in scored(section) if real_track_ok(section["models"][n])]
+
+
+def _spec(section: Mapping[str, Any], model: str) -> dict[str, Any]:
+    return {k: v for k, v in section["models"][model].items() if k not in LABELS}
+
+
+def source(section: Mapping[str, Any], split: str) -> dict[str, Any]:
+    """The source images of ``split`` ('train' or 'val'): photographs or Zurich."""
+    data = section.get("data", {})
+    if data.get("source", "photos") == "photos":
+        key = "train_photos" if split == "train" else "val_photos"
+        return {"source": "photos", "photos_dir": data.get("photos_dir"), key: data.get(key)}
+    return {"source": "zurich", "zurich_root": data.get("zurich_root")}
+
+
+def pwcnet(section: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "pwcnet_weights": section.get("pwcnet_weights"),
+        "pwcnet_bgr": section.get("pwcnet_bgr", False),
+    }
+
+
+def val_params(section: Mapping[str, Any]) -> dict[str, Any]:
+    """The stored validation bursts: burst model, source images and count/seed."""
+    return {"burst": section["burst"], "data": source(section, "val"), "val": section["val"]}
+
+
+def train_params(section: Mapping[str, Any], model: str, seed: int) -> dict[str, Any]:
+    """Training one model: its spec and widths, the recipe, bursts, data, device and seed."""
+    spec = _spec(section, model)
+    params = {
+        "model": model,
+        "spec": spec,
+        "net": section.get("net", {}),
+        "train": {**section["train"], **spec.get("train", {})},
+        "burst": section["burst"],
+        "data": source(section, "train"),
+        "device": section.get("device", "cpu"),
+        "seed": seed,
+    }
+    if spec.get("align") == "pwcnet":
+        params.update(pwcnet(section))
+    return params
+
+
+def eval_params(section: Mapping[str, Any], model: str) -> dict[str, Any]:
+    """Scoring one model on the stored validation bursts."""
+    return {
+        "model": model,
+        "spec": _spec(section, model),
+        "eval": section["eval"],
+        "device": section.get("device", "cpu"),
+        "lpips_weights": section.get("lpips_weights"),
+    }
+
+
+def real_params(section: Mapping[str, Any], model: str) -> dict[str, Any]:
+    """Scoring one model on BurstSR val (AlignedPSNR's flow network included)."""
+    return {
+        "model": model,
+        "spec": _spec(section, model),
+        "eval": section["eval"],
+        "device": section.get("device", "cpu"),
+        **pwcnet(section),
+    }
+
+
+def method_label(name: str, spec: Mapping[str, Any]) -> str:
+    """The summary's method name of one of our models: the published method it reproduces,
+    or its own name, marked as an oracle when it aligns with the ground-truth motion."""
+    if spec.get("reported_as"):
+        return spec["reported_as"]
+    if spec["kind"] == "burst" and spec.get("align", "gt") == "gt":
+        return f"{name} (oracle: ground-truth flow)"
+    return name
+
+
+def summary_params(section: Mapping[str, Any], run: str) -> dict[str, Any]:
+    """The summary: each scored model's label, kind and alignment, what the figures show."""
+    return {
+        "run": run,
+        "models": {
+            n: {
+                "label": method_label(n, section["models"][n]),
+                "kind": section["models"][n]["kind"],
+                "align": section["models"][n].get("align"),
+            }
+            for n in scored(section)
+        },
+        "eval": {k: section["eval"][k] for k in ("boundary_ignore", "example_index")},
+        "source": section.get("data", {}).get("source", "photos"),
+    }
+
+
+def check(section: Mapping[str, Any]) -> list[str]:
+    """One-line problems with the section (empty when fine)."""
+    problems = []
+    for name, spec in section.get("models", {}).items():
+        key = f"burst_sr.models.{name}"
+        if spec["kind"] == "burst" and spec.get("align", "gt") == "gt" and spec.get("reported_as"):
+            problems.append(
+                f"{key}.reported_as: align gt aligns with the ground-truth motion (an oracle), "
+                f"so it cannot stand on the published '{spec['reported_as']}' row"
+            )
+        if spec.get("align") == "flownet" and spec.get("flownet") not in models(section, "flownet"):
+            problems.append(f"{key}.flownet: no flownet model '{spec.get('flownet')}'")
+    return problems

@@ -1,0 +1,216 @@
+"""Batched, seeded augmentations for R2KD's augmented copy of a training batch.
+
+Every random draw comes from the CPU ``torch.Generator`` passed in, so a run is deterministic
+for a seed and resumes exactly when the generator's state is checkpointed; the pixels stay on
+the images' device. Representations:
+
+- ``cutmix``, ``mixup``, ``cutout``, ``cutmixpick``: any image tensor; R2KD applies them to the
+  normalised float batch (after crop/flip/normalisation), as the official code does. Cutout's
+  hole is filled with 0, i.e. the dataset mean colour in normalised units (official and
+  DeVries & Taylor's Cutout alike).
+- ``autoaugment``: uint8 images 0..255 (torchvision's policies are defined on them). On a
+  normalised batch, ``augment_batch("autoaugment", ..., mean=..., std=...)`` converts with
+  ``to_uint8`` and back with ``normalise``, as the official code does (it truncates to uint8;
+  rounding here, which loses no level to float error).
+
+``augment_batch(name, images, generator, **kw)`` dispatches on the official ``-a`` choices
+(``autoaug`` is called ``autoaugment`` here); each returns the augmented batch only (R2KD's
+augmented copy gets no labels or CE).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, Literal
+
+import torch
+from torch import Tensor
+
+from repro.core import ReproError
+from repro.distill.losses.functional import cutmix, mixup
+
+Per = Literal["batch", "sample"]
+PER: tuple[str, ...] = ("batch", "sample")
+Policy = Literal["cifar10", "imagenet", "svhn"]
+POLICIES: tuple[str, ...] = ("cifar10", "imagenet", "svhn")
+EntropyOn = Literal["mixed", "clean"]
+ENTROPY_ON: tuple[str, ...] = ("mixed", "clean")
+AUGMENTATIONS: tuple[str, ...] = ("cutmix", "mixup", "cutout", "autoaugment", "cutmixpick")
+
+#: Official Cutout hole sides (px) and AutoAugment policies per dataset.
+CUTOUT_SIZE = {"cifar100": 8, "tiny_imagenet": 16}
+AUTOAUGMENT_POLICY = {"cifar100": "cifar10", "tiny_imagenet": "imagenet"}
+
+
+def _check(value: str, allowed: tuple[str, ...], name: str) -> None:
+    if value not in allowed:
+        raise ReproError(f"{name} must be one of {', '.join(allowed)}; got {value!r}")
+
+
+def _stats(values: Sequence[float] | Tensor, like: Tensor) -> Tensor:
+    return torch.as_tensor(values, dtype=torch.float32, device=like.device).view(1, -1, 1, 1)
+
+
+def normalise(
+    images: Tensor, mean: Sequence[float] | Tensor, std: Sequence[float] | Tensor
+) -> Tensor:
+    """uint8 0..255 -> float32 (x / 255 - mean) / std, as ``arraydata.BatchAugment`` does."""
+    return (images.float() / 255.0 - _stats(mean, images)) / _stats(std, images)
+
+
+def to_uint8(
+    images: Tensor, mean: Sequence[float] | Tensor, std: Sequence[float] | Tensor
+) -> Tensor:
+    """Normalised float -> uint8: round(255 (x std + mean)) clamped to 0..255."""
+    x = (images * _stats(std, images) + _stats(mean, images)) * 255.0
+    return x.round().clamp(0, 255).to(torch.uint8)
+
+
+def cutout(
+    images: Tensor,
+    generator: torch.Generator | None = None,
+    size: int = 8,
+    per: Per = "batch",
+    fill: float = 0.0,
+) -> Tensor:
+    """Cutout (DeVries & Taylor): set one square hole to ``fill``.
+
+    The hole's centre (y, x) is uniform over the pixels and the hole covers rows
+    [y - size // 2, y + size // 2) and the same columns, clipped at the border (so it is
+    size x size for even ``size`` when inside, smaller at the border). ``per="batch"``: one hole
+    for the whole batch (the official R2KD code draws one centre per batch); ``per="sample"``:
+    one per image (the original Cutout). Draws y then x (one each, or B each).
+    """
+    _check(per, PER, "cutout per")
+    if size < 0:
+        raise ReproError(f"cutout size must be >= 0; got {size}")
+    h, w = images.shape[-2:]
+    n = images.shape[0] if per == "sample" else 1
+    cy = torch.randint(h, (n, 1), generator=generator)
+    cx = torch.randint(w, (n, 1), generator=generator)
+    rows, cols = torch.arange(h), torch.arange(w)
+    in_y = (rows >= (cy - size // 2).clamp(0, h)) & (rows < (cy + size // 2).clamp(0, h))
+    in_x = (cols >= (cx - size // 2).clamp(0, w)) & (cols < (cx + size // 2).clamp(0, w))
+    hole = (in_y[:, :, None] & in_x[:, None, :]).unsqueeze(1).to(images.device)  # (n, 1, H, W)
+    return images.masked_fill(hole, fill)
+
+
+def autoaugment(
+    images: Tensor,
+    generator: torch.Generator | None = None,
+    policy: Policy = "cifar10",
+    per: Per = "batch",
+) -> Tensor:
+    """torchvision (v2) AutoAugment with a learned ``policy`` on a uint8 batch (N, C, H, W).
+
+    torchvision draws its sub-policy, probabilities and signs from the global CPU RNG and takes
+    no generator. So one seed is drawn from ``generator`` and the transform runs inside
+    ``torch.random.fork_rng(devices=[])`` with the CPU default generator seeded from it: the
+    result depends only on ``generator``'s state, and the global RNG is left as it was.
+    ``per="batch"``: one sub-policy draw applied to the whole batch, as in the official R2KD code
+    (``AutoAugment`` called on the batch tensor); ``per="sample"``: an independent draw per image,
+    as AutoAugment is defined (a Python loop over the images; slower).
+    """
+    from torchvision.transforms import v2
+
+    _check(policy, POLICIES, "autoaugment policy")
+    _check(per, PER, "autoaugment per")
+    if images.dtype != torch.uint8:
+        raise ValueError(f"autoaugment needs uint8 images, got {images.dtype}")
+    transform = v2.AutoAugment(policy=v2.AutoAugmentPolicy(policy))
+    seed = int(torch.randint(2**63 - 1, (), generator=generator))
+    with torch.random.fork_rng(devices=[]):
+        torch.default_generator.manual_seed(seed)
+        if per == "batch":
+            return transform(images)
+        return torch.stack([transform(image) for image in images])
+
+
+def autoaugment_normalised(
+    images: Tensor,
+    generator: torch.Generator | None = None,
+    *,
+    mean: Sequence[float] | Tensor,
+    std: Sequence[float] | Tensor,
+    policy: Policy = "cifar10",
+    per: Per = "batch",
+) -> Tensor:
+    """``autoaugment`` on a normalised float batch: to uint8, augment, back to normalised."""
+    out = autoaugment(to_uint8(images, mean, std), generator, policy, per)
+    return normalise(out, mean, std).to(images.dtype)
+
+
+def teacher_entropy(logits: Tensor) -> Tensor:
+    """Per-sample entropy of softmax(logits), shape (B,), from log-softmax (no log(0))."""
+    log_p = torch.log_softmax(logits.detach(), dim=1)
+    return -(log_p.exp() * log_p).sum(dim=1)
+
+
+def cutmixpick(
+    images: Tensor,
+    generator: torch.Generator | None = None,
+    *,
+    teacher: Callable[[Tensor], Tensor],
+    pick: int = 64,
+    alpha: float = 1.0,
+    entropy_on: EntropyOn = "mixed",
+    clean_logits: Tensor | None = None,
+) -> Tensor:
+    """CutMixPick (Wang et al., "What makes a good data augmentation in KD"): keep the
+    ``pick`` CutMix images of highest teacher entropy, in batch order.
+
+    ``teacher`` maps images to logits (it is called under ``torch.no_grad()``). The entropy is
+    that of the mixed images (``entropy_on="mixed"``, default: the picked samples are the
+    informative mixed ones) or, as in the official R2KD code, of the unmixed images
+    (``"clean"``). The official code keeps min(B, 64) images, so at batch size 64 it keeps
+    them all and equals CutMix (only reordered by entropy, which does not change R2KD's loss);
+    here too, ``pick >= B`` returns exactly ``cutmix(images, alpha, generator)[0]`` (and
+    calls no teacher). With ``"clean"``, pass the teacher's logits on ``images`` as
+    ``clean_logits`` if they are at hand, to save a teacher pass.
+    """
+    _check(entropy_on, ENTROPY_ON, "cutmixpick entropy_on")
+    if pick < 1:
+        raise ReproError(f"cutmixpick pick must be >= 1; got {pick}")
+    mixed = cutmix(images, alpha, generator)[0]
+    if pick >= images.shape[0]:
+        return mixed
+    if entropy_on == "clean" and clean_logits is not None:
+        logits = clean_logits
+    else:
+        with torch.no_grad():
+            logits = teacher(mixed if entropy_on == "mixed" else images)
+    entropy = teacher_entropy(logits)
+    keep = entropy.topk(pick).indices.sort().values
+    return mixed[keep]
+
+
+def _cutmix(images: Tensor, generator: torch.Generator | None = None, alpha: float = 1.0) -> Tensor:
+    return cutmix(images, alpha, generator)[0]
+
+
+def _mixup(images: Tensor, generator: torch.Generator | None = None, alpha: float = 0.2) -> Tensor:
+    return mixup(images, alpha, generator)[0]
+
+
+_DISPATCH: dict[str, Callable[..., Tensor]] = {
+    "cutmix": _cutmix,
+    "mixup": _mixup,
+    "cutout": cutout,
+    "autoaugment": autoaugment_normalised,
+    "cutmixpick": cutmixpick,
+}
+
+
+def augment_batch(
+    name: str, images: Tensor, generator: torch.Generator | None, **kw: Any
+) -> Tensor:
+    """The augmented copy of a normalised float batch by ``name`` (one of ``AUGMENTATIONS``).
+
+    Keyword arguments go to the augmentation: ``alpha`` (cutmix: Beta(1, 1), mixup:
+    Beta(0.2, 0.2) by default); cutout ``size`` (8 CIFAR, 16 Tiny-ImageNet), ``per``, ``fill``;
+    autoaugment ``mean`` and ``std`` (required), ``policy``, ``per``; cutmixpick ``teacher``
+    (required), ``pick``, ``alpha``, ``entropy_on``, ``clean_logits``. An unknown keyword is a
+    TypeError.
+    """
+    _check(name, AUGMENTATIONS, "augmentation")
+    return _DISPATCH[name](images, generator, **kw)

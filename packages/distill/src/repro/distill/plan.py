@@ -1,0 +1,445 @@
+"""Plan the KD run pool shared by the three KD papers (torch-free: the Snakefile imports it).
+
+The pool (config section ``kd``) holds what the papers share; each paper's section lists the
+tables it reports, and its summary is a view over the pool::
+
+    kd:
+      seeds: [0, 1, 2, 3, 4]          # default seeds of every table
+      teacher_seed: 0                 # the teacher every KD cell distils from
+      recipes:                        # named training recipes (TrainConfig keys)
+        cifar: {epochs: 240, lr: 0.05, ..., student_lr: {ShuffleV1: 0.01}}
+        cifar_360: {extends: cifar, epochs: 360}
+      vanilla_recipes: {default: cifar, imagenet: imagenet}   # models trained alone
+      variants:                       # named method variants: method, arguments, and recipe
+        kd: {method: kd}              # overrides per recipe name
+        energy_kd: {method: kd, args: {temperature: {policy: energy}},
+                    train: {cifar: {epochs: 360}}}
+      pair_args: {cifar100: {vgg13-vgg8: {dkd: {beta: 6}}}}  # per pair, deep-merged
+      pretrained_teachers: {imagenet: {resnet34_imagenet: /path/resnet34-b627a593.pth}}
+      resources: {default: {...}, cifar100: {gpu: 1, ...}}   # Snakemake resources per dataset
+    energy_kd:
+      tables:
+        - {title: CIFAR-100, dataset: cifar100, recipe: cifar, pairs: [resnet32x4-resnet8x4],
+           variants: [kd, dkd, energy_kd], seeds: [0, 1, 2, 3, 4]}
+
+A *cell* is (dataset, teacher, student, variant, recipe, seed); a cell that two tables (or two
+papers) ask for is planned once. A teacher is trained once per (dataset, model, teacher_seed),
+whichever paper asks for it, unless ``pretrained_teachers`` names the user's weights file.
+Training settings layer as: recipe < the variant's overrides for that recipe < the recipe's
+``student_lr`` for the student. Each job's params are exactly what determines its output.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from repro.distill.registry import check_method
+
+#: KD papers -> their config sections.
+PAPERS = {"energy-kd": "energy_kd", "cskd": "cskd", "r2kd": "r2kd"}
+POOL = "kd"
+#: Config keys of a recipe that are not TrainConfig settings.
+RECIPE_META = ("extends", "student_lr")
+
+
+@dataclass(frozen=True, order=True)
+class Cell:
+    """One KD student run of the pool."""
+
+    dataset: str
+    teacher: str
+    student: str
+    variant: str
+    recipe: str
+    seed: int
+
+    @property
+    def pair(self) -> str:
+        return f"{self.teacher}-{self.student}"
+
+
+def _deep_merge(base: Mapping[str, Any], over: Mapping[str, Any] | None) -> dict[str, Any]:
+    out = copy.deepcopy(dict(base))
+    for key, value in (over or {}).items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = _deep_merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def split_pair(pair: str) -> tuple[str, str]:
+    """``"teacher-student"`` -> (teacher, student)."""
+    teacher, sep, student = pair.partition("-")
+    if not sep or not teacher or not student or "-" in student:
+        raise ValueError(f"pair '{pair}' is not 'teacher-student'")
+    return teacher, student
+
+
+# -- recipes and arguments ---------------------------------------------------------------------
+def recipe(pool: Mapping[str, Any], name: str) -> dict[str, Any]:
+    """Recipe ``name`` with its ``extends`` chain resolved (``student_lr`` kept)."""
+    recipes = pool.get("recipes", {})
+    chain, seen = [], set()
+    while name is not None:
+        if name in seen or name not in recipes:
+            raise KeyError(name)
+        seen.add(name)
+        chain.append(recipes[name])
+        name = recipes[name].get("extends")
+    out: dict[str, Any] = {}
+    for part in reversed(chain):
+        out = _deep_merge(out, {k: v for k, v in part.items() if k != "extends"})
+    return out
+
+
+def train_settings(
+    pool: Mapping[str, Any], recipe_name: str, model: str, seed: int, variant: str | None = None
+) -> dict[str, Any]:
+    """TrainConfig settings of one run: recipe < variant overrides < the student's LR."""
+    settings = recipe(pool, recipe_name)
+    student_lr = settings.pop("student_lr", {}) or {}
+    if variant is not None:
+        settings.update(pool["variants"][variant].get("train", {}).get(recipe_name, {}))
+    if model in student_lr:
+        settings["lr"] = student_lr[model]
+    settings["seed"] = seed
+    return settings
+
+
+def variant_args(pool: Mapping[str, Any], variant: str, dataset: str, pair: str) -> dict[str, Any]:
+    """The variant's method arguments with the pair's overrides deep-merged in."""
+    spec = pool["variants"][variant]
+    pair_over = pool.get("pair_args", {}).get(dataset, {}).get(pair, {}).get(variant)
+    return _deep_merge(spec.get("args", {}), pair_over)
+
+
+def vanilla_recipe(pool: Mapping[str, Any], dataset: str) -> str:
+    """The recipe of models trained alone on ``dataset``."""
+    names = pool.get("vanilla_recipes", {})
+    return names.get(dataset, names.get("default", "vanilla"))
+
+
+def pretrained_key(dataset: str, teacher: str) -> str:
+    """The config key holding the weights file of a pretrained (dataset, teacher)."""
+    return f"{POOL}.pretrained_teachers.{dataset}.{teacher}"
+
+
+def is_pretrained(pool: Mapping[str, Any], dataset: str, teacher: str) -> bool:
+    """Whether the teacher of ``dataset`` is the user's file rather than trained here."""
+    return teacher in (pool.get("pretrained_teachers", {}).get(dataset) or {})
+
+
+def pretrained_weights(pool: Mapping[str, Any], dataset: str, teacher: str) -> str | None:
+    """The configured weights file of a pretrained teacher (None while it is not set)."""
+    return (pool.get("pretrained_teachers", {}).get(dataset) or {}).get(teacher)
+
+
+# -- per-job params ----------------------------------------------------------------------------
+def kd_params(pool: Mapping[str, Any], cell: Cell) -> dict[str, Any]:
+    """Params of a KD student job: exactly what determines its output."""
+    spec = pool["variants"][cell.variant]
+    params = {
+        "dataset": cell.dataset,
+        "teacher": cell.teacher,
+        "student": cell.student,
+        "variant": cell.variant,
+        "recipe": cell.recipe,
+        "method": spec["method"],
+        "args": variant_args(pool, cell.variant, cell.dataset, cell.pair),
+        "train": train_settings(pool, cell.recipe, cell.student, cell.seed, cell.variant),
+    }
+    if is_pretrained(pool, cell.dataset, cell.teacher):
+        params["teacher_weights"] = pretrained_weights(pool, cell.dataset, cell.teacher)
+        params["teacher_weights_key"] = pretrained_key(cell.dataset, cell.teacher)
+    return params
+
+
+def vanilla_params(pool: Mapping[str, Any], dataset: str, model: str, seed: int) -> dict[str, Any]:
+    """Params of a model trained alone with cross-entropy (a teacher or a student baseline)."""
+    name = vanilla_recipe(pool, dataset)
+    return {
+        "dataset": dataset,
+        "teacher": None,
+        "student": model,
+        "variant": "ce",
+        "recipe": name,
+        "method": "ce",
+        "args": {},
+        "train": train_settings(pool, name, model, seed),
+    }
+
+
+def pretrained_eval_params(pool: Mapping[str, Any], dataset: str, teacher: str) -> dict[str, Any]:
+    """Scoring a user-supplied pretrained teacher on the test split: its weights file and the
+    dataset's recipe (device, image size, batch size, normalisation)."""
+    settings = recipe(pool, vanilla_recipe(pool, dataset))
+    settings.pop("student_lr", None)
+    return {
+        "dataset": dataset,
+        "teacher": teacher,
+        "teacher_weights": pretrained_weights(pool, dataset, teacher),
+        "teacher_weights_key": pretrained_key(dataset, teacher),
+        "train": settings,
+    }
+
+
+# -- tables and cells --------------------------------------------------------------------------
+def tables(config: Mapping[str, Any], paper: str) -> list[dict[str, Any]]:
+    """The tables a KD paper reports, with seeds filled in from the pool."""
+    pool = config.get(POOL, {})
+    section = config.get(PAPERS[paper], {})
+    out = []
+    for i, table in enumerate(section.get("tables", [])):
+        out.append(
+            {
+                "title": table.get("title") or f"{table['dataset']} ({i + 1})",
+                "dataset": table["dataset"],
+                "recipe": table["recipe"],
+                "pairs": list(table["pairs"]),
+                "variants": list(table["variants"]),
+                "seeds": list(table.get("seeds", pool.get("seeds", [0]))),
+            }
+        )
+    return out
+
+
+def _table_cells(table: Mapping[str, Any]) -> list[Cell]:
+    cells = []
+    for pair in table["pairs"]:
+        teacher, student = split_pair(pair)
+        for variant in table["variants"]:
+            for seed in table["seeds"]:
+                cells.append(
+                    Cell(table["dataset"], teacher, student, variant, table["recipe"], seed)
+                )
+    return cells
+
+
+def paper_cells(config: Mapping[str, Any], paper: str) -> list[Cell]:
+    """Every KD cell of a paper's tables."""
+    return list(dict.fromkeys(c for t in tables(config, paper) for c in _table_cells(t)))
+
+
+def pool_cells(config: Mapping[str, Any], papers: Iterable[str]) -> list[Cell]:
+    """The union of the KD papers' cells, each once."""
+    cells: dict[Cell, None] = {}
+    for paper in papers:
+        if paper in PAPERS:
+            cells.update(dict.fromkeys(paper_cells(config, paper)))
+    return list(cells)
+
+
+def _table_vanilla(
+    table: Mapping[str, Any], teacher_seed: int, pretrained: set[tuple[str, str]]
+) -> list[tuple[str, str, int | None]]:
+    d = table["dataset"]
+    runs = []
+    for pair in table["pairs"]:
+        teacher, student = split_pair(pair)
+        runs.append((d, teacher, None if (d, teacher) in pretrained else teacher_seed))
+        runs += [(d, student, s) for s in table["seeds"]]
+    return runs
+
+
+def _pretrained_pairs(pool: Mapping[str, Any]) -> set[tuple[str, str]]:
+    return {(d, t) for d, ts in (pool.get("pretrained_teachers") or {}).items() for t in ts or {}}
+
+
+def paper_vanilla(config: Mapping[str, Any], paper: str) -> list[tuple[str, str, int | None]]:
+    """(dataset, model, seed) of the models trained alone that a paper's tables show: each
+    pair's student at every seed and its teacher at ``teacher_seed`` (seed None: the user's
+    pretrained teacher, scored but not trained)."""
+    pool = config.get(POOL, {})
+    runs: dict[tuple[str, str, int | None], None] = {}
+    for table in tables(config, paper):
+        runs.update(
+            dict.fromkeys(
+                _table_vanilla(table, pool.get("teacher_seed", 0), _pretrained_pairs(pool))
+            )
+        )
+    return list(runs)
+
+
+# -- where runs live (the rules and the scorecard job use these) -------------------------------
+def cell_dir(results: str, cell: Cell) -> str:
+    """``<results>/kd/<dataset>/<recipe>/<variant>/<teacher>-<student>/seed<k>``."""
+    c = cell
+    return f"{results}/kd/{c.dataset}/{c.recipe}/{c.variant}/{c.pair}/seed{c.seed}"
+
+
+def vanilla_dir(results: str, dataset: str, model: str, seed: int | None) -> str:
+    """A model trained alone (``seed<k>``), or a user's pretrained teacher (``pretrained``)."""
+    return f"{results}/vanilla/{dataset}/{model}/" + (
+        "pretrained" if seed is None else f"seed{seed}"
+    )
+
+
+def report_params(config: Mapping[str, Any], paper: str) -> dict[str, Any]:
+    """What a KD paper's scorecard job needs: its tables (compact), the teacher seed and which
+    teachers are the user's pretrained files. The job derives its cells and run folders from
+    these (:func:`report_runs`), so its command line stays short."""
+    pool = config.get(POOL, {})
+    return {
+        "paper": paper,
+        "tables": tables(config, paper),
+        "teacher_seed": pool.get("teacher_seed", 0),
+        "pretrained": sorted([list(p) for p in _pretrained_pairs(pool)]),
+    }
+
+
+def report_runs(results: str, params: Mapping[str, Any]) -> list[str]:
+    """result.json of every run a scorecard shows (cells, models trained alone, pretrained
+    teachers), from :func:`report_params`."""
+    pretrained = {tuple(p) for p in params["pretrained"]}
+    files: dict[str, None] = {}
+    for table in params["tables"]:
+        files.update(
+            dict.fromkeys(f"{cell_dir(results, c)}/result.json" for c in _table_cells(table))
+        )
+        for d, model, seed in _table_vanilla(table, params["teacher_seed"], pretrained):
+            files[f"{vanilla_dir(results, d, model, seed)}/result.json"] = None
+    return list(files)
+
+
+def scorecard_cells(table: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """A table's declared scorecard rows: the teacher and the student trained alone (once
+    each), then every variant of each pair, in the order the paper prints them."""
+    cells: dict[tuple, dict[str, Any]] = {}
+    for pair in table["pairs"]:
+        teacher, student = split_pair(pair)
+        for model in (teacher, student):
+            cells.setdefault(
+                (None, model, "ce"), {"teacher": None, "student": model, "variant": "ce"}
+            )
+        for variant in table["variants"]:
+            cells[(teacher, student, variant)] = {
+                "teacher": teacher,
+                "student": student,
+                "variant": variant,
+            }
+    return [{"dataset": table["dataset"], **c} for c in cells.values()]
+
+
+def energy_figure_cell(config: Mapping[str, Any], paper: str = "energy-kd") -> Cell | None:
+    """The cell whose teacher energies and thresholds the Energy KD figures show: the first
+    pair of the first table, with its first variant that uses the energy policy, first seed
+    (the scorecard job finds the same run with :func:`energy_run`)."""
+    pool = config.get(POOL, {})
+    for table in tables(config, paper)[:1]:
+        for variant in table["variants"]:
+            temperature = pool["variants"][variant].get("args", {}).get("temperature")
+            if isinstance(temperature, Mapping) and temperature.get("policy") == "energy":
+                teacher, student = split_pair(table["pairs"][0])
+                return Cell(
+                    table["dataset"], teacher, student, variant, table["recipe"], table["seeds"][0]
+                )
+    return None
+
+
+def energy_run(
+    params: Mapping[str, Any], results: Iterable[Mapping[str, Any]]
+) -> Mapping[str, Any] | None:
+    """Among a scorecard's run results, the one :func:`energy_figure_cell` names: first table,
+    first pair, first seed, first variant whose temperature policy is ``energy``."""
+    by_cell = {
+        (r["dataset"], r.get("teacher"), r["student"], r.get("variant"), r.get("recipe"),
+         r.get("seed")): r
+        for r in results
+    }  # fmt: skip
+    for table in params["tables"][:1]:
+        teacher, student = split_pair(table["pairs"][0])
+        for variant in table["variants"]:
+            key = (table["dataset"], teacher, student, variant, table["recipe"], table["seeds"][0])
+            run = by_cell.get(key)
+            temperature = (run or {}).get("args", {}).get("temperature")
+            if isinstance(temperature, Mapping) and temperature.get("policy") == "energy":
+                return run
+    return None
+
+
+def resources(pool: Mapping[str, Any], dataset: str) -> dict[str, Any]:
+    """Snakemake resources of a dataset's training jobs (``resources.default`` < dataset's)."""
+    table = pool.get("resources", {})
+    return {**table.get("default", {}), **table.get(dataset, {})}
+
+
+# -- start-up checks ---------------------------------------------------------------------------
+def check(config: Mapping[str, Any], papers: Iterable[str]) -> list[str]:
+    """One-line problems with the KD part of the config (empty when fine), each naming the
+    key: unknown variants, recipes or pairs, and method or policy arguments that the method's
+    signature does not take."""
+    papers = [p for p in papers if p in PAPERS]
+    if not papers:
+        return []
+    pool = config.get(POOL)
+    if not pool:
+        return [f"{POOL}: missing (the KD papers {', '.join(papers)} need the run pool)"]
+    problems = []
+    variants = pool.get("variants", {})
+    for name, spec in variants.items():
+        problems += check_method(
+            spec.get("method"), spec.get("args", {}), f"{POOL}.variants.{name}"
+        )
+        for rname in spec.get("train", {}):
+            if rname not in pool.get("recipes", {}):
+                problems.append(f"{POOL}.variants.{name}.train.{rname}: no recipe '{rname}'")
+    for rname in pool.get("recipes", {}):
+        try:
+            recipe(pool, rname)
+        except KeyError as err:
+            problems.append(f"{POOL}.recipes.{rname}: extends unknown or circular recipe {err}")
+    for dataset, by_pair in (pool.get("pair_args") or {}).items():
+        for pair, by_variant in by_pair.items():
+            for variant, args in by_variant.items():
+                key = f"{POOL}.pair_args.{dataset}.{pair}.{variant}"
+                if variant not in variants:
+                    problems.append(f"{key}: no variant '{variant}'")
+                    continue
+                # the pair's own keys; a temperature policy's name comes from the variant
+                base = variants[variant].get("args", {}).get("temperature")
+                own = dict(args)
+                if isinstance(own.get("temperature"), Mapping) and isinstance(base, Mapping):
+                    own["temperature"] = {"policy": base.get("policy"), **own["temperature"]}
+                problems += check_method(variants[variant].get("method"), own, key)
+    for name in {vanilla_recipe(pool, "default"), *pool.get("vanilla_recipes", {}).values()}:
+        if name not in pool.get("recipes", {}):
+            problems.append(f"{POOL}.vanilla_recipes: no recipe '{name}' in {POOL}.recipes")
+    for paper in papers:
+        section = PAPERS[paper]
+        if not config.get(section, {}).get("tables"):
+            problems.append(f"{section}.tables: '{paper}' is in papers but lists no tables")
+            continue
+        for i, table in enumerate(config[section]["tables"]):
+            key = f"{section}.tables.{i}"
+            if table.get("recipe") not in pool.get("recipes", {}):
+                problems.append(
+                    f"{key}.recipe: no recipe '{table.get('recipe')}' in {POOL}.recipes"
+                )
+            problems += [
+                f"{key}.variants: no variant '{v}' in {POOL}.variants"
+                for v in table.get("variants", [])
+                if v not in variants
+            ]
+            for pair in table.get("pairs", []):
+                try:
+                    split_pair(pair)
+                except ValueError as err:
+                    problems.append(f"{key}.pairs: {err}")
+    return problems
+
+
+def unset_pretrained(
+    config: Mapping[str, Any], datasets_teachers: Iterable[tuple[str, str]]
+) -> list[str]:
+    """One line per planned pretrained teacher whose weights file is not set."""
+    pool = config.get(POOL, {})
+    return [
+        f"config key {pretrained_key(d, t)} is not set (path to the teacher's torchvision "
+        "state_dict file; nothing is downloaded)"
+        for d, t in sorted(set(datasets_teachers))
+        if is_pretrained(pool, d, t) and not pretrained_weights(pool, d, t)
+    ]

@@ -1,0 +1,129 @@
+"""The one list of KD methods and temperature policies, readable without importing torch.
+
+A method is the module ``repro/distill/methods/<name>.py`` that names its class in a
+module-level ``METHOD = <Class>``; a temperature policy is ``repro/distill/temperature/<name>.py``
+with ``POLICY = <Class>``. The file name is the name used in configs, so adding a method is
+one new module (and one config entry that uses it).
+
+The Snakefile checks every configured variant at start-up, before any job, and must stay
+fast: importing torch takes seconds. So the keyword arguments of each class's ``__init__`` are
+read from the source with :mod:`ast` (``tests`` hold them equal to ``inspect.signature``), and
+the classes themselves are imported only when a job builds them.
+"""
+
+from __future__ import annotations
+
+import ast
+import functools
+import importlib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+_HERE = Path(__file__).parent
+_KINDS = {"method": ("methods", "METHOD"), "policy": ("temperature", "POLICY")}
+
+
+@functools.cache
+def _modules(kind: str) -> dict[str, Path]:
+    folder, marker = _KINDS[kind]
+    found = {}
+    for path in sorted((_HERE / folder).glob("*.py")):
+        if path.stem.startswith("_"):
+            continue
+        if f"\n{marker} = " in path.read_text(encoding="utf-8"):
+            found[path.stem] = path
+    return found
+
+
+def method_names() -> list[str]:
+    """Registered KD methods (``ce`` trains a model alone)."""
+    return list(_modules("method"))
+
+
+def policy_names() -> list[str]:
+    """Registered temperature policies."""
+    return list(_modules("policy"))
+
+
+@functools.cache
+def _keyword_args(kind: str, name: str) -> tuple[str, ...]:
+    path = _modules(kind)[name]
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    marker = _KINDS[kind][1]
+    cls_name = next(
+        node.value.id
+        for node in tree.body
+        if isinstance(node, ast.Assign)
+        and any(isinstance(t, ast.Name) and t.id == marker for t in node.targets)
+        and isinstance(node.value, ast.Name)
+    )
+    cls = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == cls_name)
+    init = next(n for n in cls.body if isinstance(n, ast.FunctionDef) and n.name == "__init__")
+    return tuple(a.arg for a in init.args.kwonlyargs)
+
+
+def method_args(name: str) -> tuple[str, ...]:
+    """The keyword arguments (hyper-parameters) a method accepts."""
+    return _keyword_args("method", name)
+
+
+def policy_args(name: str) -> tuple[str, ...]:
+    """The keyword arguments a temperature policy accepts."""
+    return _keyword_args("policy", name)
+
+
+def _load(kind: str, name: str) -> type:
+    folder, marker = _KINDS[kind]
+    module = importlib.import_module(f"repro.distill.{folder}.{name}")
+    return getattr(module, marker)
+
+
+def method_class(name: str) -> type:
+    """The Distiller class of a method (imports torch)."""
+    if name not in _modules("method"):
+        raise KeyError(f"unknown method {name!r}; valid methods: {', '.join(method_names())}")
+    return _load("method", name)
+
+
+def policy_class(name: str) -> type:
+    """The TemperaturePolicy class of a policy (imports torch)."""
+    if name not in _modules("policy"):
+        raise KeyError(f"unknown temperature policy {name!r}; valid: {', '.join(policy_names())}")
+    return _load("policy", name)
+
+
+def check_method(method: Any, args: Mapping[str, Any], where: str) -> list[str]:
+    """One-line problems with a configured method and its arguments (empty when fine).
+
+    ``where`` is the config key of the variant (e.g. ``kd.variants.energy_kd``). A
+    ``temperature`` given as a mapping is a policy: ``{policy: <name>, <its arguments>}``.
+    """
+    if method not in _modules("method"):
+        names = ", ".join(method_names())
+        return [f"{where}.method: unknown method '{method}' (registered: {names})"]
+    allowed = method_args(method)
+    problems = [
+        f"{where}.args.{key}: '{method}' takes no argument '{key}' (it takes: "
+        f"{', '.join(allowed) or 'none'})"
+        for key in args
+        if key not in allowed
+    ]
+    temperature = args.get("temperature")
+    if isinstance(temperature, Mapping) and "temperature" in allowed:
+        key = f"{where}.args.temperature"
+        policy = temperature.get("policy")
+        if policy not in _modules("policy"):
+            problems.append(
+                f"{key}.policy: unknown temperature policy '{policy}' (registered: "
+                f"{', '.join(policy_names())})"
+            )
+        else:
+            accepted = policy_args(policy)
+            problems += [
+                f"{key}.{k}: policy '{policy}' takes no argument '{k}' (it takes: "
+                f"{', '.join(accepted)})"
+                for k in temperature
+                if k != "policy" and k not in accepted
+            ]
+    return problems

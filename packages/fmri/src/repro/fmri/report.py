@@ -1,0 +1,285 @@
+"""The numbers of the fMRI-adversarial report as plain rows, and the report's files.
+
+``claim_rows`` gives the abstract's qualitative claims beside ours (yes/no from our tests);
+``number_rows`` the quantities (attack success, DNN accuracy per condition, ROI x reference
+similarities with p-values, white/black differences, human accuracy). Both are lists of
+dicts that ``repro.core.scorecard`` or ``repro.core.tables`` can write; ``write_report``
+writes ``summary.csv``/``summary.md``, the figures and ``provenance.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from repro.core.provenance import write_provenance
+from repro.core.tables import write_table
+
+SOURCE = "Han et al., IJCNN 2019 (arXiv 1905.02422), abstract"
+COLUMNS = ("section", "item", "paper", "ours", "value", "p", "p_adjusted", "n", "note")
+
+
+def _yes(flag: bool) -> str:
+    return "yes" if flag else "no"
+
+
+def claim_rows(
+    dnn: dict[str, Any], analysis: dict[str, Any] | None, simulated: bool, alpha: float = 0.05
+) -> list[dict[str, Any]]:
+    """The abstract's four qualitative claims, each with our yes/no and its evidence."""
+    target = dnn["networks"]["target"]
+    rows = []
+    wb_layers = [r for r in target["wb_difference"] if r["significant"]]
+    best = min(target["wb_difference"], key=lambda r: r["p"])
+    rows.append(
+        {
+            "section": "claim",
+            "item": "white/black-box representations differ in the DNN (significant)",
+            "paper": "yes (small but significant)",
+            "ours": _yes(bool(wb_layers)),
+            "value": best["T"],
+            "p": best["p"],
+            "p_adjusted": best["p_adjusted"],
+            "n": dnn["n_stimuli"] // 3,
+            "note": f"target {target['model']}: significant in {len(wb_layers)} of "
+            f"{len(target['wb_difference'])} layers; value/p: layer {best['layer']}",
+        }
+    )
+    brain_note = "simulated fMRI data (planted effect), not the paper's" if simulated else ""
+    if analysis is not None:
+        wb = analysis["wb_difference"]
+        sig = [r for r in wb if r["significant"]]
+        best_roi = min(wb, key=lambda r: r["p"])
+        rows.append(
+            {
+                "section": "claim",
+                "item": "white/black-box representations differ in the brain (significant)",
+                "paper": "yes (small but significant)",
+                "ours": _yes(bool(sig)),
+                "value": best_roi["T"],
+                "p": best_roi["p"],
+                "p_adjusted": best_roi["p_adjusted"],
+                "n": analysis["n_subjects"],
+                "note": "; ".join(
+                    x
+                    for x in (
+                        f"significant in {len(sig)} of {len(wb)} ROIs; value/p: "
+                        f"ROI {best_roi['roi']}",
+                        brain_note,
+                    )
+                    if x
+                ),
+            }
+        )
+        beh = analysis.get("behaviour")
+        if beh is not None:
+            tests = beh["tests"]
+            unaffected = all(t["p"] >= alpha for t in tests.values())
+            worst = min(tests.values(), key=lambda t: t["p"])
+            rows.append(
+                {
+                    "section": "claim",
+                    "item": "human categorisation unaffected by either noise",
+                    "paper": "yes",
+                    "ours": _yes(unaffected),
+                    "value": worst["difference"],
+                    "p": worst["p"],
+                    "p_adjusted": None,
+                    "n": analysis["n_subjects"],
+                    "note": "; ".join(
+                        x
+                        for x in (
+                            "accuracy adversarial - clean, smallest p of white/black",
+                            "simulated responses" if simulated else "",
+                        )
+                        if x
+                    ),
+                }
+            )
+    mc = target["mcnemar"]
+    degraded = all(mc[c]["p"] < alpha for c in ("white", "black"))
+    rows.append(
+        {
+            "section": "claim",
+            "item": "DNN accuracy degraded by the adversarial noise",
+            "paper": "yes",
+            "ours": _yes(degraded)
+            + ("" if degraded or mc["white"]["p"] >= alpha else " (white-box only)"),
+            "value": target["accuracy"]["black"] - target["accuracy"]["clean"],
+            "p": mc["black"]["p"],
+            "p_adjusted": None,
+            "n": target["n"]["clean"],
+            "note": f"target {target['model']}; value/p: black-box (the weaker attack), "
+            "McNemar, one-sided",
+        }
+    )
+    for row in rows:
+        row["note"] = f"paper: {SOURCE}; " + row["note"]
+    return rows
+
+
+def _roles(dnn: dict[str, Any]) -> list[str]:
+    """Networks in report order: target first (JSON files store keys sorted)."""
+    order = {"target": 0, "substitute": 1}
+    return sorted(dnn["networks"], key=lambda r: (order.get(r, 2), r))
+
+
+def number_rows(
+    stim_meta: dict[str, Any], dnn: dict[str, Any], analysis: dict[str, Any] | None
+) -> list[dict[str, Any]]:
+    """Attack success, DNN accuracy, ROI x reference similarity, white/black differences."""
+    rows: list[dict[str, Any]] = []
+    success = stim_meta.get("attack_success") or {}
+    for cond in (c for c in ("white", "black") if c in success):
+        s = success[cond]
+        rows.append(
+            {
+                "section": "attack success on target",
+                "item": cond,
+                "value": s["success_rate"],
+                "n": s["n"],
+            }
+        )
+    for role in _roles(dnn):
+        net = dnn["networks"][role]
+        for cond in ("clean", "white", "black"):
+            acc = net["accuracy"][cond]
+            mc = net["mcnemar"].get(cond)
+            rows.append(
+                {
+                    "section": f"DNN accuracy ({role} {net['model']})",
+                    "item": cond,
+                    "value": acc,
+                    "p": mc["p"] if mc else None,
+                    "n": net["n"][cond],
+                }
+            )
+        for r in net["wb_difference"]:
+            rows.append(
+                {
+                    "section": f"white-black difference ({role} {net['model']})",
+                    "item": r["layer"],
+                    "value": r["T"],
+                    "p": r["p"],
+                    "p_adjusted": r["p_adjusted"],
+                    "n": dnn["n_stimuli"] // 3,
+                    "note": f"effect size {r['effect_size']:.2f}",
+                }
+            )
+    if analysis is not None:
+        method = analysis["params"]["comparison"]
+        for r in analysis["relatedness"]:
+            rows.append(
+                {
+                    "section": f"ROI x reference ({method})",
+                    "item": f"{r['roi']} ~ {r['reference']}",
+                    "value": r["r"],
+                    "p": r["p"],
+                    "p_adjusted": r["p_adjusted"],
+                    "n": analysis["n_stimuli"],
+                    "note": f"subject mean {r['r_subject_mean']:.3f}",
+                }
+            )
+        for r in analysis["wb_difference"]:
+            rows.append(
+                {
+                    "section": "white-black difference (brain)",
+                    "item": r["roi"],
+                    "value": r["T"],
+                    "p": r["p"],
+                    "p_adjusted": r["p_adjusted"],
+                    "n": analysis["n_sources"],
+                    "note": f"effect size {r['effect_size']:.2f}",
+                }
+            )
+        beh = analysis.get("behaviour")
+        if beh is not None:
+            for cond in ("clean", "white", "black"):
+                acc = beh["accuracy"][cond]
+                test = beh["tests"].get(cond)
+                rows.append(
+                    {
+                        "section": "human accuracy",
+                        "item": cond,
+                        "value": acc,
+                        "p": test["p"] if test else None,
+                        "n": beh["n_trials"][cond],
+                    }
+                )
+    return rows
+
+
+def write_report(
+    stim_dir: str | os.PathLike[str],
+    dnn_dir: str | os.PathLike[str],
+    analysis_dir: str | os.PathLike[str] | None,
+    out_dir: str | os.PathLike[str],
+    config: Any = None,
+    alpha: float = 0.05,
+) -> list[dict[str, Any]]:
+    """``summary.csv``/``.md``, figures and provenance from the three steps' outputs."""
+    from repro.fmri import figures
+    from repro.fmri.stimuli import read_stimuli
+
+    out = Path(out_dir)
+    stim = read_stimuli(stim_dir)
+    stim_meta = json.loads((Path(stim_dir) / "meta.json").read_text(encoding="utf-8"))
+    dnn = json.loads((Path(dnn_dir) / "dnn.json").read_text(encoding="utf-8"))
+    dnn_rdms = np.load(Path(dnn_dir) / "rdms.npz")
+    analysis = None
+    simulated = False
+    if analysis_dir is not None:
+        analysis = json.loads((Path(analysis_dir) / "analysis.json").read_text(encoding="utf-8"))
+        simulated = bool(analysis.get("simulated"))
+    rows = claim_rows(dnn, analysis, simulated, alpha) + number_rows(stim_meta, dnn, analysis)
+    notes = [
+        f"Paper column: the abstract's qualitative claims ({SOURCE}); no numbers are public.",
+        f"{len(stim.table)} stimuli: {len(stim.table) // 3} clean images, each with a white-box "
+        "and a black-box (transferred) version.",
+        "p: permutation / sign-flip / McNemar p-values as described in docs/fmri-adv.md; "
+        "p_adjusted: corrected within each family.",
+    ]
+    if simulated:
+        notes.append("The fMRI data are simulated (repro-fmri simulate), not the paper's.")
+    write_table(
+        rows,
+        out / "summary.csv",
+        out / "summary.md",
+        COLUMNS,
+        "White- vs black-box adversarial examples: DNN and fMRI",
+        notes,
+    )
+    figs = out / "figures"
+    figures.example_stimuli(stim, figs / "example_stimuli.png")
+    panel = {str(k): dnn_rdms["rdms"][i] for i, k in enumerate(dnn_rdms["names"].tolist())}
+    if analysis is not None:
+        arr = np.load(Path(analysis_dir) / "rdms.npz")
+        brain = {f"ROI {r}": arr["group_rdms"][i] for i, r in enumerate(arr["rois"].tolist())}
+        models = {
+            n: arr["reference_rdms"][i]
+            for i, n in enumerate(arr["reference_names"].tolist())
+            if n.startswith("model/")
+        }
+        panel = {**brain, **models, **panel}
+        figures.roi_layer_plot(
+            analysis["relatedness"],
+            figs / "roi_layer_similarity.png",
+            analysis["params"]["comparison"],
+            alpha,
+        )
+    figures.rdm_panels(panel, stim, figs / "rdm_panels.png")
+    figures.wb_plot(
+        {
+            f"{role} {dnn['networks'][role]['model']}": dnn["networks"][role]["wb_difference"]
+            for role in _roles(dnn)
+        },
+        analysis["wb_difference"] if analysis is not None else [],
+        figs / "white_black_difference.png",
+        alpha,
+    )
+    write_provenance(out / "provenance.json", config, code_dir=Path(__file__).parent)
+    return rows

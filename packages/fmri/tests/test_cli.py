@@ -1,0 +1,139 @@
+"""The CLI steps end to end (stimuli -> dnn -> simulate -> analyse -> report) and its errors."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import pytest
+
+from repro.fmri.cli import main
+
+NETS = {"target": "resnet8", "substitute": "wrn_16_1"}
+
+
+def test_unknown_param_key_is_one_line_naming_it(tmp_path, capsys):
+    rc = main(["simulate", "--stimuli", str(tmp_path), "--out", str(tmp_path / "b"),
+               "--params", json.dumps({"n_subject": 2})])  # fmt: skip
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and err.count("\n") == 0
+    assert err.startswith("error: simulate: unknown key 'n_subject'")
+
+
+def test_malformed_bids_stops_the_analysis_with_one_line(tiny_bids, tmp_path, capsys):
+    from repro.fmri.stimuli import write_stimuli
+
+    root, stim = tiny_bids()
+    write_stimuli(stim, tmp_path / "stimuli")
+    events = root / "sub-01/func/sub-01_task-adv_run-1_events.tsv"
+    events.unlink()
+    rc = main(["analyse", "--bids", str(root), "--stimuli", str(tmp_path / "stimuli"),
+               "--out", str(tmp_path / "a")])  # fmt: skip
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and err.count("\n") == 0 and str(events) in err
+    assert not (tmp_path / "a" / "analysis.json").exists()
+
+
+@pytest.mark.slow
+def test_pipeline_end_to_end(digits_dir, trained_nets, tmp_path):
+    t, s = str(trained_nets["target"]), str(trained_nets["substitute"])
+    stim_params = {"nets": NETS, "per_class": 1, "attack": {"epsilon": 32, "step_size": 4}}
+    assert (
+        main(
+            [
+                "stimuli",
+                "--data",
+                str(digits_dir),
+                "--target",
+                t,
+                "--substitute",
+                s,
+                "--params",
+                json.dumps(stim_params),
+                "--out",
+                str(tmp_path / "stim"),
+            ]
+        )
+        == 0
+    )
+    assert (
+        main(
+            [
+                "dnn",
+                "--stimuli",
+                str(tmp_path / "stim"),
+                "--target",
+                t,
+                "--substitute",
+                s,
+                "--params",
+                json.dumps({"nets": NETS, "stats": {"n_permutations": 199}}),
+                "--out",
+                str(tmp_path / "dnn"),
+            ]
+        )
+        == 0
+    )
+    sim = {"n_subjects": 1, "n_runs": 2, "shape": [6, 6, 2], "roi_voxels": 24, "soa": 3.0}
+    assert (
+        main(
+            [
+                "simulate",
+                "--stimuli",
+                str(tmp_path / "stim"),
+                "--params",
+                json.dumps(sim),
+                "--out",
+                str(tmp_path / "bids"),
+            ]
+        )
+        == 0
+    )
+    ana = {"stats": {"n_permutations": 199}}
+    assert (
+        main(
+            [
+                "analyse",
+                "--bids",
+                str(tmp_path / "bids"),
+                "--stimuli",
+                str(tmp_path / "stim"),
+                "--dnn",
+                str(tmp_path / "dnn"),
+                "--params",
+                json.dumps(ana),
+                "--out",
+                str(tmp_path / "ana"),
+            ]
+        )
+        == 0
+    )
+    assert (
+        main(
+            [
+                "report",
+                "--stimuli",
+                str(tmp_path / "stim"),
+                "--dnn",
+                str(tmp_path / "dnn"),
+                "--analysis",
+                str(tmp_path / "ana"),
+                "--out",
+                str(tmp_path / "rep"),
+            ]
+        )
+        == 0
+    )
+    # fmt: skip
+    analysis = json.loads((tmp_path / "ana" / "analysis.json").read_text())
+    refs = {r["reference"] for r in analysis["relatedness"]}
+    assert {"model/pixels", "model/category", "target/fc", "substitute/stages.2"} <= refs
+    assert analysis["simulated"] is True
+    with open(tmp_path / "rep" / "summary.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    claims = [r for r in rows if r["section"] == "claim"]
+    assert len(claims) == 4 and all(r["ours"].split()[0] in ("yes", "no") for r in claims)
+    assert any(r["section"] == "attack success on target" for r in rows)
+    for fig in ("example_stimuli", "rdm_panels", "roi_layer_similarity", "white_black_difference"):
+        assert (tmp_path / "rep" / "figures" / f"{fig}.png").stat().st_size > 5000
+    assert (tmp_path / "rep" / "provenance.json").is_file()

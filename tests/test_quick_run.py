@@ -1,0 +1,129 @@
+"""The whole quick reproduction, run once for real, then its tables, figures and HTML report."""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+import shutil
+
+import numpy as np
+import pytest
+from chromium import Chromium, find_chromium
+from snakerun import ROOT, snakemake
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def quick(tmp_path_factory):
+    """A working directory in which `snakemake --cores 2` (the README's run) has finished."""
+    workdir = tmp_path_factory.mktemp("quick")
+    shutil.copytree(ROOT / "config", workdir / "config")
+    proc = snakemake("--cores", "2", cwd=workdir, timeout=2400)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return workdir
+
+
+def _rows(path):
+    return list(csv.DictReader(path.open()))
+
+
+def test_data_and_provenance(quick):
+    meta = json.loads((quick / "data/digits-lt10/meta.json").read_text())
+    assert meta["splits"]["train"]["counts"][0] > 10 * meta["splits"]["train"]["counts"][-1] * 0.9
+    images = np.load(quick / "data/digits/train_images.npy")
+    assert images.dtype == np.uint8 and images.shape[1:] == (8, 8, 1)
+    prov = json.loads((quick / "results/quick/provenance.json").read_text())
+    assert prov["config"]["run"] == "quick" and prov["seed"] == 0
+    assert prov["config"]["kd"]["variants"]["dkd"]["args"] == {"warmup": 5}
+    assert prov["git"]["commit"] is None or len(prov["git"]["commit"]) == 40
+    assert prov["packages"]["repro-data"] and len(prov["uv_lock_sha256"]) == 64
+    again = snakemake("--cores", "2", cwd=quick)
+    assert again.returncode == 0 and "Nothing to be done" in again.stdout + again.stderr
+
+
+def test_energy_kd_scorecard(quick):
+    rows = _rows(quick / "results/quick/energy-kd/summary.csv")
+    by = {(r["teacher"], r["student"], r["variant"]): r for r in rows}
+    assert {v for _, _, v in by} == {"ce", "kd", "dkd", "energy_kd", "energy_dkd", "heda"}
+    teacher, student = by[("", "wrn_16_2", "ce")], by[("", "resnet20", "ce")]
+    assert float(teacher["top1_ours"]) > 90 and float(student["top1_ours"]) > 90
+    assert all(r["n"] == "1" and r["test_n"] == "450" for r in rows)  # 1 seed, 450 test digits
+    energy = json.loads(
+        (quick / "results/quick/kd/digits/digits/energy_kd/wrn_16_2-resnet20/seed0/result.json")
+        .read_text()
+    )  # fmt: skip
+    assert energy["prepared"]["tau_low"] < energy["prepared"]["tau_high"]
+    prov = json.loads((quick / "results/quick/energy-kd/provenance.json").read_text())
+    assert prov["spearman_energy_confidence"] < -0.5  # low energy = confident
+
+
+def test_burst_sr_scorecard(quick):
+    rows = _rows(quick / "results/quick/burst-sr/summary.csv")
+    ours = {r["model"]: r for r in rows if r["model"]}
+    assert set(ours) == {"bicubic", "bilinear", "single", "dbsr_gtflow"}
+    assert ours["dbsr_gtflow"]["method"] == "dbsr_gtflow (oracle: ground-truth flow)"
+    assert ours["dbsr_gtflow"]["psnr_reported"] == ""  # never on a published row
+    assert float(ours["dbsr_gtflow"]["psnr_ours"]) > float(ours["bicubic"]["psnr_ours"])
+    md = (quick / "results/quick/burst-sr/summary.md").read_text()
+    assert "| Bicubic | synthetic | bicubic | 33.02 | 29.90 |" in md  # PSNR to 2 decimals
+    assert re.search(r"\| Bicubic \| synthetic \| bicubic \|[^\n]*\| 0\.862 \| 0\.849 \|", md)
+    assert "ModuleNotFoundError" not in md and "LPIPS empty: no AlexNet weights file" in md
+
+
+def test_every_figure_a_summary_lists_exists(quick):
+    listed = []
+    for md in sorted((quick / "results/quick").glob("*/summary.md")):
+        for path in re.findall(r"!\[[^\]]*\]\(([^)]+)\)", md.read_text()):
+            listed.append(md.parent / path)
+    assert len(listed) >= 5
+    for figure in listed:
+        assert figure.stat().st_size > 10_000, figure
+
+
+@pytest.mark.skipif(find_chromium() is None, reason="Debian's chromium is not installed")
+def test_html_report_shows_each_scorecard_and_figure(quick):
+    proc = snakemake("--report", "report.html", cwd=quick)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    browser = Chromium(find_chromium())
+    try:
+        browser.open((quick / "report.html").as_uri(), settle=2.0)
+        shown = {}
+        for category in ("Energy KD", "Burst SR"):
+            browser.evaluate(
+                "Array.from(document.querySelectorAll('a'))"
+                f".find(a => a.textContent.trim() == {json.dumps(category)}).click()"
+            )
+            labels = browser.evaluate(
+                "Array.from(document.querySelectorAll('tr')).filter(tr => tr.querySelector("
+                "'a[iconname=eye]')).map(tr => tr.textContent.trim())"
+            )
+            for label in labels:
+                browser.evaluate(
+                    "new Promise(done => { Array.from(document.querySelectorAll('tr')).find("
+                    f"tr => tr.textContent.trim() == {json.dumps(label)}).querySelector("
+                    "'a[iconname=eye]').click(); setTimeout(done, 800); })"
+                )
+                shown[(category, label)] = browser.evaluate(
+                    "({img: Array.from(document.querySelectorAll('img')).filter(i => "
+                    "i.src.startsWith('data:image/png') && i.complete).map(i => i.naturalWidth),"
+                    " frames: Array.from(document.querySelectorAll('iframe')).map(f => "
+                    "(f.srcdoc || f.src || '').length)})"
+                )
+    finally:
+        browser.close()
+    assert set(shown) == {
+        ("Energy KD", "scorecard"),
+        ("Energy KD", "accuracy by method"),
+        ("Energy KD", "teacher energy and thresholds"),
+        ("Energy KD", "teacher energy vs confidence"),
+        ("Burst SR", "scorecard"),
+        ("Burst SR", "visual comparison"),
+        ("Burst SR", "PSNR vs burst size"),
+    }
+    for (category, label), seen in shown.items():
+        if label == "scorecard":
+            assert seen["frames"] and max(seen["frames"]) > 1000, (category, seen)
+        else:
+            assert seen["img"] and max(seen["img"]) > 300, (category, label, seen)
