@@ -126,7 +126,8 @@ def test_cached_stage_gives_the_uncached_losses(synthetic, view_kind):
             caps = torch.randperm(30, generator=torch.Generator().manual_seed(step))[:8]
             batch = source.batch(caps, gen, cached=cached)
             assert (batch.features is not None) == cached
-            losses.append(train_step(model, opt, batch, LossConfig()))
+            terms = train_step(model, opt, batch, LossConfig())
+            losses.append({k: float(v) for k, v in terms.items()})
         runs[cached] = (losses, model.state_dict(), source)
     for a, b in zip(runs[True][0], runs[False][0], strict=True):
         assert a == pytest.approx(b, rel=1e-5, abs=1e-6)

@@ -20,7 +20,7 @@ MODEL = {
 }
 STAGES = [
     {"epochs": 1, "lr": 1e-3, "train": ["image_proj", "text"], "negatives": "all"},
-    {"epochs": 1, "lr": 1e-3, "train": ["image_proj", "image_attention", "text"]},
+    {"epochs": 2, "lr": 1e-3, "train": ["image_proj", "image_attention", "text"]},
 ]
 
 
@@ -43,7 +43,15 @@ def test_make_synthetic_train_evaluate(tmp_path, capsys):
         == 0
     )
     result = json.loads((tmp_path / "run" / "result.json").read_text())
-    assert result["n_test_images"] == 3 and len(result["history"]) == 2
+    assert result["test_n"] == {"images": 3, "captions": 15}
+    rows = (tmp_path / "run" / "metrics.csv").read_text().splitlines()
+    assert rows[0].startswith("epoch,stage,lr,") and len(rows) == 4  # header + 3 epochs
+    assert {p.name for p in (tmp_path / "run").iterdir()} == {
+        "checkpoint.pt",
+        "metrics.csv",
+        "model.pt",
+        "result.json",
+    }
     full = result["metrics"]["full"]
     assert set(full) >= {"i2t_r1", "t2i_r10", "i2t_medr", "rsum"}
     argv = [
@@ -64,3 +72,52 @@ def test_make_synthetic_train_evaluate(tmp_path, capsys):
     bad = {**params, "stages": [{"epochs": 1, "lr": 1e-3, "train": ["cnn", "words"]}]}
     assert main(["train", "--params", json.dumps(bad), *common, "--out", str(tmp_path / "x")]) == 2
     assert "error: stages[0].train: unknown part 'words'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("stop_after", [1, 2])  # at the stage boundary / inside stage 2
+def test_an_interrupted_run_resumes_to_the_same_result(tmp_path, monkeypatch, stop_after):
+    syn = {"train": 6, "val": 2, "test": 3, "image_size": 32, "seed": 2}
+    main(["make-synthetic", "--params", json.dumps(syn), "--out", str(tmp_path / "d")])
+    params = {
+        "dataset": "synthetic",
+        "model": {**MODEL, "dropout": 0.3},
+        "stages": STAGES,
+        "batch_size": 8,
+        "preprocess_train": {"kind": "none"},
+        "preprocess_eval": {"kind": "none"},
+        "workers": 1,
+    }
+    common = [
+        "--params",
+        json.dumps(params),
+        "--split-file",
+        str(tmp_path / "d" / "dataset_synthetic.json"),
+        "--images",
+        str(tmp_path / "d"),
+    ]
+    assert main(["train", *common, "--out", str(tmp_path / "whole")]) == 0
+
+    import repro.core.training as training
+
+    save = training.TrainLoop.save
+
+    def save_then_stop(self, period, payload):
+        save(self, period, payload)
+        if period == stop_after:
+            raise KeyboardInterrupt  # killed right after this epoch's checkpoint
+
+    monkeypatch.setattr(training.TrainLoop, "save", save_then_stop)
+    with pytest.raises(KeyboardInterrupt):
+        main(["train", *common, "--out", str(tmp_path / "cut")])
+    monkeypatch.setattr(training.TrainLoop, "save", save)
+    assert main(["train", *common, "--out", str(tmp_path / "cut")]) == 0
+    whole = json.loads((tmp_path / "whole" / "result.json").read_text())
+    cut = json.loads((tmp_path / "cut" / "result.json").read_text())
+    assert cut["metrics"] == whole["metrics"] and cut["best_epoch"] == whole["best_epoch"]
+
+    def losses(run: str) -> list[list[str]]:  # every column but the timing
+        rows = [r.split(",") for r in (tmp_path / run / "metrics.csv").read_text().splitlines()]
+        keep = [i for i, c in enumerate(rows[0]) if c != "seconds"]
+        return [[r[i] for i in keep] for r in rows]
+
+    assert len(losses("cut")) == 4 and losses("cut") == losses("whole")

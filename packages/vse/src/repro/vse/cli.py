@@ -5,7 +5,7 @@
     repro-vse evaluate --params JSON --checkpoint RUN_DIR/model.pt --split-file F --images DIR \
         --out result.json
 
-``--device`` (cpu, cuda, auto) and ``--cache DIR`` (frozen-backbone feature cache on disk;
+``--device`` (auto, cpu, cuda, cuda:<i>) and ``--cache DIR`` (frozen-backbone feature cache on disk;
 default: in memory) do not change results.
 """
 
@@ -16,14 +16,6 @@ import logging
 from pathlib import Path
 
 from repro.core import cliutil
-
-
-def _device(name: str) -> str:
-    if name != "auto":
-        return name
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 def _main(argv: list[str] | None) -> int:
@@ -40,7 +32,7 @@ def _main(argv: list[str] | None) -> int:
         p.add_argument("--split-file", type=Path, required=True, help="Karpathy split JSON")
         p.add_argument("--images", type=Path, required=True, help="image root folder")
         p.add_argument("--out", type=Path, required=True)
-        p.add_argument("--device", default="cpu", help="cpu, cuda or auto")
+        p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:<i>")
         p.add_argument("--cache", type=Path, help="feature cache folder (default: in memory)")
         if name == "evaluate":
             p.add_argument("--checkpoint", type=Path, required=True)
@@ -54,9 +46,7 @@ def _main(argv: list[str] | None) -> int:
     elif args.command == "train":
         from repro.vse.train import train_run
 
-        train_run(
-            args.params, args.split_file, args.images, args.out, _device(args.device), args.cache
-        )
+        train_run(args.params, args.split_file, args.images, args.out, args.device, args.cache)
     else:
         from repro.vse.evaluate import evaluate_run
 
@@ -66,7 +56,7 @@ def _main(argv: list[str] | None) -> int:
             args.split_file,
             args.images,
             args.out,
-            _device(args.device),
+            args.device,
             args.cache,
         )
     return 0

@@ -28,6 +28,7 @@ that stay in cache; see :func:`ranks`); there is no loop over queries.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from pathlib import Path
 
@@ -174,21 +175,24 @@ def evaluate_run(
     from repro.core.atomic import write_json
     from repro.core.checkpoint import load_checkpoint
     from repro.core.config import check_keys
+    from repro.core.device import resolve_device
     from repro.vse.data import Vocabulary, load_karpathy
     from repro.vse.models import MHSAN
     from repro.vse.train import PairSource, RunParams, encode, split_metrics
 
     check_keys(params, ["split", "protocols"], "params")
+    dev = resolve_device(device, "device")
     split = params.get("split", "test")
     protocols = tuple(params.get("protocols", ["full"]))
-    state = load_checkpoint(checkpoint)
+    state = load_checkpoint(checkpoint, map_location=str(dev))
     if not {"model", "vocab", "params"} <= set(state):
         raise ReproError(f"{checkpoint}: not a repro-vse model.pt (keys: {sorted(state)})")
     run = RunParams.from_dict(state["params"])
     vocab = Vocabulary(list(state["vocab"]))
-    model = MHSAN(run.model, len(vocab))
+    # the weights come from model.pt: do not read the ImageNet file again
+    model = MHSAN(dataclasses.replace(run.model, backbone_weights=None), len(vocab))
     model.load_state_dict(state["model"])
-    model.to(device)
+    model.to(dev)
     data = load_karpathy(split_file, image_root, [split])
     root = str(cache_root) if cache_root is not None else None
     source = PairSource(
@@ -196,7 +200,7 @@ def evaluate_run(
         vocab,
         run.preprocess_eval,
         model,
-        device=device,
+        device=dev,
         cache_root=root,
         cache_dtype=run.cache_dtype,
         workers=run.workers,

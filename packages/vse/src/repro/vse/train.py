@@ -1,5 +1,5 @@
-"""Staged training of MHSAN: the schedule as data, one optimisation step, and (temporarily) a
-minimal epoch loop.
+"""Staged training of MHSAN: the schedule as data, one optimisation step, and a run on the
+shared loop (:class:`repro.core.training.TrainLoop`).
 
 The schedule is a list of stages, each ``{"epochs", "lr", "train": [parts]}`` with parts from
 :data:`repro.vse.models.PARTS`. The paper (section 3.5, Adam throughout)::
@@ -13,14 +13,14 @@ unfrozen after epoch index 4, the rest of the image pipeline but conv1..layer2 a
 Each stage starts a fresh Adam over the parameters it trains (the code instead adds parameter
 groups to one Adam at the running learning rate).
 
-:func:`fit` is a plain loop for tuning runs only; it is to be replaced by the shared loop
-``repro.core.training`` (resume, checkpoints, metrics.csv, result.json, NaN guard).
+Within an epoch, the global RNG and the batch generator come from
+:func:`repro.core.training.seed_period` (seed, epoch), so a resumed run draws the same batches,
+views and dropout masks as one that was never interrupted.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -35,8 +35,6 @@ from repro.vse.cache import FeatureCache, cache_key
 from repro.vse.data import CaptionedImages, ImageViews, Preprocess, Vocabulary
 from repro.vse.losses import NEGATIVES, PENALTIES, attention_penalty, mhsan_loss
 from repro.vse.models import MHSAN, PARTS, ModelConfig
-
-log = logging.getLogger(__name__)
 
 VIEW_SPACE = 2**31 - 1  # view ids drawn while the CNN trains: in effect a fresh crop each time
 
@@ -138,8 +136,9 @@ def train_step(
     loss: LossConfig,
     grad_clip: float = 0.0,
     negatives: str = "hardest",
-) -> dict[str, float]:
-    """One optimiser step on a batch; returns the named loss terms (``loss`` is the total)."""
+) -> dict[str, Tensor]:
+    """One optimiser step on a batch; returns the named loss terms, detached scalars (``loss``
+    is the total; :meth:`repro.core.training.TrainLoop.check` turns them into floats)."""
     model.train()
     if batch.features is not None:
         img, img_attn = model.embed_features(batch.features)
@@ -155,7 +154,7 @@ def train_step(
         params = [p for p in model.parameters() if p.requires_grad]
         torch.nn.utils.clip_grad_norm_(params, grad_clip)
     optimizer.step()
-    return {k: float(v.detach()) for k, v in terms.items()}
+    return {k: v.detach() for k, v in terms.items()}
 
 
 class PairSource:
@@ -277,58 +276,6 @@ def encode(
     return Encoded(torch.cat(images), torch.cat(texts), pen_i / n, pen_t / (5 * n))
 
 
-def fit(
-    model: MHSAN,
-    train: PairSource,
-    stages: Sequence[Stage],
-    loss: LossConfig,
-    batch_size: int = 128,
-    seed: int = 0,
-    val: PairSource | None = None,
-    grad_clip: float = 0.0,
-) -> list[dict[str, float]]:
-    """TEMPORARY minimal loop for tuning: stages in order, one Adam per stage, the best
-    validation rsum's weights restored at the end. To be replaced by repro.core.training."""
-    from repro.vse.evaluate import retrieval_metrics
-
-    gen = torch.Generator().manual_seed(seed)
-    history: list[dict[str, float]] = []
-    best, best_state = -1.0, None
-    epoch = 0
-    for stage in stages:
-        cached = apply_stage(model, stage)
-        for source in (train, val):
-            if cached and source is not None:
-                source.check_cache()
-        optimizer = adam(model, stage.lr)
-        for _ in range(stage.epochs):
-            start = time.perf_counter()
-            sums: dict[str, float] = {}
-            perm = torch.randperm(len(train.tokens), generator=gen)
-            steps = 0
-            for a in range(0, len(perm), batch_size):
-                batch = train.batch(perm[a : a + batch_size], gen, cached, not cached)
-                terms = train_step(model, optimizer, batch, loss, grad_clip, stage.negatives)
-                for k, v in terms.items():
-                    sums[k] = sums.get(k, 0.0) + v
-                steps += 1
-            row = {"epoch": epoch, **{k: v / steps for k, v in sums.items()}}
-            row["seconds"] = time.perf_counter() - start
-            if val is not None:
-                enc = encode(model, val, cached=cached)
-                sims = enc.images @ enc.texts.T
-                row |= {f"val_{k}": v for k, v in retrieval_metrics(sims).items()}
-                if row["val_rsum"] > best:
-                    best = row["val_rsum"]
-                    best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-            log.info("epoch %d: %s", epoch, {k: round(v, 3) for k, v in row.items()})
-            history.append(row)
-            epoch += 1
-    if best_state is not None:
-        model.load_state_dict(best_state)
-    return history
-
-
 # ---------------------------------------------------------------- one training run
 
 
@@ -392,6 +339,16 @@ def split_metrics(sims: Tensor, protocols: Sequence[str]) -> dict[str, dict[str,
     }
 
 
+def stage_at(stages: Sequence[Stage], epoch: int) -> int:
+    """Index of the stage that 1-based ``epoch`` belongs to."""
+    end = 0
+    for i, stage in enumerate(stages):
+        end += stage.epochs
+        if epoch <= end:
+            return i
+    raise ValueError(f"epoch {epoch} is past the schedule's {end} epochs")
+
+
 def train_run(
     params: dict,
     split_file: str | Path,
@@ -400,14 +357,22 @@ def train_run(
     device: str = "cpu",
     cache_root: str | Path | None = None,
 ) -> dict:
-    """Train on the dataset's training splits (model selection on ``val``), evaluate on
-    ``test``; writes ``model.pt`` (state_dict, vocabulary, params) and ``result.json``."""
-    from repro.core.atomic import write_json
-    from repro.core.checkpoint import save_checkpoint
+    """Train on the dataset's training splits through the staged schedule, select the epoch
+    with the best validation rsum (MHSAN's code does), evaluate it on ``test``.
+
+    The run folder is :class:`repro.core.training.TrainLoop`'s (``checkpoint.pt`` after every
+    epoch with the optimiser and the best epoch so far, exact resume, ``metrics.csv``,
+    ``model.pt`` with the weights, vocabulary and params, ``result.json``), plus ``best.pt``,
+    the best epoch's weights while the run lasts."""
+    from repro.core.checkpoint import load_checkpoint, save_checkpoint
+    from repro.core.device import resolve_device
+    from repro.core.training import TrainLoop, seed_period
     from repro.vse.data import TRAIN_SPLITS, load_karpathy
+    from repro.vse.evaluate import retrieval_metrics
     from repro.vse.models import seeded_model
 
     run = RunParams.from_dict(params)
+    dev = resolve_device(device, "device")
     out = Path(out)
     splits = {
         "train": load_karpathy(split_file, image_root, TRAIN_SPLITS[run.dataset]),
@@ -415,7 +380,7 @@ def train_run(
         "test": load_karpathy(split_file, image_root, ["test"]),
     }
     vocab = Vocabulary.build(splits["train"].captions, run.min_word_count)
-    model = seeded_model(run.model, len(vocab), run.seed).to(device)
+    model = seeded_model(run.model, len(vocab), run.seed).to(dev)
     root = str(cache_root) if cache_root is not None else None
     sources = {
         name: PairSource(
@@ -425,39 +390,82 @@ def train_run(
             model,
             views=run.train_views if name == "train" else 1,
             seed=run.seed,
-            device=device,
+            device=dev,
             cache_root=root,
             cache_dtype=run.cache_dtype,
             workers=run.workers,
         )
         for name, data in splits.items()
     }
-    start = time.perf_counter()
-    history = fit(
-        model,
-        sources["train"],
-        run.stages,
-        run.loss,
-        run.batch_size,
-        run.seed,
-        sources["val"],
-        run.grad_clip,
-    )
-    seconds = time.perf_counter() - start
-    cached = run.stages[-1].uses_cache
-    enc = encode(model, sources["test"], run.batch_size, cached=cached, penalty=run.loss.penalty)
+    total = sum(stage.epochs for stage in run.stages)
+    loop = TrainLoop(out, total=total, unit="epoch", name=f"mhsan r={run.model.heads}")
+    best = {"rsum": float("-inf"), "epoch": 0}
+    saved_optimizer: dict = {}
+
+    def restore(payload: dict) -> None:
+        model.load_state_dict(payload["model"])
+        best.update(payload["best"])
+        saved_optimizer.update(stage=payload["stage"], state=payload["optimizer"])
+
+    start = loop.resume(restore, map_location=str(dev))
+    current, optimizer, cached = -1, None, True
+    t0 = time.perf_counter()
+    for epoch in range(start, total + 1):
+        index = stage_at(run.stages, epoch)
+        stage = run.stages[index]
+        if index != current:  # entering a stage (or resuming inside one)
+            current = index
+            cached = apply_stage(model, stage)
+            for source in sources.values():
+                if cached:
+                    source.check_cache()
+            optimizer = adam(model, stage.lr)
+            if saved_optimizer.get("stage") == index:  # resumed inside the saved stage
+                optimizer.load_state_dict(saved_optimizer["state"])
+            saved_optimizer.clear()
+        gen = seed_period(run.seed, epoch)
+        train = sources["train"]
+        perm = torch.randperm(len(train.tokens), generator=gen)
+        sums: dict[str, float] = {}
+        steps, start_epoch = 0, time.perf_counter()
+        for step, a in enumerate(range(0, len(perm), run.batch_size), 1):
+            batch = train.batch(perm[a : a + run.batch_size], gen, cached, not cached)
+            terms = train_step(model, optimizer, batch, run.loss, run.grad_clip, stage.negatives)
+            for k, v in loop.check(terms, epoch, step).items():
+                sums[k] = sums.get(k, 0.0) + v
+            steps += 1
+        row: dict = {"epoch": epoch, "stage": index + 1, "lr": stage.lr}
+        row |= {k: v / steps for k, v in sums.items()}
+        row["seconds"] = time.perf_counter() - start_epoch
+        enc = encode(model, sources["val"], run.batch_size, cached, run.loss.penalty)
+        row |= {f"val_{k}": v for k, v in retrieval_metrics(enc.images @ enc.texts.T).items()}
+        if row["val_rsum"] > best["rsum"]:
+            best.update(rsum=row["val_rsum"], epoch=epoch)
+            save_checkpoint(out / "best.pt", {k: v.cpu() for k, v in model.state_dict().items()})
+        loop.record(row)
+        payload = {
+            "model": model.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "stage": index,
+            "best": best,
+        }
+        loop.save(epoch, payload)
+    seconds = time.perf_counter() - t0
+    model.load_state_dict(load_checkpoint(out / "best.pt", map_location=str(dev)))
+    enc = encode(model, sources["test"], run.batch_size, cached, run.loss.penalty)
     result = {
         "params": params,
         "metrics": split_metrics(enc.images @ enc.texts.T, run.protocols),
+        "test_n": {"images": len(splits["test"]), "captions": 5 * len(splits["test"])},
         "test_penalty_image": enc.penalty_image,
         "test_penalty_text": enc.penalty_text,
+        "best_epoch": best["epoch"],
+        "best_val_rsum": best["rsum"],
         "n_train_images": len(splits["train"]),
-        "n_test_images": len(splits["test"]),
         "vocabulary_size": len(vocab),
         "train_seconds": seconds,
-        "history": history,
     }
     state = {k: v.cpu() for k, v in model.state_dict().items()}
-    save_checkpoint(out / "model.pt", {"model": state, "vocab": vocab.words, "params": params})
-    write_json(out / "result.json", result)
+    result = loop.finish({"model": state, "vocab": vocab.words, "params": params}, result)
+    (out / "best.pt").unlink(missing_ok=True)
     return result
