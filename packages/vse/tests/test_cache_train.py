@@ -82,6 +82,16 @@ def test_each_view_is_computed_once(tmp_path, on_disk):
         cache.features(torch.tensor([4]), torch.tensor([0]), compute)
 
 
+def test_float16_storage_rounds_the_features():
+    feats = torch.randn(3, 4, 2, 2, generator=torch.Generator().manual_seed(0))
+    cache = FeatureCache("k", items=3, views=1, dtype="float16")
+    out = cache.features(torch.arange(3), torch.zeros(3, dtype=torch.long), lambda i, v: feats[i])
+    assert out.dtype == torch.float32
+    torch.testing.assert_close(out, feats.half().float())
+    with pytest.raises(ReproError, match="cache dtype"):
+        FeatureCache("k", items=3, views=1, dtype="int8")
+
+
 def test_stage_sets_trainable_parts_and_cache_use():
     model = seeded_model(ModelConfig.from_dict(SMALL), 10, 0)
     assert apply_stage(model, PAPER_STAGES[0]) is True

@@ -40,6 +40,24 @@ def test_triplet_hand_worked():
     assert triplet_loss(eye, eye.flip(0)).item() == pytest.approx(4.8)
 
 
+def test_all_negatives_matches_a_loop_over_pairs():
+    g = torch.Generator().manual_seed(3)
+    im = F.normalize(torch.randn(6, 4, generator=g, dtype=torch.float64), dim=1)
+    tx = F.normalize(torch.randn(6, 4, generator=g, dtype=torch.float64), dim=1)
+    s = im @ tx.T
+    expected = sum(
+        max(0.0, 0.2 - float(s[k, k]) + float(s[k, m]))
+        + max(0.0, 0.2 - float(s[k, k]) + float(s[m, k]))
+        for k in range(6)
+        for m in range(6)
+        if m != k
+    )
+    assert triplet_loss(im, tx, 0.2, "all").item() == pytest.approx(expected)
+    assert triplet_loss(im, tx, 0.2, "all") >= triplet_loss(im, tx, 0.2, "hardest")
+    with pytest.raises(ValueError, match="negatives"):
+        triplet_loss(im, tx, 0.2, "semi")
+
+
 def loop_penalty(attn: torch.Tensor, squared: bool) -> float:
     total = 0.0
     for a in attn.tolist():

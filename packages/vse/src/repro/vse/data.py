@@ -252,7 +252,7 @@ class SyntheticConfig:
     """The synthetic captioned-image set: several coloured shapes per image, 5 captions each."""
 
     train: int = 3000
-    val: int = 200
+    val: int = 300
     test: int = 1000
     image_size: int = 64
     min_objects: int = 3
