@@ -31,7 +31,7 @@ import torch
 from torch import Tensor
 
 from repro.core import ReproError
-from repro.core.atomic import atomic_path, write_json
+from repro.core.atomic import write_json
 from repro.core.config import check_keys
 
 CAPTIONS_PER_IMAGE = 5
@@ -389,33 +389,46 @@ def _captions(shapes: Sequence[Shape], side: int, rng: np.random.Generator) -> l
 
 def make_synthetic(out: str | Path, cfg: SyntheticConfig) -> Path:
     """Write ``images/NNNNNN.png`` and ``dataset_synthetic.json`` (Karpathy format, splits
-    train / val / test) under ``out``; returns the JSON path. Same seed -> same files."""
+    train / val / test) under ``out``; returns the JSON path. Same seed -> same files.
+
+    The images are written into a temporary folder that is renamed to ``images`` once complete
+    (one rename, not one per file), and the JSON, written last, marks the set complete."""
+    import shutil
+    import tempfile
+
     from PIL import Image
 
     out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(cfg.seed)
     side = cfg.image_size
     entries = []
     splits = ["train"] * cfg.train + ["val"] * cfg.val + ["test"] * cfg.test
-    for i, split in enumerate(splits):
-        shapes = _place(rng, int(rng.integers(cfg.min_objects, cfg.max_objects + 1)), side)
-        pixels = _draw(shapes, side, rng)
-        name = f"{i:06d}.png"
-        with atomic_path(out / "images" / name) as tmp:
-            Image.fromarray(pixels).save(tmp, format="PNG")
-        captions = _captions(shapes, side, rng)
-        entries.append(
-            {
-                "filepath": "images",
-                "filename": name,
-                "imgid": i,
-                "split": split,
-                "sentences": [{"raw": c, "tokens": c.split()} for c in captions],
-                "objects": [dataclasses.asdict(s) for s in shapes],
-            }
-        )
+    tmp = Path(tempfile.mkdtemp(prefix=".images.", dir=out))
+    try:
+        for i, split in enumerate(splits):
+            shapes = _place(rng, int(rng.integers(cfg.min_objects, cfg.max_objects + 1)), side)
+            name = f"{i:06d}.png"
+            Image.fromarray(_draw(shapes, side, rng)).save(tmp / name, format="PNG")
+            entries.append(
+                {
+                    "filepath": "images",
+                    "filename": name,
+                    "imgid": i,
+                    "split": split,
+                    "sentences": [
+                        {"raw": c, "tokens": c.split()} for c in _captions(shapes, side, rng)
+                    ],
+                    "objects": [dataclasses.asdict(s) for s in shapes],
+                }
+            )
+        (out / "dataset_synthetic.json").unlink(missing_ok=True)
+        if (out / "images").exists():
+            shutil.rmtree(out / "images")
+        tmp.rename(out / "images")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
     json_path = out / "dataset_synthetic.json"
-    write_json(
-        json_path, {"dataset": "synthetic", "config": dataclasses.asdict(cfg), "images": entries}
-    )
+    payload = {"dataset": "synthetic", "config": dataclasses.asdict(cfg), "images": entries}
+    write_json(json_path, payload)
     return json_path
