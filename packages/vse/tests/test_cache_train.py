@@ -76,10 +76,24 @@ def test_each_view_is_computed_once(tmp_path, on_disk):
             [21.0],
         ]
         assert again.computed == 0
+        assert FeatureCache("k", items=5, views=2, root=root).dir != again.dir  # own folder
+        meta = again.dir / "meta.json"
+        meta.write_text(meta.read_text().replace('"k"', '"other"'))
         with pytest.raises(ReproError, match="made for"):
-            FeatureCache("k", items=5, views=2, root=root)
+            FeatureCache("k", items=4, views=2, root=root)
     with pytest.raises(ReproError, match="holds 4 images x 2 views"):
         cache.features(torch.tensor([4]), torch.tensor([0]), compute)
+
+
+def test_two_runs_starting_together_share_one_file(tmp_path):
+    first = FeatureCache("k", items=3, views=1, root=tmp_path)
+    second = FeatureCache("k", items=3, views=1, root=tmp_path)  # before either has written
+    zero = torch.zeros(1, dtype=torch.long)
+    assert first.features(zero, zero, lambda i, v: torch.full((1, 2), 7.0)).sum() == 14
+    # the second allocates after the first wrote: it must open that file, not truncate it
+    second.features(zero + 1, zero, lambda i, v: torch.full((1, 2), 5.0))
+    assert first.features(zero, zero, None).tolist() == [[7.0, 7.0]]
+    assert second.features(zero, zero, lambda i, v: torch.full((1, 2), 7.0)).sum() == 14
 
 
 def test_float16_storage_rounds_the_features():

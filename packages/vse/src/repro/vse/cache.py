@@ -8,8 +8,10 @@ weights or other views is never read. The stage logic (:func:`repro.vse.train.ap
 says when the cache may be used at all: never once the CNN trains.
 
 Storage: in memory (a tensor on the training device; the quick run) or on disk under
-``root/<key>/`` (a NumPy memmap ``features.npy`` of shape (items, views, C, h, w), a
-``filled.npy`` mask and ``meta.json``; reused by later runs with the same key). ``float16``
+``root/<key>-<items>x<views>-<dtype>/`` (a NumPy memmap ``features.npy`` of shape (items,
+views, C, h, w), a ``filled.npy`` mask and ``meta.json``), reused by later runs with the same
+key. Runs sharing a folder at the same time write the same values; at worst one of them
+computes a view the other already stored. ``float16``
 storage halves the size (COCO train at 8x8x2048 per view: 30 GB instead of 59 GB) at the cost
 of rounding the features; ``float32`` (default) gives the uncached results exactly.
 """
@@ -18,6 +20,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -60,7 +64,8 @@ class FeatureCache:
         self.key, self.items, self.views = key, items, views
         self.dtype = dtype
         self.device = torch.device(device)
-        self.dir = Path(root) / key if root is not None else None
+        name = f"{key}-{items}x{views}-{dtype}"
+        self.dir = Path(root) / name if root is not None else None
         self.store: Tensor | np.ndarray | None = None
         self.filled = torch.zeros(items, views, dtype=torch.bool)
         self.computed = 0  # feature maps computed (not read) by this object
@@ -81,7 +86,8 @@ class FeatureCache:
         if meta != self._meta(tuple(meta["shape"])):
             raise ReproError(f"{self.dir}: feature cache made for {meta}, not this run")
         self.store = np.load(self.dir / "features.npy", mmap_mode="r+")
-        self.filled = torch.from_numpy(np.load(self.dir / "filled.npy"))
+        if (self.dir / "filled.npy").is_file():  # absent if stopped before the first write
+            self.filled = torch.from_numpy(np.load(self.dir / "filled.npy"))
 
     def _allocate(self, shape: tuple[int, ...]) -> None:
         full = (self.items, self.views, *shape)
@@ -90,8 +96,22 @@ class FeatureCache:
             self.store = torch.empty(full, dtype=tdtype, device=self.device)
             return
         self.dir.mkdir(parents=True, exist_ok=True)
-        self.store = np.lib.format.open_memmap(self.dir / "features.npy", "w+", ndtype, full)
-        write_json(self.dir / "meta.json", self._meta(shape))
+        # create beside, then link into place: link never replaces, so of two runs starting
+        # together one creates the file and the other opens it (the values they write agree)
+        fd, tmp = tempfile.mkstemp(prefix=".features.", suffix=".npy", dir=self.dir)
+        os.close(fd)
+        try:
+            np.lib.format.open_memmap(tmp, "w+", ndtype, full).flush()
+            try:
+                os.link(tmp, self.dir / "features.npy")
+                write_json(self.dir / "meta.json", self._meta(shape))
+            except FileExistsError:
+                pass
+        finally:
+            os.unlink(tmp)
+        self.store = np.load(self.dir / "features.npy", mmap_mode="r+")
+        if self.store.shape != full or self.store.dtype != ndtype:
+            raise ReproError(f"{self.dir}/features.npy: shape {self.store.shape}, expected {full}")
 
     def _read(self, flat: Tensor) -> Tensor:
         i, v = flat // self.views, flat % self.views
