@@ -5,7 +5,7 @@ way, on one N x 5N similarity matrix (default 5K images x 25K captions, COCO 5K)
   captions; for each caption, ``argsort`` its N image scores and find its image (vsepp's
   ``i2t`` / ``t2i``, NumPy, one query at a time). Timed from the similarity matrix, and once
   more from the embeddings with vsepp's per-query dot products (``--with-dots``).
-- ours: ``repro.vse.evaluate.i2t_ranks`` / ``t2i_ranks`` over the whole matrix (torch, on
+- ours: ``repro.vse.evaluate.ranks`` over the whole matrix, both directions (torch, on
   ``--device``), and from the embeddings one matrix product first.
 
 Scores are continuous (no ties), so both must give identical ranks; the script checks it.
@@ -22,7 +22,7 @@ import time
 import numpy as np
 import torch
 
-from repro.vse.evaluate import i2t_ranks, t2i_ranks
+from repro.vse.evaluate import ranks
 
 
 def vsepp_ranks(sims: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -57,7 +57,7 @@ def vsepp_from_embeddings(img: np.ndarray, cap: np.ndarray) -> tuple[np.ndarray,
 
 
 def ours(sims: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    out = i2t_ranks(sims), t2i_ranks(sims)
+    out = ranks(sims)  # both directions in one pass
     if sims.is_cuda:
         torch.cuda.synchronize()
     return out

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from repro.core import ReproError
-from repro.vse.evaluate import i2t_ranks, protocol_metrics, retrieval_metrics, t2i_ranks
+from repro.vse.evaluate import i2t_ranks, protocol_metrics, ranks, retrieval_metrics, t2i_ranks
 
 # 2 images x 10 captions; captions 0-4 belong to image 0, 5-9 to image 1.
 HAND = np.array(
@@ -83,11 +83,20 @@ def test_matches_per_query_reference_on_random_scores(seed):
     assert np.array_equal(t2i_ranks(sims).numpy(), vsepp_t2i(sims, "quicksort"))
 
 
+@pytest.mark.parametrize("kernels", ["numpy", "torch"])
 @pytest.mark.parametrize("seed", [0, 1])
-def test_matches_stable_per_query_reference_with_many_ties(seed):
+def test_matches_stable_per_query_reference_with_many_ties(seed, kernels):
     sims = np.random.default_rng(seed).integers(0, 4, size=(30, 150)).astype(np.float32)
-    assert np.array_equal(i2t_ranks(sims).numpy(), vsepp_i2t(sims, "stable"))
-    assert np.array_equal(t2i_ranks(sims).numpy(), vsepp_t2i(sims, "stable"))
+    r_i2t, r_t2i = ranks(sims, kernels)
+    assert np.array_equal(r_i2t.numpy(), vsepp_i2t(sims, "stable"))
+    assert np.array_equal(r_t2i.numpy(), vsepp_t2i(sims, "stable"))
+
+
+def test_torch_kernels_match_on_continuous_scores_in_float64():
+    sims = np.random.default_rng(5).normal(size=(40, 200))
+    r_i2t, r_t2i = ranks(torch.from_numpy(sims), "torch")
+    assert np.array_equal(r_i2t.numpy(), vsepp_i2t(sims, "quicksort"))
+    assert np.array_equal(r_t2i.numpy(), vsepp_t2i(sims, "quicksort"))
 
 
 def test_blocks_give_the_same_ranks(monkeypatch):
@@ -96,6 +105,9 @@ def test_blocks_give_the_same_ranks(monkeypatch):
     full_i, full_t = i2t_ranks(sims), t2i_ranks(sims)
     monkeypatch.setattr("repro.vse.evaluate.BLOCK_ELEMENTS", {"cpu": 7})
     assert torch.equal(i2t_ranks(sims), full_i) and torch.equal(t2i_ranks(sims), full_t)
+    for kernels in ("numpy", "torch"):
+        got = ranks(sims, kernels)
+        assert torch.equal(got[0], full_i) and torch.equal(got[1], full_t)
 
 
 def test_medr_and_recall_against_numpy_on_random_scores():
