@@ -74,8 +74,8 @@ def test_make_synthetic_train_evaluate(tmp_path, capsys):
     assert "error: stages[0].train: unknown part 'words'" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("stop_after", [1, 2])  # at the stage boundary / inside stage 2
-def test_an_interrupted_run_resumes_to_the_same_result(tmp_path, monkeypatch, stop_after):
+def test_an_interrupted_run_resumes_to_the_same_result(tmp_path, monkeypatch):
+    """Stopped after epoch 1 (the end of stage 1) or epoch 2 (inside stage 2), then rerun."""
     syn = {"train": 6, "val": 2, "test": 3, "image_size": 32, "seed": 2}
     main(["make-synthetic", "--params", json.dumps(syn), "--out", str(tmp_path / "d")])
     params = {
@@ -101,23 +101,26 @@ def test_an_interrupted_run_resumes_to_the_same_result(tmp_path, monkeypatch, st
 
     save = training.TrainLoop.save
 
-    def save_then_stop(self, period, payload):
-        save(self, period, payload)
-        if period == stop_after:
-            raise KeyboardInterrupt  # killed right after this epoch's checkpoint
-
-    monkeypatch.setattr(training.TrainLoop, "save", save_then_stop)
-    with pytest.raises(KeyboardInterrupt):
-        main(["train", *common, "--out", str(tmp_path / "cut")])
-    monkeypatch.setattr(training.TrainLoop, "save", save)
-    assert main(["train", *common, "--out", str(tmp_path / "cut")]) == 0
-    whole = json.loads((tmp_path / "whole" / "result.json").read_text())
-    cut = json.loads((tmp_path / "cut" / "result.json").read_text())
-    assert cut["metrics"] == whole["metrics"] and cut["best_epoch"] == whole["best_epoch"]
-
     def losses(run: str) -> list[list[str]]:  # every column but the timing
         rows = [r.split(",") for r in (tmp_path / run / "metrics.csv").read_text().splitlines()]
         keep = [i for i, c in enumerate(rows[0]) if c != "seconds"]
         return [[r[i] for i in keep] for r in rows]
 
-    assert len(losses("cut")) == 4 and losses("cut") == losses("whole")
+    whole = json.loads((tmp_path / "whole" / "result.json").read_text())
+    for stop_after in (1, 2):
+
+        def save_then_stop(self, period, payload, stop_after=stop_after):
+            save(self, period, payload)
+            if period == stop_after:
+                raise KeyboardInterrupt  # killed right after this epoch's checkpoint
+
+        out = str(tmp_path / f"cut{stop_after}")
+        monkeypatch.setattr(training.TrainLoop, "save", save_then_stop)
+        with pytest.raises(KeyboardInterrupt):
+            main(["train", *common, "--out", out])
+        monkeypatch.setattr(training.TrainLoop, "save", save)
+        assert main(["train", *common, "--out", out]) == 0
+        cut = json.loads((tmp_path / f"cut{stop_after}" / "result.json").read_text())
+        assert cut["metrics"] == whole["metrics"] and cut["best_epoch"] == whole["best_epoch"]
+        assert len(losses(f"cut{stop_after}")) == 4
+        assert losses(f"cut{stop_after}") == losses("whole")

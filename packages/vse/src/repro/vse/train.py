@@ -452,6 +452,8 @@ def train_run(
         loop.save(epoch, payload)
     seconds = time.perf_counter() - t0
     model.load_state_dict(load_checkpoint(out / "best.pt", map_location=str(dev)))
+    if cached:  # the best epoch's CNN weights key the test set's cache
+        sources["test"].check_cache()
     enc = encode(model, sources["test"], run.batch_size, cached, run.loss.penalty)
     result = {
         "params": params,
