@@ -21,6 +21,7 @@ include: "workflow/rules/provenance.smk"
 include: "workflow/rules/common_kd.smk"
 include: "workflow/rules/kd.smk"
 include: "workflow/rules/burst_sr.smk"
+include: "workflow/rules/fmri_adv.smk"
 
 
 # Before any job of a real run: every problem the planned jobs would hit, one line each.

@@ -23,7 +23,7 @@ except ReproError as _err:
     sys.exit(f"error: {_err}")
 
 #: Papers whose rules exist; any other listed paper stops the run here.
-IMPLEMENTED = ["energy-kd", "burst-sr"]
+IMPLEMENTED = ["energy-kd", "burst-sr", "fmri-adv"]
 _missing = [p for p in config["papers"] if p not in IMPLEMENTED]
 if _missing:
     sys.exit(
@@ -105,7 +105,7 @@ def preflight_problems(planned):
     problems = check(config["data"], sorted(names), Path("data"))
     for extra in PREFLIGHT_CHECKS:
         problems += extra(planned)
-    return problems
+    return list(dict.fromkeys(problems))  # two papers may need the same missing file
 
 
 def stop_on(problems):

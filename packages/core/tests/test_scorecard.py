@@ -129,3 +129,27 @@ def test_reported_rows_match_on_a_subset_of_keys_and_extras_are_ours_only():
     ]
     assert rows[0]["params_m"] == 13.0 and rows[1]["params_m"] is None
     assert rows[2]["method"] == "MFIR" and rows[2]["model"] is None and len(rows) == 3
+
+
+def test_qualitative_claims_say_whether_ours_agree():
+    table = Table(
+        "claims", ("claim",), (Metric("holds", text=True),), [{"claim": c} for c in "abcd"]
+    )
+    ours = [
+        {"claim": "a", "holds": "yes"},
+        {"claim": "b", "holds": "no"},
+        {"claim": "c", "holds": "yes"},
+        {"claim": "c", "holds": "no"},
+    ]
+    reported = [{"claim": k, "holds": "yes", "source": "abstract"} for k in "abcd"]
+    got = {
+        r["claim"]: (r["holds_ours"], r["holds_diff"]) for r in score_rows(table, ours, reported)
+    }
+    assert got == {
+        "a": ("yes", "agrees"),
+        "b": ("no", "differs"),
+        "c": ("mixed", "differs"),
+        "d": (None, None),
+    }
+    md = to_markdown(table, score_rows(table, ours, reported))
+    assert "| a | yes | yes | agrees | 1 | abstract |" in md

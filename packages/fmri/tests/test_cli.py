@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import csv
 import json
+from pathlib import Path
 
 import pytest
 
 from repro.fmri.cli import main
 
 NETS = {"target": "resnet8", "substitute": "wrn_16_1"}
+
+
+REPORTED = Path(__file__).resolve().parents[3] / "config" / "reported" / "fmri-adv.yaml"
 
 
 def test_unknown_param_key_is_one_line_naming_it(tmp_path, capsys):
@@ -118,6 +122,8 @@ def test_pipeline_end_to_end(digits_dir, trained_nets, tmp_path):
                 str(tmp_path / "dnn"),
                 "--analysis",
                 str(tmp_path / "ana"),
+                "--reported",
+                str(REPORTED),
                 "--out",
                 str(tmp_path / "rep"),
             ]
@@ -131,8 +137,10 @@ def test_pipeline_end_to_end(digits_dir, trained_nets, tmp_path):
     assert analysis["simulated"] is True
     with open(tmp_path / "rep" / "summary.csv", newline="") as fh:
         rows = list(csv.DictReader(fh))
-    claims = [r for r in rows if r["section"] == "claim"]
-    assert len(claims) == 4 and all(r["ours"].split()[0] in ("yes", "no") for r in claims)
+    claims = [r for r in rows if r["table"] == "The abstract's claims"]
+    assert len(claims) == 4 and all(r["holds_ours"].split()[0] in ("yes", "no") for r in claims)
+    assert all(r["holds_reported"] == "yes" and "abstract" in r["source"] for r in claims)
+    assert all(r["holds_diff"] in ("agrees", "differs") for r in claims)
     assert any(r["section"] == "attack success on target" for r in rows)
     for fig in ("example_stimuli", "rdm_panels", "roi_layer_similarity", "white_black_difference"):
         assert (tmp_path / "rep" / "figures" / f"{fig}.png").stat().st_size > 5000

@@ -100,7 +100,7 @@ def evaluate(
         "lpips": float(np.mean(lpips_all)) if lpips_all else None,
         "lpips_note": None
         if lpips_all
-        else ("skipped: " + (lpips.reason if lpips is not None else "disabled in config")),
+        else (lpips.reason if lpips is not None else "disabled in config (burst_sr.eval.lpips)"),
         "psnr_per_burst": psnr_all,
         "psnr_vs_frames": {str(k): float(np.mean(v)) for k, v in per_count.items()},
         "seconds_per_burst": seconds / max(k_total, 1),

@@ -28,11 +28,15 @@ EMPTY = "—"
 
 @dataclass(frozen=True)
 class Metric:
-    """A reported quantity: its key in results, its column label and printed decimals."""
+    """A reported quantity: its key in results, its column label and printed decimals.
+
+    A ``text`` metric is qualitative (e.g. a claim that holds: "yes"/"no"): ours is the runs'
+    common value ("mixed" if they differ) and the difference says whether it agrees."""
 
     name: str
     digits: int = 2
     label: str = ""
+    text: bool = False
 
     @property
     def title(self) -> str:
@@ -54,6 +58,8 @@ class Table:
     include_reported: bool = False
     match: Sequence[str] | None = None
     extras: Sequence[Metric] = ()
+    size_label: str = "test images"
+    counts: bool = True  # show n, the number of runs behind each cell
 
     @property
     def match_keys(self) -> Sequence[str]:
@@ -91,6 +97,23 @@ def _number(value: Any) -> float | None:
     return None if math.isnan(value) else value
 
 
+def _text_cells(
+    name: str, runs: Sequence[Mapping[str, Any]], rep: Mapping[str, Any] | None
+) -> dict[str, Any]:
+    values = sorted({str(r[name]) for r in runs if r.get(name) is not None})
+    ours = values[0] if len(values) == 1 else ("mixed" if values else None)
+    published = None if rep is None or rep.get(name) is None else str(rep[name])
+    agrees = None
+    if ours is not None and published is not None:
+        agrees = "agrees" if ours == published else "differs"
+    return {
+        f"{name}_reported": published,
+        f"{name}_ours": ours,
+        f"{name}_std": None,
+        f"{name}_diff": agrees,
+    }
+
+
 def score_rows(
     table: Table, ours: Sequence[Mapping[str, Any]], reported: Sequence[Mapping[str, Any]]
 ) -> list[dict[str, Any]]:
@@ -111,6 +134,9 @@ def score_rows(
         rep = next((r for r in reported if _matches(r, cell, match)), None)
         row: dict[str, Any] = {k: cell.get(k) for k in table.keys}
         for metric in table.metrics:
+            if metric.text:
+                row.update(_text_cells(metric.name, runs, rep))
+                continue
             values = [v for r in runs if (v := _number(r.get(metric.name))) is not None]
             mean = statistics.fmean(values) if values else None
             published = _number(rep.get(metric.name)) if rep else None
@@ -143,21 +169,22 @@ def _fmt(value: Any, digits: int, signed: bool = False) -> str:
 
 def _layout(table: Table, rows: Sequence[Mapping[str, Any]]) -> list[tuple[str, str, int, bool]]:
     """Shown columns: (row key, header, decimals, signed). Keys, then per metric reported /
-    ours / ± std / difference, the extras, n, test-set size, source and note; optional
-    columns that are empty in every row are left out."""
+    ours / ± std / difference, the extras, n, test-set size, source and note; columns that
+    are empty in every row are left out (ours and, when anything is reported, reported stay)."""
+    reported = any(r.get(f"{m.name}_reported") is not None for m in table.metrics for r in rows)
     # (column, header, decimals, signed, always shown)
     cols: list[tuple[str, str, int, bool, bool]] = [(k, k, 0, False, True) for k in table.keys]
     for m in table.metrics:
         cols += [
-            (f"{m.name}_reported", f"{m.title} reported", m.digits, False, True),
+            (f"{m.name}_reported", f"{m.title} reported", m.digits, False, reported),
             (f"{m.name}_ours", f"{m.title} ours", m.digits, False, True),
             (f"{m.name}_std", "± std", m.digits, False, False),
             (f"{m.name}_diff", "difference", m.digits, True, False),
         ]
     cols += [(e.name, e.title, e.digits, False, False) for e in table.extras]
     cols += [
-        ("n", "n", 0, False, False),
-        ("test_n", "test images", 0, False, False),
+        *([("n", "n", 0, False, False)] if table.counts else []),
+        ("test_n", table.size_label, 0, False, False),
         ("source", "source", 0, False, False),
         ("note", "note", 0, False, False),
     ]
@@ -165,7 +192,10 @@ def _layout(table: Table, rows: Sequence[Mapping[str, Any]]) -> list[tuple[str, 
 
 
 def _is_text(table: Table, column: str) -> bool:
-    return column in table.keys or column in ("source", "note")
+    texts = {
+        f"{m.name}_{part}" for m in table.metrics if m.text for part in ("reported", "ours", "diff")
+    }
+    return column in table.keys or column in ("source", "note") or column in texts
 
 
 def to_markdown(table: Table, rows: Sequence[Mapping[str, Any]]) -> str:

@@ -5,6 +5,7 @@
     repro-fmri simulate --stimuli DIR --params JSON --out BIDS_DIR
     repro-fmri analyse  --bids BIDS_DIR --stimuli DIR --dnn DIR --params JSON --out DIR
     repro-fmri report   --stimuli DIR --dnn DIR --analysis DIR --out DIR [--params JSON]
+                        [--reported config/reported/fmri-adv.yaml]
 
 Each ``--params`` is exactly the step's parameter dataclass in ``repro.fmri.params``
 (StimulusParams, DnnParams, SimParams, AnalysisParams); unknown keys stop with one line.
@@ -53,6 +54,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--dnn", type=Path, required=True)
     p.add_argument("--analysis", type=Path)
     p.add_argument("--params", type=cliutil.json_arg, default={}, help="config, for provenance")
+    p.add_argument("--reported", type=Path, help="the abstract's claims (YAML, with sources)")
     p.add_argument("--alpha", type=float, default=0.05)
     p.add_argument("--out", type=Path, required=True)
     return parser
@@ -122,7 +124,9 @@ def _main(argv: list[str] | None) -> int:
     else:
         from repro.fmri.report import write_report
 
-        write_report(args.stimuli, args.dnn, args.analysis, args.out, args.params, args.alpha)
+        write_report(
+            args.stimuli, args.dnn, args.analysis, args.out, args.params, args.alpha, args.reported
+        )
     return 0
 
 

@@ -17,10 +17,6 @@ from typing import Any
 import numpy as np
 
 from repro.core.provenance import write_provenance
-from repro.core.tables import write_table
-
-SOURCE = "Han et al., IJCNN 2019 (arXiv 1905.02422), abstract"
-COLUMNS = ("section", "item", "paper", "ours", "value", "p", "p_adjusted", "n", "note")
 
 
 def _yes(flag: bool) -> str:
@@ -39,7 +35,6 @@ def claim_rows(
         {
             "section": "claim",
             "item": "white/black-box representations differ in the DNN (significant)",
-            "paper": "yes (small but significant)",
             "ours": _yes(bool(wb_layers)),
             "value": best["T"],
             "p": best["p"],
@@ -58,7 +53,6 @@ def claim_rows(
             {
                 "section": "claim",
                 "item": "white/black-box representations differ in the brain (significant)",
-                "paper": "yes (small but significant)",
                 "ours": _yes(bool(sig)),
                 "value": best_roi["T"],
                 "p": best_roi["p"],
@@ -84,7 +78,6 @@ def claim_rows(
                 {
                     "section": "claim",
                     "item": "human categorisation unaffected by either noise",
-                    "paper": "yes",
                     "ours": _yes(unaffected),
                     "value": worst["difference"],
                     "p": worst["p"],
@@ -106,7 +99,6 @@ def claim_rows(
         {
             "section": "claim",
             "item": "DNN accuracy degraded by the adversarial noise",
-            "paper": "yes",
             "ours": _yes(degraded)
             + ("" if degraded or mc["white"]["p"] >= alpha else " (white-box only)"),
             "value": target["accuracy"]["black"] - target["accuracy"]["clean"],
@@ -117,8 +109,6 @@ def claim_rows(
             "McNemar, one-sided",
         }
     )
-    for row in rows:
-        row["note"] = f"paper: {SOURCE}; " + row["note"]
     return rows
 
 
@@ -213,6 +203,32 @@ def number_rows(
     return rows
 
 
+#: The abstract's claims, in the order the scorecard lists them (``config/reported`` uses
+#: the same texts as keys).
+CLAIMS = {
+    "white/black-box representations differ in the DNN (significant)": "dnn",
+    "white/black-box representations differ in the brain (significant)": "brain",
+    "human categorisation unaffected by either noise": "behaviour",
+    "DNN accuracy degraded by the adversarial noise": "accuracy",
+}
+
+
+def scorecard_runs(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Claim rows as scorecard runs ({claim, holds, note}) and number rows as
+    ({section, item, value, p, p_adjusted, test_n, note})."""
+    runs = []
+    for r in rows:
+        if r["section"] == "claim":
+            evidence = ", ".join(
+                f"{k} {r[k]:.4g}" for k in ("value", "p", "p_adjusted") if r.get(k) is not None
+            )
+            note = "; ".join(x for x in (f"{evidence} (n = {r['n']})", r.get("note")) if x)
+            runs.append({"claim": r["item"], "holds": r["ours"], "note": note})
+        else:
+            runs.append({**r, "test_n": r.get("n")})
+    return runs
+
+
 def write_report(
     stim_dir: str | os.PathLike[str],
     dnn_dir: str | os.PathLike[str],
@@ -220,8 +236,11 @@ def write_report(
     out_dir: str | os.PathLike[str],
     config: Any = None,
     alpha: float = 0.05,
+    reported_file: str | os.PathLike[str] | None = None,
 ) -> list[dict[str, Any]]:
-    """``summary.csv``/``.md``, figures and provenance from the three steps' outputs."""
+    """The scorecard (``summary.csv``/``.md``/``.html``: the abstract's claims beside ours,
+    then our numbers), figures and provenance from the three steps' outputs."""
+    from repro.core.scorecard import Metric, Table, load_reported, write_scorecard
     from repro.fmri import figures
     from repro.fmri.stimuli import read_stimuli
 
@@ -235,24 +254,55 @@ def write_report(
     if analysis_dir is not None:
         analysis = json.loads((Path(analysis_dir) / "analysis.json").read_text(encoding="utf-8"))
         simulated = bool(analysis.get("simulated"))
-    rows = claim_rows(dnn, analysis, simulated, alpha) + number_rows(stim_meta, dnn, analysis)
+    claims = claim_rows(dnn, analysis, simulated, alpha)
+    numbers = number_rows(stim_meta, dnn, analysis)
+    reported = load_reported(reported_file) if reported_file else []
+    tables = [
+        Table(
+            "The abstract's claims",
+            keys=("claim",),
+            metrics=(Metric("holds", text=True),),
+            cells=[{"claim": c} for c in CLAIMS],
+            counts=False,
+        ),
+        Table(
+            "Our numbers",
+            keys=("section", "item"),
+            metrics=(Metric("value", 3), Metric("p", 4), Metric("p_adjusted", 4, "p adjusted")),
+            cells=[{"section": r["section"], "item": r["item"]} for r in numbers],
+            size_label="n",
+            counts=False,
+        ),
+    ]
     notes = [
-        f"Paper column: the abstract's qualitative claims ({SOURCE}); no numbers are public.",
+        "holds reported: the abstract's qualitative claims, with their source; no numbers are "
+        "public. holds ours: the same claim from our tests (evidence in the note).",
         f"{len(stim.table)} stimuli: {len(stim.table) // 3} clean images, each with a white-box "
         "and a black-box (transferred) version.",
         "p: permutation / sign-flip / McNemar p-values as described in docs/fmri-adv.md; "
-        "p_adjusted: corrected within each family.",
+        "p adjusted: corrected within each family; n: stimuli, sources, subjects or trials.",
     ]
     if simulated:
         notes.append("The fMRI data are simulated (repro-fmri simulate), not the paper's.")
-    write_table(
-        rows,
-        out / "summary.csv",
-        out / "summary.md",
-        COLUMNS,
-        "White- vs black-box adversarial examples: DNN and fMRI",
-        notes,
-    )
+    has_brain = analysis is not None
+    listed = [
+        ("figures/example_stimuli.png", "Clean images with their white- and black-box "
+         "versions and the perturbations magnified."),
+        ("figures/rdm_panels.png", "Representational dissimilarity matrices of the ROIs, the "
+         "model references and the network layers."),
+        ("figures/white_black_difference.png", "White- minus black-box representational "
+         "difference per layer and ROI, with significance."),
+    ]  # fmt: skip
+    if has_brain:
+        listed.append(
+            ("figures/roi_layer_similarity.png", "Similarity of each ROI's RDM with each layer "
+             "and model RDM, with significance.")
+        )  # fmt: skip
+    write_scorecard(
+        tables, scorecard_runs(claims + numbers), reported, out / "summary.csv",
+        out / "summary.md", "White- vs black-box adversarial examples: DNN and fMRI", notes,
+        listed, out / "summary.html",
+    )  # fmt: skip
     figs = out / "figures"
     figures.example_stimuli(stim, figs / "example_stimuli.png")
     panel = {str(k): dnn_rdms["rdms"][i] for i, k in enumerate(dnn_rdms["names"].tolist())}
@@ -282,4 +332,4 @@ def write_report(
         alpha,
     )
     write_provenance(out / "provenance.json", config, code_dir=Path(__file__).parent)
-    return rows
+    return claims + numbers
