@@ -22,6 +22,7 @@ include: "workflow/rules/common_kd.smk"
 include: "workflow/rules/kd.smk"
 include: "workflow/rules/burst_sr.smk"
 include: "workflow/rules/fmri_adv.smk"
+include: "workflow/rules/mhsan.smk"
 
 
 # Before any job of a real run: every problem the planned jobs would hit, one line each.

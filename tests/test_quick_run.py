@@ -92,12 +92,23 @@ def test_fmri_adv_scorecard(quick):
     assert meta["attack_success"]["white"]["success_rate"] > 0.2
 
 
+def test_mhsan_scorecard(quick):
+    rows = _rows(quick / "results/quick/mhsan/summary.csv")
+    ours = {(r["model"], r["direction"]): r for r in rows if r["model"]}
+    assert set(ours) == {(m, d) for m in ("r1", "r10") for d in ("i2t", "t2i")}
+    assert all(r["test_n"] == "1000" for r in ours.values())  # 1,000 images, 5,000 captions
+    # chance: R@10 of 1 in 1,000 images is 1 %; both models are far above it
+    assert all(float(r["r10_ours"]) > 20 for r in ours.values())
+    runs = {r["model"]: float(r["rsum"]) for r in _rows(quick / "results/quick/mhsan/runs.csv")}
+    assert runs["r10"] > runs["r1"] + 10  # more heads help on the synthetic set
+
+
 def test_every_figure_a_summary_lists_exists(quick):
     listed = []
     for md in sorted((quick / "results/quick").glob("*/summary.md")):
         for path in re.findall(r"!\[[^\]]*\]\(([^)]+)\)", md.read_text()):
             listed.append(md.parent / path)
-    assert len(listed) >= 9
+    assert len(listed) >= 11
     for figure in listed:
         assert figure.stat().st_size > 10_000, figure
 
@@ -109,7 +120,7 @@ def test_html_report_shows_each_scorecard_and_figure(quick):
     browser = Chromium(find_chromium())
     try:
         shown = {}
-        for category in ("Energy KD", "Burst SR", "fMRI adversarial"):
+        for category in ("Energy KD", "Burst SR", "fMRI adversarial", "MHSAN"):
             browser.open((quick / "report.html").as_uri(), settle=2.0)  # the results menu
             browser.evaluate(
                 "Array.from(document.querySelectorAll('a'))"
@@ -146,6 +157,9 @@ def test_html_report_shows_each_scorecard_and_figure(quick):
         ("fMRI adversarial", "RDM panels"),
         ("fMRI adversarial", "white vs black difference"),
         ("fMRI adversarial", "ROI x layer similarity"),
+        ("MHSAN", "scorecard"),
+        ("MHSAN", "attention maps"),
+        ("MHSAN", "recall vs heads"),
     }
     for (category, label), seen in shown.items():
         if label == "scorecard":

@@ -23,7 +23,7 @@ except ReproError as _err:
     sys.exit(f"error: {_err}")
 
 #: Papers whose rules exist; any other listed paper stops the run here.
-IMPLEMENTED = ["energy-kd", "burst-sr", "fmri-adv"]
+IMPLEMENTED = ["energy-kd", "burst-sr", "fmri-adv", "mhsan"]
 _missing = [p for p in config["papers"] if p not in IMPLEMENTED]
 if _missing:
     sys.exit(

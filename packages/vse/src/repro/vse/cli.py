@@ -4,6 +4,8 @@
     repro-vse train --params JSON --split-file dataset_coco.json --images DIR --out RUN_DIR
     repro-vse evaluate --params JSON --checkpoint RUN_DIR/model.pt --split-file F --images DIR \
         --out result.json
+    repro-vse report --params JSON --results results/quick --reported config/reported/mhsan.yaml \
+        --split-file F --images DIR --out results/quick/mhsan
 
 ``--device`` (auto, cpu, cuda, cuda:<i>) and ``--cache DIR`` (frozen-backbone feature cache on disk;
 default: in memory) do not change results.
@@ -36,6 +38,13 @@ def _main(argv: list[str] | None) -> int:
         p.add_argument("--cache", type=Path, help="feature cache folder (default: in memory)")
         if name == "evaluate":
             p.add_argument("--checkpoint", type=Path, required=True)
+    p_rep = sub.add_parser("report", help="the scorecard, figures and provenance")
+    p_rep.add_argument("--params", type=cliutil.json_arg, required=True)
+    p_rep.add_argument("--results", type=Path, required=True, help="the run's results folder")
+    p_rep.add_argument("--reported", type=Path, required=True, help="published numbers (YAML)")
+    p_rep.add_argument("--split-file", type=Path, required=True, help="Karpathy split JSON")
+    p_rep.add_argument("--images", type=Path, required=True, help="image root folder")
+    p_rep.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
 
@@ -47,6 +56,12 @@ def _main(argv: list[str] | None) -> int:
         from repro.vse.train import train_run
 
         train_run(args.params, args.split_file, args.images, args.out, args.device, args.cache)
+    elif args.command == "report":
+        from repro.vse.report import mhsan_report
+
+        mhsan_report(
+            args.params, args.results, args.reported, args.split_file, args.images, args.out
+        )
     else:
         from repro.vse.evaluate import evaluate_run
 
