@@ -61,7 +61,7 @@ def test_processes_follow_the_request():
         ("gpu[011-012],cpu1", "gpu011"),
         ("a1,b[2-3]", "a1"),
         ("rack[2-3]-node[05,09]", "rack2-node05"),
-        ("n[9,10-12]x", "n9x"),
+        ("n[9,10-12]", "n9"),
     ],
 )
 def test_first_host_of_a_slurm_node_list(nodelist, host):
@@ -114,7 +114,7 @@ def test_several_nodes_start_one_launcher_per_node_through_srun():
     ]  # fmt: skip
     inner = plan(req, SLURM_TASK, cmd, node_task=True)  # each srun task
     assert inner == [*torchrun_command(req, SLURM_TASK), *cmd]
-    with pytest.raises(ReproError, match="2 nodes need a SLURM job"):
+    with pytest.raises(ReproError, match="2 node.s. through srun need a SLURM job"):
         plan(req, {}, cmd)
     assert plan(Request(gpus=1), {}, cmd) == cmd  # one GPU: no torchrun
 

@@ -159,17 +159,20 @@ def rendezvous_port(env: Mapping[str, str]) -> int:
     return 20000 + int(env.get("SLURM_JOB_ID", "0")) % 10000
 
 
-def torchrun_command(request: Request, env: Mapping[str, str]) -> list[str]:
+def torchrun_command(
+    request: Request, env: Mapping[str, str], slurm: bool | None = None
+) -> list[str]:
     """``torchrun`` and its options (the program follows) for this node of the job.
 
     One node: ``--standalone`` (a private rendezvous on a free local port, so concurrent jobs
-    on one machine never meet). Several nodes: a static rendezvous taken from the SLURM
-    environment of the task: ``SLURM_NNODES`` nodes, this one ``SLURM_NODEID``, the first host
-    of ``SLURM_JOB_NODELIST`` as the master; global ranks are ``node * per_node + local``.
+    on one machine never meet). Several nodes (or ``slurm``: an srun task): a static
+    rendezvous taken from the SLURM environment of the task: ``SLURM_NNODES`` nodes, this one
+    ``SLURM_NODEID``, the first host of ``SLURM_JOB_NODELIST`` as the master; global ranks are
+    ``node * per_node + local``.
     """
     base = ["torchrun"]
     per_node = f"--nproc-per-node={request.per_node}"
-    if request.nodes == 1:
+    if not (request.nodes > 1 if slurm is None else slurm):
         return [*base, "--standalone", per_node, "--no-python"]
     missing = [k for k in ("SLURM_JOB_NODELIST", "SLURM_NNODES", "SLURM_NODEID") if not env.get(k)]
     if missing:
@@ -332,19 +335,26 @@ def _torchrun_exe(argv: list[str]) -> list[str]:
 
 
 def plan(
-    request: Request, env: Mapping[str, str], command: list[str], *, node_task: bool = False
+    request: Request,
+    env: Mapping[str, str],
+    command: list[str],
+    *,
+    node_task: bool = False,
+    srun: bool = False,
 ) -> list[str]:
-    """The command line to ``exec`` for ``command`` (after any devices are claimed)."""
-    if request.nodes > 1:
+    """The command line to ``exec`` for ``command`` (after any devices are claimed). Several
+    nodes (or ``srun``, in a SLURM job on one node): ``srun`` runs the launcher once per node
+    (``node_task``), which runs torchrun with the rendezvous from the SLURM environment."""
+    if request.nodes > 1 or srun or node_task:
         if not env.get("SLURM_JOB_ID"):
             raise ReproError(
-                f"launch: {request.nodes} nodes need a SLURM job (use profiles/slurm); "
-                "on one machine set nodes to 1"
+                f"launch: {request.nodes} node(s) through srun need a SLURM job (use "
+                "profiles/slurm); on one machine set nodes to 1"
             )
         if not node_task:
             again = [*LAUNCHER, *request.flags(), "--node-task", "--", *command]
             return [*srun_command(request), *again]
-        return [*torchrun_command(request, env), *command]
+        return [*torchrun_command(request, env, slurm=True), *command]
     if request.per_node > 1:
         return [*torchrun_command(request, env), *command]
     return list(command)
@@ -365,6 +375,9 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     parser.add_argument("--devices", help=f"GPUs to hand out (default ${DEVICES_ENV}, ...)")
     parser.add_argument("--locks", help=f"lock folder (default ${LOCKS_ENV} or {DEFAULT_LOCKS})")
     parser.add_argument("--wait", type=float, default=None, help="seconds to wait for GPUs")
+    parser.add_argument(
+        "--srun", action="store_true", help="in a SLURM job: start through srun, even on 1 node"
+    )
     parser.add_argument("--node-task", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("command", nargs=argparse.REMAINDER, help="-- the command to run")
     return parser
@@ -395,7 +408,7 @@ def launch(args: argparse.Namespace) -> int:
             os.set_inheritable(fd, True)  # the exec'd command keeps the locks
         env["CUDA_VISIBLE_DEVICES"] = ",".join(held.devices)
         _say(f"GPU {env['CUDA_VISIBLE_DEVICES']} (locks in {folder})")
-    argv = _torchrun_exe(plan(request, env, command, node_task=args.node_task))
+    argv = _torchrun_exe(plan(request, env, command, node_task=args.node_task, srun=args.srun))
     if argv[: len(command)] != command:
         _say(" ".join(argv[: len(argv) - len(command)]))
     sys.stdout.flush()
