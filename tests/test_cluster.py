@@ -199,7 +199,7 @@ def test_a_killed_training_job_is_retried_with_more_memory_and_resumes(kd_local,
     gpu = ["--config", "kd={resources: {digits: {gpu: 1}}}", "--resources", "gpu=2"]
     env = {"REPRO_GPU_DEVICES": "0,1", "REPRO_GPU_LOCKS": str(tmp_path / "locks")}
     proc = _start(
-        workdir, "--cores", "1", "--retries", "1", *gpu, f"{KD_CELL}/result.json", env=env
+        workdir, "--cores", "1", "--retries", "1", *gpu, "--", f"{KD_CELL}/result.json", env=env
     )
     period = _wait_for_checkpoint(workdir / KD_CELL, proc)
     trainers = [
@@ -224,7 +224,8 @@ def test_a_killed_training_job_is_retried_with_more_memory_and_resumes(kd_local,
     # the number of GPUs is no rerun trigger (the launcher prefix is a derived param)
     again = snakemake(
         "-n", "--cores", "1", "--configfile", str(workdir / "config" / "tiny.yaml"),
-        "--config", "kd={resources: {digits: {gpu: 2}}}", f"{KD_CELL}/result.json", cwd=workdir,
+        "--config", "kd={resources: {digits: {gpu: 2}}}", "--", f"{KD_CELL}/result.json",
+        cwd=workdir,
     )  # fmt: skip
     assert again.returncode == 0 and "Nothing to be done" in again.stdout + again.stderr
 
