@@ -164,10 +164,11 @@ def kd_local(tmp_path_factory) -> Path:
     return workdir
 
 
-def _without_kd_cell(reference: Path, workdir: Path) -> Path:
-    """A copy of the reference folder (data, teacher, Snakemake's records) minus the KD cell."""
+def _without(reference: Path, workdir: Path, *runs: str) -> Path:
+    """A copy of the reference folder (data, teacher, Snakemake's records) minus ``runs``."""
     shutil.copytree(reference, workdir, dirs_exist_ok=True, symlinks=True)
-    shutil.rmtree(workdir / KD_CELL)
+    for run in runs:
+        shutil.rmtree(workdir / run)
     return workdir
 
 
@@ -195,7 +196,7 @@ def test_a_killed_training_job_is_retried_with_more_memory_and_resumes(kd_local,
     epoch's checkpoint and ends with the uninterrupted run's weights. The job asks for a GPU
     (fake ids: the launcher claims one, the recipe trains on the CPU), so the rule's launcher
     prefix runs too, and the killed process is the one holding the GPU slot."""
-    workdir = _without_kd_cell(kd_local, tmp_path / "w")
+    workdir = _without(kd_local, tmp_path / "w", KD_CELL)
     gpu = ["--config", "kd={resources: {digits: {gpu: 1}}}", "--resources", "gpu=2"]
     env = {"REPRO_GPU_DEVICES": "0,1", "REPRO_GPU_LOCKS": str(tmp_path / "locks")}
     proc = _start(
@@ -234,14 +235,13 @@ def test_a_killed_training_job_is_retried_with_more_memory_and_resumes(kd_local,
 @pytest.mark.slow
 def test_a_kd_cell_trains_as_slurm_jobs(kd_local, tmp_path):
     """The teacher and a KD cell train as SLURM jobs through profiles/slurm-local, and end
-    with the weights the same jobs reach locally."""
-    workdir = tmp_path / "w"
-    _tiny_config(workdir)
+    with the weights the same jobs reach locally (the data steps: the test above)."""
+    workdir = _without(kd_local, tmp_path / "w", TEACHER, KD_CELL)
     profile = str(ROOT / "profiles" / "slurm-local")
     code, out = _finish(_start(workdir, "--profile", profile, f"{KD_CELL}/result.json"))
     assert code == 0, out[-3000:]
     jobs = re.findall(r"submitted with SLURM jobid (\d+)", out)
-    assert len(jobs) == 3  # prepare_digits, train_vanilla, train_kd
+    assert len(jobs) == 2  # train_vanilla, then train_kd
     for job in jobs:
         state = subprocess.run(["scontrol", "show", "job", job], capture_output=True, text=True)
         assert "JobState=COMPLETED" in state.stdout, state.stdout + state.stderr
@@ -275,7 +275,7 @@ def test_a_cancelled_training_job_resumes_from_its_checkpoint(kd_local, tmp_path
     """scancel a running KD training job: the run fails, leaving the last epoch's checkpoint
     and no model.pt/result.json; the same command again resumes from that checkpoint and ends
     with the uninterrupted run's weights, result and metrics."""
-    workdir = _without_kd_cell(kd_local, tmp_path / "w")
+    workdir = _without(kd_local, tmp_path / "w", KD_CELL)
     run = workdir / KD_CELL
     cmd = ["--profile", str(ROOT / "profiles" / "slurm-local"), "--retries", "0"]
     proc = _start(workdir, *cmd, f"{KD_CELL}/result.json")
@@ -300,3 +300,41 @@ def test_a_cancelled_training_job_resumes_from_its_checkpoint(kd_local, tmp_path
         "checkpoint.pt", "metrics.csv", "model.pt", "result.json",
     ]  # fmt: skip
     _same_run(kd_local / KD_CELL, run)
+
+
+RANKS = """
+import os
+import torch
+import torch.distributed as dist
+
+dist.init_process_group("gloo")
+total = torch.tensor([float(dist.get_rank())])
+dist.all_reduce(total)
+print("rank", dist.get_rank(), "world", dist.get_world_size(), "sum", total.item(),
+      "master", os.environ["MASTER_ADDR"], flush=True)
+dist.destroy_process_group()
+"""
+
+
+@needs_cluster
+@pytest.mark.slow
+def test_the_multi_node_launch_path_runs_under_srun(tmp_path):
+    """In a SLURM job, `repro-core launch --srun` (the path of a multi-node job, on this
+    one-node cluster) starts itself once per node with srun, and each task runs torchrun with
+    the rendezvous taken from the task's SLURM environment; two gloo processes meet there."""
+    script, log = tmp_path / "ranks.py", tmp_path / "job.log"
+    script.write_text(RANKS)
+    py = sys.executable
+    subprocess.run(
+        ["sbatch", "--parsable", "--wait", "--nodes=1", "--ntasks=1", "--cpus-per-task=1",
+         "--mem=3000", "-t", "10", "-o", str(log), "-D", str(tmp_path),
+         "--wrap", f"{py} -m repro.core.launch --procs=2 --srun -- {py} {script}"],
+        check=True, capture_output=True, timeout=900,
+    )  # fmt: skip
+    text = log.read_text()
+    node = subprocess.run(["sinfo", "-h", "-o", "%N"], capture_output=True, text=True).stdout
+    node = node.split()[0]
+    assert "srun --nodes=1 --ntasks=1 --ntasks-per-node=1" in text
+    assert f"--nnodes=1 --node-rank=0 --nproc-per-node=2 --master-addr={node}" in text
+    ranks = sorted(line for line in text.splitlines() if line.startswith("rank "))
+    assert ranks == [f"rank {r} world 2 sum 1.0 master {node}" for r in (0, 1)], text[-2000:]

@@ -40,6 +40,10 @@ def test_prefix_follows_the_rules_gpu_and_nodes_resources():
     assert prefix({"gpu": 2}, single=True) == "repro-core launch --gpus=2 --single --"
     with pytest.raises(ReproError, match="6 GPUs cannot be split evenly over 4 nodes"):
         prefix({"gpu": 6, "nodes": 4})
+    # SLURM's per-node request (gres) counts too
+    assert prefix({"gres": "gpu:4", "nodes": 2}) == "repro-core launch --gpus=8 --nodes=2 --"
+    assert prefix({"gres": "gpu:a100:2"}) == "repro-core launch --gpus=2 --"
+    assert prefix({"gres": "shard:2"}) == ""
 
 
 def test_processes_follow_the_request():
@@ -114,6 +118,9 @@ def test_several_nodes_start_one_launcher_per_node_through_srun():
     ]  # fmt: skip
     inner = plan(req, SLURM_TASK, cmd, node_task=True)  # each srun task
     assert inner == [*torchrun_command(req, SLURM_TASK), *cmd]
+    uneven = {**SLURM_TASK, "CUDA_VISIBLE_DEVICES": "0,1"}  # SLURM put 2 of 8 GPUs here
+    with pytest.raises(ReproError, match="node 1 got 2 GPU.s. from SLURM but the job runs 4"):
+        plan(req, uneven, cmd, node_task=True)
     with pytest.raises(ReproError, match="2 node.s. through srun need a SLURM job"):
         plan(req, {}, cmd)
     assert plan(Request(gpus=1), {}, cmd) == cmd  # one GPU: no torchrun

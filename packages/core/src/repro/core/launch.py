@@ -42,6 +42,7 @@ import argparse
 import contextlib
 import fcntl
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -114,14 +115,26 @@ def _int_resource(resources: Any, name: str, default: int) -> int:
     return default if value is None else int(value)
 
 
+def job_gpus(resources: Any) -> int:
+    """GPUs of a job in total: the ``gpu`` resource, else ``gres: gpu[:type]:N`` (N per
+    node, as SLURM counts it) times ``nodes``."""
+    gpus = _int_resource(resources, "gpu", 0)
+    gres = resources.get("gres") if hasattr(resources, "get") else None
+    if not gpus and isinstance(gres, str):
+        match = re.fullmatch(r"gpu(?::[^:,]+)?:(\d+)", gres.strip())
+        if match:
+            gpus = int(match.group(1)) * _int_resource(resources, "nodes", 1)
+    return gpus
+
+
 def prefix(resources: Any, *, jobs_per_gpu: int = 1, single: bool = False) -> str:
-    """The shell prefix of a rule's command, from its Snakemake ``resources`` (``gpu``,
-    ``nodes``): empty for a CPU job on one node, else ``repro-core launch ... --``.
+    """The shell prefix of a rule's command, from its Snakemake ``resources`` (``gpu`` or
+    ``gres``, ``nodes``): empty for a CPU job on one node, else ``repro-core launch ... --``.
 
     Used as a params function taking ``resources``, which Snakemake does not count as a rerun
     trigger: running a finished job's rule on more GPUs does not rerun it."""
     request = Request(
-        gpus=_int_resource(resources, "gpu", 0),
+        gpus=job_gpus(resources),
         nodes=_int_resource(resources, "nodes", 1),
         jobs_per_gpu=int(jobs_per_gpu or 1),
         single=single,
@@ -354,6 +367,13 @@ def plan(
         if not node_task:
             again = [*LAUNCHER, *request.flags(), "--node-task", "--", *command]
             return [*srun_command(request), *again]
+        visible = [d for d in env.get("CUDA_VISIBLE_DEVICES", "").split(",") if d.strip()]
+        if request.gpus and visible and len(visible) != request.per_node:
+            raise ReproError(
+                f"launch: node {env.get('SLURM_NODEID', '?')} got {len(visible)} GPU(s) from "
+                f"SLURM but the job runs {request.per_node} per node; ask SLURM for them per "
+                f"node (resource gres: 'gpu:{request.per_node}')"
+            )
         return [*torchrun_command(request, env, slurm=True), *command]
     if request.per_node > 1:
         return [*torchrun_command(request, env), *command]
