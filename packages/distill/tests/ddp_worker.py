@@ -2,7 +2,7 @@
 
     python ddp_worker.py DATA OUT PARAMS_JSON [TEACHER_MODEL_PT]
 
-Registers ``tiny`` (conv-ReLU-conv-ReLU-pool-linear, no BatchNorm) in the model zoo, then runs
+Registers ``tiny`` (conv-ReLU-linear, no BatchNorm) in the model zoo, then runs
 :func:`repro.distill.run.train_run`, the ``repro-distill train`` code path. Without
 BatchNorm a step's gradient does not depend on how the global batch is split over processes
 (on CPU, torch's SyncBatchNorm has no kernel), so runs on 1 and 2 processes can be compared.
@@ -40,9 +40,6 @@ def tiny(num_classes: int, in_channels: int = 3) -> nn.Module:
     return TinyNet(num_classes, in_channels)
 
 
-models.MODELS["tiny"] = tiny
-
-
 def make_data(root: Path, n_train: int = 245, n_test: int = 61, seed: int = 0) -> Path:
     """Toy data, learnable but not at once: class k has a brighter k-th row in noise (8x8, 1
     channel, 4 classes). Sizes that leave a last partial batch and an odd test split."""
@@ -63,6 +60,7 @@ def make_data(root: Path, n_train: int = 245, n_test: int = 61, seed: int = 0) -
 def main(argv: list[str]) -> int:
     from repro.distill.run import train_run
 
+    models.MODELS["tiny"] = tiny
     data, out, params = argv[0], argv[1], json.loads(argv[2])
     teacher = argv[3] if len(argv) > 3 else None
     train_run(params, data, out, teacher)

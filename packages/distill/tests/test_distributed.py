@@ -25,7 +25,7 @@ _spec = importlib.util.spec_from_file_location(
     "ddp_worker", Path(__file__).with_name("ddp_worker.py")
 )
 worker = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(worker)  # registers the BatchNorm-free model "tiny"
+_spec.loader.exec_module(worker)
 
 BIN = Path(sys.executable).parent
 TRAIN = {
@@ -84,13 +84,22 @@ def test_plain_state_drops_the_ddp_level_only():
 
 @pytest.fixture(scope="module")
 def toy(tmp_path_factory):
+    """Toy data and a teacher; the BatchNorm-free model "tiny" registered while these tests
+    run (the worker processes register it themselves)."""
+    from repro.distill import models
     from repro.distill.run import train_run
 
+    models.MODELS["tiny"] = worker.tiny
+    yield from _toy(tmp_path_factory, train_run)
+    del models.MODELS["tiny"]
+
+
+def _toy(tmp_path_factory, train_run):
     root = tmp_path_factory.mktemp("ddp")
     data = worker.make_data(root / "data")
     teacher = {"student": "tiny", "method": "ce", "train": {**TRAIN, "epochs": 3}}
     train_run(teacher, data, root / "teacher")
-    return data, root / "teacher" / "model.pt"
+    yield data, root / "teacher" / "model.pt"
 
 
 @pytest.mark.slow
