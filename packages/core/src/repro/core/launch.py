@@ -1,15 +1,16 @@
 """Start a job's processes on the GPUs it asked for: the one launcher of every GPU rule.
 
 Torch-free (the Snakefile imports :func:`prefix`; the launcher itself only claims devices and
-``exec``s the real command). A rule declares ``resources: gpu=N`` (and, on a SLURM cluster,
-``nodes=M`` through the profile's ``set-resources``); its shell line starts with
-``{params.launch}``, which :func:`prefix` builds from those resources:
+``exec``s the real command). A rule declares ``resources: gpu=N`` (on a SLURM cluster also
+``nodes=M``, and GPUs per node as ``gres: gpu:K``, through the profile's ``set-resources``);
+its shell line starts with ``{params.launch}``, which :func:`prefix` builds from those
+resources:
 
 ============================  ================================================================
 job's resources               what runs
 ============================  ================================================================
 ``gpu=0`` (CPU), one node     the CLI, unchanged (the prefix is empty)
-``gpu=1``                     ``repro-core launch --gpus 1 -- CLI``: claims a GPU, runs the CLI
+``gpu=1``                     ``repro-core launch --gpus=1 -- CLI``: claims a GPU, runs the CLI
 ``gpu=N`` (one node)          claims N GPUs, then ``torchrun --standalone --nproc-per-node N
                               --no-python CLI`` (one process per GPU, DDP)
 ``gpu=N``, ``nodes=M``        in the SLURM job: ``srun`` starts one launcher per node, each runs
