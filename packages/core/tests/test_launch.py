@@ -264,3 +264,23 @@ def test_inside_a_slurm_job_nothing_is_claimed(tmp_path):
     ]
     out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "3" and not list(tmp_path.iterdir())
+
+
+def test_a_machine_without_gpus_runs_the_job_unclaimed(tmp_path):
+    """No GPU to hand out (no nvidia-smi on PATH, no ids set): the job runs, unclaimed."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SLURM_")}
+    (tmp_path / "bin").mkdir()
+    env.update(PATH=str(tmp_path / "bin"), REPRO_GPU_DEVICES="", CUDA_VISIBLE_DEVICES="")
+    locks = tmp_path / "locks"
+    cmd = [
+        *LAUNCH,
+        "--gpus=1",
+        f"--locks={locks}",
+        "--",
+        "/bin/sh",
+        "-c",
+        "echo [$CUDA_VISIBLE_DEVICES]",
+    ]
+    out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]" and "no GPU visible here" in out.stderr
+    assert not locks.exists()

@@ -34,7 +34,8 @@ a job that wants the whole GPU takes it exclusively, so it never meets a sharing
 The GPUs to hand out are ``$REPRO_GPU_DEVICES`` (e.g. ``0,1,2``) if set, else the job's
 ``CUDA_VISIBLE_DEVICES`` (a restriction the user set for the whole run), else every GPU that
 ``nvidia-smi -L`` lists. Inside a SLURM job (``$SLURM_JOB_ID`` set) nothing is claimed: SLURM
-has already given the job its devices.
+has already given the job its devices. On a machine without any GPU the job runs unclaimed
+(its device setting decides: ``auto`` falls back to the CPU, as it did before the launcher).
 """
 
 from __future__ import annotations
@@ -419,9 +420,13 @@ def launch(args: argparse.Namespace) -> int:
         single=args.single,
     )
     env = dict(os.environ)
+    devices = None
     if request.gpus and request.nodes == 1 and not env.get("SLURM_JOB_ID"):
-        folder = args.locks or env.get(LOCKS_ENV) or DEFAULT_LOCKS
         devices = visible_devices(env, args.devices)
+        if not devices:  # a CPU-only machine: the job's device setting decides (auto: CPU)
+            _say(f"no GPU visible here; running without one (the job asked for {request.gpus})")
+    if devices:
+        folder = args.locks or env.get(LOCKS_ENV) or DEFAULT_LOCKS
         held = claim(
             devices, request.gpus, folder, share=request.jobs_per_gpu, wait=args.wait, say=_say
         )
