@@ -9,6 +9,11 @@ channels_last, DBSR widths, 384 px bursts) but trains one Energy KD pair for one
 the burst models for a few iterations, runs the whole DAG with it in ``--out``, then the two
 benchmark scripts on ``--device``. Wall times are printed; the first failure stops it.
 ``--device cpu`` runs the same path here (slowly) to check the script itself.
+
+On a machine with 2 GPUs it then runs the 2-GPU torchrun case: one KD-pool training run
+(resnet8 on the fake CIFAR-100, 2 epochs) through ``repro-core launch`` on 1 GPU and on 2 GPUs
+(torchrun, NCCL, SyncBatchNorm), checks that both reach the same weights (within a stated
+tolerance) and that a 2-GPU checkpoint resumes on 1 GPU to the same end; skipped otherwise.
 """
 
 from __future__ import annotations
@@ -75,6 +80,61 @@ def run(cmd: list[str], cwd: Path) -> float:
     return time.perf_counter() - t0
 
 
+def gpu_count() -> int:
+    import torch
+
+    return torch.cuda.device_count() if torch.cuda.is_available() else 0
+
+
+def _max_difference(a: Path, b: Path) -> float:
+    import torch
+
+    wa, wb = (torch.load(p / "model.pt", weights_only=True)["model"] for p in (a, b))
+    return max(float((wa[k].double() - wb[k].double()).abs().max()) for k in wa)
+
+
+def ddp_case(out: Path) -> float:
+    """One training run on 1 and on 2 GPUs (torchrun, NCCL), and a 2-GPU checkpoint resumed
+    on 1 GPU; returns the wall time. Weights agree to ``ATOL`` (float32 sums in another order,
+    and cuDNN's algorithms: not bit-exact)."""
+    import json
+
+    atol = 1e-3
+    data = out / "data" / "cifar100"
+    train = {"epochs": 2, "batch_size": 64, "lr": 0.05, "lr_milestones": [], "device": "cuda",
+             "amp": False, "seed": 0}  # fmt: skip
+    params = {"student": "resnet8", "method": "ce", "variant": "ce", "train": train}
+    bindir = Path(sys.executable).parent
+    env_locks = out / "gpu-locks"
+
+    def train_on(gpus: int, folder: str, **extra) -> Path:
+        run_dir = out / "ddp" / folder
+        cmd = [str(bindir / "repro-core"), "launch", f"--gpus={gpus}", f"--locks={env_locks}",
+               "--", str(bindir / "repro-distill"), "train", "--data", str(data),
+               "--out", str(run_dir), "--params",
+               json.dumps({**params, "train": {**train, **extra}})]  # fmt: skip
+        print("+", " ".join(cmd), flush=True)
+        proc = subprocess.run(cmd, cwd=out)
+        if proc.returncode and not extra:
+            raise SystemExit(f"2-GPU case: {folder} failed ({proc.returncode})")
+        return run_dir
+
+    t0 = time.perf_counter()
+    one, two = train_on(1, "one"), train_on(2, "two")
+    diff = _max_difference(one, two)
+    print(f"2-GPU case: max |weight difference| 1 vs 2 GPUs = {diff:.3g} (tolerance {atol})")
+    results = [json.loads((d / "result.json").read_text()) for d in (one, two)]
+    print(f"2-GPU case: top-1 {results[0]['final_top1']:.2f} vs {results[1]['final_top1']:.2f}"
+          f" (test_n {results[0]['test_n']} / {results[1]['test_n']})")  # fmt: skip
+    stopped = train_on(2, "resumed", stop_after_steps=10)  # in epoch 2 (8 steps per epoch)
+    train_on(1, "resumed")
+    resumed = _max_difference(one, stopped)
+    print(f"2-GPU case: 2-GPU checkpoint resumed on 1 GPU: max difference {resumed:.3g}")
+    if diff > atol or resumed > atol or results[0]["test_n"] != results[1]["test_n"]:
+        raise SystemExit("2-GPU case: results differ beyond the tolerance")
+    return time.perf_counter() - t0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cuda")
@@ -107,6 +167,10 @@ def main() -> int:
             ("burst benchmark", "packages/burstsr/benchmarks/bench_bursts.py"),
         ):
             times[name] = run([sys.executable, script, "--device", args.device], ROOT)
+    if args.device == "cuda" and gpu_count() >= 2:
+        times["2-GPU torchrun case"] = ddp_case(out)
+    else:
+        print(f"2-GPU torchrun case: skipped ({gpu_count()} GPU(s) here, needs 2)")
     for name, seconds in times.items():
         print(f"{name}: {seconds:.1f} s")
     for paper in ("energy-kd", "burst-sr"):

@@ -270,6 +270,14 @@ def test_an_edit_replans_exactly_the_jobs_it_changes(workdir):
     )
     quick.write_text(edited)
     assert _replanned(workdir) == {"burst_sr_summary": 1, "provenance": 1}
+    # GPU counts decide how a job runs (its launcher prefix), not what it computes
+    edited = text.replace(
+        "default: {threads: 1, mem_mb: 2000, runtime: 30}",
+        "default: {threads: 1, mem_mb: 2000, runtime: 30, gpu: 2, jobs_per_gpu: 2}",
+    ).replace("  gpus: 0\n", "  gpus: 4\n")
+    assert edited.count("gpu") == text.count("gpu") + 2 and "gpus: 4" in edited
+    quick.write_text(edited)
+    assert _replanned(workdir) == {"provenance": 1}
 
 
 def test_a_teacher_two_tables_need_is_trained_once(workdir):
@@ -309,3 +317,29 @@ def test_config_overrides_merge_onto_the_file_in_use(workdir):
     bad = snakemake("-n", "--cores", "1", "--config", "kd={seeds: 3}", cwd=workdir)
     errors = [line for line in bad.stderr.splitlines() if line.startswith("error:")]
     assert errors == ["error: config/quick.yaml + --config: kd.seeds: 3 is not of type 'array'"]
+
+
+def test_gpu_jobs_start_through_the_launcher(workdir):
+    """A GPU rule's command starts with the launcher its resources ask for (CPU jobs: none):
+    N GPUs -> torchrun via `repro-core launch`, shares per GPU from the config, nodes and
+    per-node GPUs from a profile's set-resources; evaluation jobs run one process."""
+    cell = "results/quick/kd/digits/digits/kd/wrn_16_2-resnet20/seed0/result.json"
+    quick = snakemake("-n", "-p", "--cores", "1", cell, cwd=workdir)
+    assert quick.returncode == 0, quick.stderr[-2000:]
+    assert "repro-core launch" not in quick.stdout and "repro-distill train" in quick.stdout
+    gpus = snakemake(
+        "-n", "-p", "--cores", "1", "--config",
+        "kd={resources: {digits: {gpu: 2, jobs_per_gpu: 2}}}", "burst_sr={gpus: 1}",
+        "--", cell, "results/quick/burst-sr/eval/single.json", cwd=workdir,
+    )  # fmt: skip
+    assert gpus.returncode == 0, gpus.stderr[-2000:]
+    out = gpus.stdout
+    assert out.count("repro-core launch --gpus=2 --jobs-per-gpu=2 -- repro-distill train") == 2
+    assert "repro-core launch --gpus=1 -- repro-burstsr train" in out
+    assert "repro-core launch --gpus=1 --single -- repro-burstsr evaluate" in out
+    nodes = snakemake(
+        "-n", "-p", "--cores", "1", "--set-resources", "train_kd:nodes=2",
+        "train_kd:gres='gpu:4'", "train_kd:gpu=0", "--", cell, cwd=workdir,
+    )  # fmt: skip
+    assert nodes.returncode == 0, nodes.stderr[-2000:]
+    assert "repro-core launch --gpus=8 --nodes=2 -- repro-distill train" in nodes.stdout

@@ -73,19 +73,20 @@ rule burst_sr_train:
         cfg=lambda wildcards: as_json(bsrplan.train_params(BSR, wildcards.model, config["seed"])),
         out=lambda wildcards, output: os.path.dirname(output.model),
         flownet=lambda wildcards, input: f"--flownet {input.flownet}" if input.flownet else "",
+        launch=launch_prefix(),
     log:
         f"logs/{RUN}/burst-sr/train_{{model}}.log",
     benchmark:
         f"benchmarks/{RUN}/burst-sr/train_{{model}}.tsv"
     threads: BSR.get("threads", 1)
     resources:
-        mem_mb=BSR.get("mem_mb", 4000),
-        runtime=BSR.get("runtime", 60),
+        mem_mb=attempt_scaled(BSR.get("mem_mb", 4000)),
+        runtime=attempt_scaled(BSR.get("runtime", 60)),
         gpu=BSR.get("gpus", 0),
     conda:
         "../../envs/burstsr.yaml"
     shell:
-        "repro-burstsr train --params {params.cfg:q} --threads {threads}"
+        "{params.launch} repro-burstsr train --params {params.cfg:q} --threads {threads}"
         " {params.flownet} --out {params.out} > {log} 2>&1"
 
 
@@ -103,6 +104,7 @@ rule burst_sr_evaluate:
         cfg=lambda wildcards: as_json(bsrplan.eval_params(BSR, wildcards.model)),
         val=lambda wildcards, input: os.path.dirname(input.val),
         ckpt=lambda wildcards, input: f"--checkpoint {input.ckpt}" if input.ckpt else "",
+        launch=launch_prefix(single=True),
     log:
         f"logs/{RUN}/burst-sr/evaluate_{{model}}.log",
     benchmark:
@@ -115,7 +117,7 @@ rule burst_sr_evaluate:
     conda:
         "../../envs/burstsr.yaml"
     shell:
-        "repro-burstsr evaluate --params {params.cfg:q} --threads {threads}"
+        "{params.launch} repro-burstsr evaluate --params {params.cfg:q} --threads {threads}"
         " --val {params.val} {params.ckpt} --out {output.result} --example {output.example}"
         " > {log} 2>&1"
 
@@ -132,6 +134,7 @@ rule burst_sr_evaluate_real:
         cfg=lambda wildcards: as_json(bsrplan.real_params(BSR, wildcards.model)),
         root=BSR_REAL_ROOT,
         ckpt=lambda wildcards, input: f"--checkpoint {input.ckpt}" if input.ckpt else "",
+        launch=launch_prefix(single=True),
     log:
         f"logs/{RUN}/burst-sr/evaluate_real_{{model}}.log",
     benchmark:
@@ -144,7 +147,7 @@ rule burst_sr_evaluate_real:
     conda:
         "../../envs/burstsr.yaml"
     shell:
-        "repro-burstsr evaluate-real --params {params.cfg:q} --threads {threads}"
+        "{params.launch} repro-burstsr evaluate-real --params {params.cfg:q} --threads {threads}"
         " --root {params.root:q} {params.ckpt} --out {output.result} > {log} 2>&1"
 
 

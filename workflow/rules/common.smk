@@ -5,6 +5,7 @@ import sys
 from pathlib import Path
 
 from repro.core import ReproError
+from repro.core import launch as launcher
 from repro.core.config import deep_update, typed_overrides, validate_config
 
 # Files the config came from (the quick default, or the --configfile files) and --config.
@@ -106,6 +107,26 @@ def preflight_problems(planned):
     for extra in PREFLIGHT_CHECKS:
         problems += extra(planned)
     return list(dict.fromkeys(problems))  # two papers may need the same missing file
+
+
+def launch_prefix(single=False):
+    """A params function: the launcher prefix of a GPU job's shell command (repro.core.launch),
+    from the job's `gpu` (and `nodes`) resources: empty for a CPU job; otherwise
+    `repro-core launch ... --`, which claims the job's GPUs on a workstation and starts one
+    process per GPU with torchrun (srun + torchrun on several SLURM nodes). ``single``: one
+    process whatever the GPUs (jobs that are not distributed). Taking `resources`, it is no
+    rerun trigger: a finished job is not rerun because it would now get more GPUs."""
+
+    def launch(wildcards, resources):
+        return launcher.prefix(resources, single=single)
+
+    return launch
+
+
+def attempt_scaled(value):
+    """A resource that grows with the attempt (value x attempt): a job SLURM killed for time
+    or memory is retried (the profiles' `retries`) with more, and resumes from its checkpoint."""
+    return lambda wildcards, attempt: value * attempt
 
 
 def stop_on(problems):

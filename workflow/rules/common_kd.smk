@@ -11,8 +11,20 @@ if _kd_problems:
 
 
 def kd_resource(name, default):
-    """A per-dataset resource (kd.resources.<dataset>, else .default, else ``default``)."""
+    """A per-dataset resource (kd.resources.<dataset>, else .default, else ``default``);
+    `mem_mb` and `runtime` grow with the attempt (see attempt_scaled)."""
+    if name in ("mem_mb", "runtime"):
+        return lambda wildcards, attempt: (
+            kdplan.resources(POOL, wildcards.dataset).get(name, default) * attempt
+        )
     return lambda wildcards: kdplan.resources(POOL, wildcards.dataset).get(name, default)
+
+
+def kd_launch(wildcards, resources):
+    """The launcher prefix of a KD training job (see launch_prefix); small jobs may share a
+    GPU: kd.resources.<dataset>.jobs_per_gpu."""
+    share = kdplan.resources(POOL, wildcards.dataset).get("jobs_per_gpu", 1)
+    return launcher.prefix(resources, jobs_per_gpu=share)
 
 
 def kd_threads(wildcards):

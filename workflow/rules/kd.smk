@@ -20,6 +20,7 @@ rule train_vanilla:
         version=pkg_version("distill"),
         cfg=vanilla_cfg,
         out=lambda wildcards, output: os.path.dirname(output.result),
+        launch=kd_launch,
     log:
         f"logs/{RUN}/vanilla/{{dataset}}/{{model}}/seed{{seed}}.log",
     benchmark:
@@ -32,7 +33,7 @@ rule train_vanilla:
     conda:
         "../../envs/distill.yaml"
     shell:
-        "repro-distill train --data data/{wildcards.dataset} --out {params.out}"
+        "{params.launch} repro-distill train --data data/{wildcards.dataset} --out {params.out}"
         " --params {params.cfg:q} > {log} 2>&1"
 
 
@@ -47,6 +48,7 @@ rule evaluate_pretrained_teacher:
     params:
         version=pkg_version("distill"),
         cfg=pretrained_cfg,
+        launch=launch_prefix(single=True),
     log:
         f"logs/{RUN}/vanilla/{{dataset}}/{{model}}/pretrained.log",
     benchmark:
@@ -59,7 +61,7 @@ rule evaluate_pretrained_teacher:
     conda:
         "../../envs/distill.yaml"
     shell:
-        "repro-distill evaluate --data data/{wildcards.dataset} --out {output.result}"
+        "{params.launch} repro-distill evaluate --data data/{wildcards.dataset} --out {output.result}"
         " --params {params.cfg:q} > {log} 2>&1"
 
 
@@ -78,6 +80,7 @@ rule train_kd:
         cfg=kd_cfg,
         out=lambda wildcards, output: os.path.dirname(output.result),
         teacher=kd_teacher_arg,
+        launch=kd_launch,
     log:
         f"logs/{RUN}/kd/{{dataset}}/{{recipe}}/{{variant}}/{{teacher}}-{{student}}/seed{{seed}}.log",
     benchmark:
@@ -90,7 +93,7 @@ rule train_kd:
     conda:
         "../../envs/distill.yaml"
     shell:
-        "repro-distill train --data data/{wildcards.dataset} --out {params.out}"
+        "{params.launch} repro-distill train --data data/{wildcards.dataset} --out {params.out}"
         " {params.teacher} --params {params.cfg:q} > {log} 2>&1"
 
 

@@ -111,3 +111,20 @@ def test_a_foreign_checkpoint_is_refused(tmp_path):
     torch.save({"epoch": 3}, tmp_path / "checkpoint.pt")
     with pytest.raises(ReproError, match="not a checkpoint of this trainer"):
         TrainLoop(tmp_path, total=3).resume(lambda p: None)
+
+
+def test_a_killed_writes_temporary_is_removed_and_the_checkpoint_kept(tmp_path):
+    from repro.core.atomic import atomic_path
+    from repro.core.checkpoint import save_checkpoint
+
+    save_checkpoint(tmp_path / "checkpoint.pt", {"period": 2, "payload": {"w": 1}, "history": []})
+    with pytest.raises(KeyboardInterrupt), atomic_path(tmp_path / "checkpoint.pt") as tmp:
+        tmp.write_bytes(b"half")
+        # what a SIGKILL leaves: the temporary stays (the finally block never runs)
+        kept = tmp.with_name(tmp.name.replace(".tmp", "x.tmp"))
+        kept.write_bytes(b"half")
+        raise KeyboardInterrupt
+    (tmp_path / "notes.tmp").write_text("not ours")
+    loop = TrainLoop(tmp_path, total=3)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint.pt", "notes.tmp"]
+    assert loop.resume(lambda payload: None) == 3

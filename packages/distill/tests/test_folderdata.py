@@ -245,3 +245,25 @@ def test_pretrained_teacher_is_scored_like_a_hand_computation(tiny, tmp_path):
     assert cli.main(["evaluate", "--data", str(tiny), "--out", str(tmp_path / "x.json"),
                      "--params", json.dumps(params)]) == 2  # fmt: skip
     assert not (tmp_path / "x.json").exists()
+
+
+def test_train_flips_are_per_sample_so_ranks_see_what_one_process_sees(tiny):
+    """Each sample's crop and flip come from its own seed: the rows of a global batch that a
+    rank decodes are exactly those rows of the one-process batch (torchrun runs)."""
+    train = FolderData.load(tiny, "train", crop_size=24, flip=True)
+    plain = FolderData.load(tiny, "train", crop_size=24, flip=False)
+
+    def batches(data, size, rank=0, world=1):
+        gen = torch.Generator().manual_seed(5)
+        return list(data.batches(size, shuffle=True, generator=gen, rank=rank, world_size=world))
+
+    whole = batches(train, 4)
+    for rank in range(2):
+        for (x, y), (xr, yr) in zip(whole, batches(train, 2, rank, 2), strict=True):
+            assert torch.equal(x[rank::2], xr) and torch.equal(y[rank::2], yr)
+    unflipped = torch.cat([x for x, _ in batches(plain, 4)])
+    flipped = torch.cat([x for x, _ in whole])
+    same = [torch.equal(a, b) for a, b in zip(flipped, unflipped, strict=True)]
+    mirrored = [torch.equal(a, b.flip(-1)) for a, b in zip(flipped, unflipped, strict=True)]
+    assert all(s or m for s, m in zip(same, mirrored, strict=True))
+    assert any(mirrored) and any(same)  # 12 fair coins: both outcomes (seed 5)

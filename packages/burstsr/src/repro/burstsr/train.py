@@ -5,6 +5,15 @@ takes one Adam step. The run folder, checkpoints (every ``checkpoint_every`` ite
 the optimiser, scheduler and data generators, so an interrupted run resumes bit for bit on
 CPU), ``metrics.csv``, ``model.pt``, ``result.json`` and the non-finite-loss guard are
 :class:`repro.core.training.TrainLoop`'s.
+
+Under ``torchrun`` (a rule asking for several GPUs: ``repro-core launch``) each process trains
+on its rows of every global batch (``batch_size`` stays the global batch) with DDP
+(:mod:`repro.core.distributed`): every rank draws the same global crops and keeps its rows; the
+bursts of a rank's rows are synthesised with that rank's own seed (``step seed + rank``: the
+synthesis is the costly part, so no rank makes another's), so a run on N processes is a run of
+the same recipe, statistically, not bit for bit. The recorded loss is the global batch's
+(summed over ranks); rank 0 writes; checkpoints hold the plain model, and resume on any number
+of processes.
 """
 
 from __future__ import annotations
@@ -20,6 +29,7 @@ from repro.burstsr.sources import make_source
 from repro.core import ReproError
 from repro.core.checkpoint import load_checkpoint
 from repro.core.device import resolve_device
+from repro.core.distributed import Dist, session
 from repro.core.seeding import seed_everything
 from repro.core.training import TrainLoop
 
@@ -104,12 +114,27 @@ def train(
 ) -> dict[str, Any]:
     """Train one model (params from :func:`repro.burstsr.plan.train_params`) into ``out_dir``:
     ``model.pt`` (weights with the spec and widths to rebuild it), ``result.json``,
-    ``metrics.csv`` and ``checkpoint.pt``."""
+    ``metrics.csv`` and ``checkpoint.pt`` (in one process, or in each process of a torchrun
+    job)."""
+    if params["spec"]["kind"] not in TRAINABLE:
+        raise ReproError(
+            f"burst_sr.models.{params['model']}: kind '{params['spec']['kind']}' is not trainable"
+        )
+    with session(params.get("device", "cpu"), "burst_sr.device") as dist:
+        return _train(params, out_dir, flownet_path, dist)
+
+
+def _train(
+    params: dict[str, Any], out_dir: str | os.PathLike[str], flownet_path: str | None, dist: Dist
+) -> dict[str, Any]:
     name, spec, seed = params["model"], params["spec"], int(params["seed"])
-    if spec["kind"] not in TRAINABLE:
-        raise ReproError(f"burst_sr.models.{name}: kind '{spec['kind']}' is not trainable")
     tcfg = params["train"]
-    device = pick_device(params.get("device", "cpu"))
+    device = dist.device
+    if int(tcfg["batch_size"]) < dist.world:
+        raise ReproError(
+            f"burst_sr.train.batch_size {tcfg['batch_size']} is smaller than the {dist.world} "
+            "processes (each process takes rows of the global batch)"
+        )
     seed_everything(seed)
     net = models.NetConfig.from_params(params.get("net"))
     flownet = None
@@ -129,7 +154,9 @@ def train(
     gen = torch.Generator().manual_seed(seed)
     iters, border = int(tcfg["iterations"]), int(tcfg["boundary_ignore"])
     log_every, ckpt_every = int(tcfg["log_every"]), int(tcfg["checkpoint_every"])
-    loop = TrainLoop(out_dir, total=iters, unit="iteration", name=f"burst-sr {name}")
+    loop = TrainLoop(
+        out_dir, total=iters, unit="iteration", name=f"burst-sr {name}", rank=dist.rank
+    )
     history: list[float] = []
 
     def restore(state: dict[str, Any]) -> None:
@@ -141,26 +168,32 @@ def train(
         history[:] = state["history"]
 
     start = loop.resume(restore, map_location=str(device)) - 1
+    ddp = dist.wrap(model)  # DDP with several processes; the model itself with one
     bgen = torch.Generator(device=device)
     buffers = synth.Buffers()  # each step's bursts are used up within the step
     model.train()
     t0 = time.perf_counter()
+    size = int(tcfg["batch_size"])
     for it in range(start, iters):
-        crops = source.crops(int(tcfg["batch_size"]), burst_cfg.source_size, gen).to(device)
-        bgen.manual_seed(int(torch.randint(2**62, (1,), generator=gen)))
+        crops = dist.part(source.crops(size, burst_cfg.source_size, gen)).to(device)
+        bgen.manual_seed(int(torch.randint(2**62, (1,), generator=gen)) + dist.rank)
         data = synth.generate(crops, burst_cfg, bgen, buffers=buffers)
         if spec["kind"] == "flownet":
-            pred = model(data.burst)[:, 1:]
+            pred = ddp(data.burst)[:, 1:]
             target = synth.flow_to_packed(data.flow)[:, 1:]
             loss = (pred - target).norm(dim=2).mean()  # end-point error, packed pixels
         else:
             flow = synth.flow_to_packed(data.flow)
-            loss = l1_loss(model(data.burst, flow), data.gt, border)
+            loss = l1_loss(ddp(data.burst, flow), data.gt, border)
         opt.zero_grad(set_to_none=True)
-        loss.backward()
+        share = dist.weight(len(crops), size)  # the rank's part of the global batch's mean
+        (loss * share if dist.active else loss).backward()
         opt.step()
         sched.step()
-        history.append(loop.check({"loss": loss}, it + 1)["loss"])
+        value = loop.check({"loss": loss}, it + 1)["loss"]
+        if dist.active:  # the global batch's loss: the ranks' sums over their rows
+            value = dist.sum([value * len(crops)])[0] / size
+        history.append(value)
         if (it + 1) % log_every == 0 or it + 1 == iters:
             recent = history[-log_every:]
             loop.record(

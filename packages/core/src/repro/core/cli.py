@@ -1,15 +1,27 @@
-"""``repro-core``: provenance records and config checks from the command line."""
+"""``repro-core``: provenance records, config checks and the GPU job launcher.
+
+repro-core launch [--gpus N] [--nodes M] [--jobs-per-gpu K] -- CMD ...   (repro.core.launch)
+"""
 
 from __future__ import annotations
 
 import argparse
+import sys
 
 from repro.core import cliutil
 
 
 def _main(argv: list[str] | None) -> int:
-    parser = argparse.ArgumentParser(prog="repro-core", description=__doc__)
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["launch"]:  # its own parser: everything after `--` is the job's command
+        from repro.core import launch
+
+        return launch.launch(launch.build_parser().parse_args(argv[1:]))
+    parser = argparse.ArgumentParser(
+        prog="repro-core", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("launch", help="claim a job's GPUs and start it (torchrun for several)")
     prov = sub.add_parser("provenance", help="write a provenance JSON for a run")
     prov.add_argument("--out", required=True, help="JSON file to write")
     prov.add_argument("--configfile", nargs="+", required=True, help="the run's config files")

@@ -99,6 +99,15 @@ class TrainLoop:
         self.done = 0  # periods finished (and checkpointed)
         if self.rank == 0:
             self.out.mkdir(parents=True, exist_ok=True)
+            self._remove_stale_temporaries()
+
+    def _remove_stale_temporaries(self) -> None:
+        """Delete half-written files of a killed run (``repro.core.atomic`` writes each file
+        as ``.<name>.<random>.tmp`` and renames it; a SIGKILL or SLURM's cancel in between
+        leaves the temporary behind). The files they would have replaced are intact."""
+        for name in ("checkpoint.pt", "metrics.csv", "model.pt", "result.json"):
+            for tmp in self.out.glob(f".{name}.*.tmp"):
+                tmp.unlink(missing_ok=True)
 
     @property
     def ckpt_path(self) -> Path:

@@ -24,6 +24,10 @@ CIFAR100_STATS = ((0.5071, 0.4867, 0.4408), (0.2675, 0.2565, 0.2761))
 class ArrayData:
     """Images ``(N, C, H, W)`` uint8 and labels ``(N,)`` int64, on one device."""
 
+    #: The whole split is on the device: each training process can draw (and augment) the
+    #: whole global batch cheaply and keep its rows (repro.distill.trainer).
+    resident = True
+
     images: Tensor
     labels: Tensor
     num_classes: int

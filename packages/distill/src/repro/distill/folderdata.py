@@ -2,13 +2,15 @@
 
 ImageNet does not fit on the device as uint8 arrays, and its JPEGs have different sizes, so
 each image is decoded and cropped on its own (per sample, in DataLoader worker processes)
-before the fixed-size crops are stacked into a uint8 batch. Flip and normalisation then run
-on the whole batch in ``BatchAugment``, as for ArrayData.
+before the fixed-size crops are stacked into a uint8 batch. Normalisation then runs on the
+whole batch in ``BatchAugment``, as for ArrayData.
 
 Train split: RandomResizedCrop (scale 0.08-1, ratio 3/4-4/3, bilinear with antialiasing) to
 ``size``. Eval split: resize of the shorter side to ``size / 0.875`` (256 for 224) and centre
-crop. Each sample's crop draws from its own generator, seeded from the epoch generator and the
-sample index, so an epoch's crops do not depend on the number of workers.
+crop. Each sample's crop (and, with ``flip``, its horizontal flip) draws from its own
+generator, seeded from the epoch generator and the sample index, so an epoch's augmentation
+does not depend on the number of workers or of training processes (torchrun ranks decode
+only their samples).
 """
 
 from __future__ import annotations
@@ -69,6 +71,7 @@ class _Decode(torch.utils.data.Dataset):
     def __init__(self, folder: FolderData) -> None:
         self.root, self.paths, self.labels = folder.root, folder.paths, folder.label_list
         self.size, self.resize = folder.crop_size, folder.resize
+        self.flip = folder.flip
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -84,6 +87,8 @@ class _Decode(torch.utils.data.Dataset):
             gen = torch.Generator().manual_seed(seed)
             top, left, h, w = random_resized_box(img.shape[-2], img.shape[-1], gen)
             img = TF.resized_crop(img, top, left, h, w, [self.size, self.size], antialias=True)
+            if self.flip and float(torch.rand((), generator=gen)) < 0.5:
+                img = img.flip(-1)
         else:
             img = TF.center_crop(TF.resize(img, [self.resize], antialias=True), [self.size] * 2)
         return img, self.labels[index]
@@ -91,6 +96,10 @@ class _Decode(torch.utils.data.Dataset):
 
 class FolderData:
     """Images listed in ``<index>/<split>.csv`` (paths relative to ``meta.json``'s root)."""
+
+    #: The split is not held on the device: each process decodes only its own samples (and
+    #: augments them per sample; see the module docstring).
+    resident = False
 
     def __init__(
         self,
@@ -103,6 +112,7 @@ class FolderData:
         device: str = "cpu",
         crop_size: int = 224,
         workers: int = 0,
+        flip: bool = False,
     ) -> None:
         self.root = Path(root)
         self.paths, self.label_list = paths, labels
@@ -113,6 +123,7 @@ class FolderData:
         self.crop_size = crop_size
         self.resize = round(crop_size / 0.875)
         self.workers = workers
+        self.flip = flip and train
 
     @classmethod
     def load(
@@ -123,8 +134,10 @@ class FolderData:
         *,
         crop_size: int = 224,
         workers: int = 0,
+        flip: bool = False,
     ) -> FolderData:
-        """Read the index of ``split`` (``train`` gets random crops, others centre crops)."""
+        """Read the index of ``split`` (``train`` gets random crops, and random flips with
+        ``flip``; others centre crops)."""
         meta = read_meta(index_dir)
         path = Path(index_dir) / f"{split}.csv"
         if not path.is_file():
@@ -140,6 +153,7 @@ class FolderData:
             device=device,
             crop_size=crop_size,
             workers=workers,
+            flip=flip,
         )
 
     def __len__(self) -> int:

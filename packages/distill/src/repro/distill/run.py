@@ -10,6 +10,10 @@ Params (one JSON object per job, made by :mod:`repro.distill.plan`)::
 The data folder is either an array dataset (``repro.data.arrays``: ArrayData, whole split on
 the device) or an image-folder index (ImageNet: FolderData, JPEGs decoded by DataLoader
 workers; ``train`` and ``val`` splits).
+
+Under ``torchrun`` (a rule asking for several GPUs: ``repro-core launch``) a training run is
+one process per GPU (:mod:`repro.core.distributed`); the result is the same as one process's,
+to rounding (see :mod:`repro.distill.trainer`).
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from repro.core import ReproError
 from repro.core.atomic import sha256_file, write_json
 from repro.core.checkpoint import load_checkpoint
 from repro.core.device import resolve_device
+from repro.core.distributed import Dist, session
 from repro.core.seeding import seed_everything
 from repro.data.arrays import read_meta
 from repro.distill.arraydata import ArrayData, BatchAugment
@@ -88,7 +93,7 @@ def load_data(
     num_classes = len(meta["classes"])
     if is_folder_index(meta):
         kw = {"crop_size": cfg.image_size, "workers": cfg.workers}
-        train = FolderData.load(data_dir, "train", cfg.device, **kw)
+        train = FolderData.load(data_dir, "train", cfg.device, flip=cfg.flip, **kw)
         return meta, train, FolderData.load(data_dir, "val", cfg.device, **kw)
     train = ArrayData.load(data_dir, "train", cfg.device, num_classes)
     return meta, train, ArrayData.load(data_dir, "test", cfg.device, num_classes)
@@ -100,10 +105,23 @@ def train_run(
     out_dir: str | os.PathLike[str],
     teacher_ckpt: str | os.PathLike[str] | None = None,
 ) -> dict[str, Any]:
-    """Train one (method, teacher, student, dataset, seed) run into ``out_dir``."""
+    """Train one (method, teacher, student, dataset, seed) run into ``out_dir`` (in one
+    process, or in each process of a torchrun job)."""
     cfg = TrainConfig.from_dict(dict(params.get("train", {})))
+    with session(cfg.device, "train.device") as dist:
+        return _train_run(params, data_dir, out_dir, teacher_ckpt, cfg, dist)
+
+
+def _train_run(
+    params: dict[str, Any],
+    data_dir: str | os.PathLike[str],
+    out_dir: str | os.PathLike[str],
+    teacher_ckpt: str | os.PathLike[str] | None,
+    cfg: TrainConfig,
+    dist: Dist,
+) -> dict[str, Any]:
     seed_everything(cfg.seed)
-    cfg.device = str(resolve_device(cfg.device, "train.device"))
+    cfg.device = str(dist.device)
     meta, train, test = load_data(data_dir, cfg)
     num_classes = len(meta["classes"])
     student = build_model(params["student"], num_classes, train.in_channels)
@@ -120,7 +138,7 @@ def train_run(
     distiller = build_method(params["method"], student, teacher, **params.get("args", {}))
     pair = f"{params['teacher']} -> {params['student']}" if teacher else params["student"]
     name = f"{params.get('variant', params['method'])} {pair} seed {cfg.seed}"
-    trainer = Trainer(distiller, train, test, cfg, out_dir, name=name)
+    trainer = Trainer(distiller, train, test, cfg, out_dir, name=name, dist=dist)
     trainer.fit()
     extra = {
         "dataset": params.get("dataset", meta["name"]),

@@ -7,8 +7,16 @@ from ``(seed, epoch)``, so a run resumed from the checkpoint of epoch ``k`` draw
 batches and augmentations an uninterrupted run draws from epoch ``k + 1`` on, and on CPU ends
 with the same weights.
 
-No global state: the distributed rank comes from ``torch.distributed`` when it is
-initialised (torchrun), only rank 0 writes files or logs, and batches are sharded by rank.
+Under ``torchrun`` (``repro-core launch``) the trainer runs data-parallel with
+:mod:`repro.core.distributed`: ``batch_size`` stays the global batch; every rank draws the same
+global batch and augments it with the same random draws (array datasets: the whole batch, then
+its rows ``rank::world``; folder datasets: each sample from its own seed), the student is
+wrapped in DDP and each rank's loss is weighted by its share, so a step's gradient is that of
+the global batch. Epoch metrics are sums and counts over all ranks; evaluation shards the test
+split (each sample counted once). BatchNorm statistics are synchronised over the global batch
+on GPUs (``sync_bn``; torch's SyncBatchNorm has no CPU kernel). Only rank 0 writes; the
+checkpoint holds the plain student (no ``module.`` keys), so a run resumes on any number of
+processes.
 """
 
 from __future__ import annotations
@@ -24,9 +32,10 @@ from torch import Tensor
 
 from repro.core import ReproError
 from repro.core.config import check_keys
-from repro.core.device import resolve_device
+from repro.core.distributed import Dist, plain_state
+from repro.core.distributed import setup as setup_distributed
 from repro.core.progress import progress
-from repro.core.training import TrainLoop, dist_info, seed_period
+from repro.core.training import TrainLoop, seed_period
 from repro.distill.arraydata import ArrayData, BatchAugment
 from repro.distill.methods import Distiller
 
@@ -60,6 +69,7 @@ class TrainConfig:
     threads: int | None = None
     workers: int = 0  # folder datasets: DataLoader processes decoding JPEGs
     image_size: int = 224  # folder datasets: train crop and eval centre-crop size
+    sync_bn: bool = True  # several GPU processes: BatchNorm statistics over the global batch
     stop_after_steps: int | None = None  # testing aid: simulate a crash after N steps
 
     @classmethod
@@ -79,12 +89,15 @@ def evaluate(
     augment: BatchAugment,
     batch_size: int = 256,
     amp: bool = False,
+    dist: Dist | None = None,
 ) -> dict[str, float]:
-    """Top-1 / top-5 accuracy (%) of ``model`` (returning logits or (logits, feats))."""
+    """Top-1 / top-5 accuracy (%) of ``model`` (returning logits or (logits, feats)); with
+    ``dist``, each rank scores its shard of the split and the hits are summed over ranks."""
+    rank, world = (dist.rank, dist.world) if dist is not None else (0, 1)
     was_training = model.training
     model.eval()
     correct1 = correct5 = 0
-    for images, labels in data.batches(batch_size, shuffle=False):
+    for images, labels in data.batches(batch_size, shuffle=False, rank=rank, world_size=world):
         with _autocast(images.device, amp):
             out = model(augment(images, train=False))
         logits = out[0] if isinstance(out, tuple) else out
@@ -93,6 +106,8 @@ def evaluate(
         correct1 += int(hits[:, 0].sum())
         correct5 += int(hits.any(dim=1).sum())
     model.train(was_training)
+    if dist is not None:
+        correct1, correct5 = dist.sum([correct1, correct5])
     n = len(data)
     return {"top1": 100.0 * correct1 / n, "top5": 100.0 * correct5 / n}
 
@@ -115,10 +130,12 @@ class Trainer:
         cfg: TrainConfig,
         out_dir: str | os.PathLike[str],
         name: str = "train",
+        dist: Dist | None = None,
     ) -> None:
         self.cfg = cfg
-        self.rank, self.world = dist_info()
-        self.device = resolve_device(cfg.device, "train.device")
+        self.dist = dist or setup_distributed(cfg.device, "train.device")
+        self.rank, self.world = self.dist.rank, self.dist.world
+        self.device = self.dist.device
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
         cuda = self.device.type == "cuda"
@@ -129,17 +146,22 @@ class Trainer:
         self.train_data, self.test_data = train, test
         mean = cfg.mean or [0.5] * train.in_channels
         std = cfg.std or [0.5] * train.in_channels
-        self.augment = BatchAugment(mean, std, cfg.crop_padding, cfg.flip, train.size)
+        # folder datasets flip each sample from its own seed (the same whatever the world size)
+        flip = cfg.flip and getattr(train, "resident", True)
+        self.augment = BatchAugment(mean, std, cfg.crop_padding, flip, train.size)
         self.augment.to(self.device)
+        if self.world > 1 and not getattr(train, "resident", True) and cfg.batch_size % self.world:
+            raise ReproError(
+                f"train.batch_size {cfg.batch_size} is not a multiple of the {self.world} "
+                "processes (folder datasets split each global batch evenly)"
+            )
+        if self.world > 1 and cfg.sync_bn and self.device.type == "cuda":
+            distiller.student = torch.nn.SyncBatchNorm.convert_sync_batchnorm(distiller.student)
         self.params = distiller.student_parameters()
         self.opt = torch.optim.SGD(
             self.params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay
         )
-        self.student = distiller.student
-        if self.world > 1:  # gradients averaged across ranks; the teacher stays local
-            from torch.nn.parallel import DistributedDataParallel
-
-            self.distiller.student = DistributedDataParallel(self.student)
+        self.student = distiller.student  # the plain student (DDP wraps it in fit)
         self.loop = TrainLoop(out_dir, total=cfg.epochs, unit="epoch", name=name, rank=self.rank)
         self.steps = 0
 
@@ -149,9 +171,8 @@ class Trainer:
 
     # -- checkpoints -----------------------------------------------------------------------
     def _payload(self) -> dict[str, Any]:
-        model = {
-            k: v for k, v in self.distiller.state_dict().items() if not k.startswith("teacher.")
-        }
+        state = plain_state(self.distiller.state_dict(), "student")
+        model = {k: v for k, v in state.items() if not k.startswith("teacher.")}
         return {"model": model, "optimizer": self.opt.state_dict(), "config": asdict(self.cfg)}
 
     def _restore(self, payload: dict[str, Any]) -> None:
@@ -179,17 +200,47 @@ class Trainer:
         self, images: Tensor, labels: Tensor, epoch: int
     ) -> tuple[Tensor, dict[str, Tensor], Tensor]:
         """One optimiser step on a uint8 batch: augment, forward, backward, update."""
-        x = self.augment(images)
+        return self._step(self.augment(images), labels, epoch)
+
+    def _step(
+        self, x: Tensor, labels: Tensor, epoch: int, weight: float = 1.0
+    ) -> tuple[Tensor, dict[str, Tensor], Tensor]:
+        """One optimiser step on an augmented batch; ``weight`` scales the loss that is
+        back-propagated (a rank's share of the global batch; see repro.core.distributed)."""
         if self.cfg.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         with _autocast(self.device, self.amp):
             logits, losses = self.distiller.forward_train(x, labels, epoch)
         loss = sum(losses.values())
         self.opt.zero_grad(set_to_none=True)
-        loss.backward()
+        (loss * weight if weight != 1.0 else loss).backward()
         self.opt.step()
         self.steps += 1
         return logits, losses, loss
+
+    def _rank_batches(self, gen: torch.Generator):
+        """``(augmented images, labels, global batch size)``: this rank's rows of each global
+        batch, drawn and augmented the same way whatever the number of processes. A last
+        global batch with fewer samples than processes is skipped (by every rank)."""
+        data, size, dist = self.train_data, self.cfg.batch_size, self.dist
+        if self.world == 1 or getattr(data, "resident", True):
+            # every rank draws and augments the whole global batch (cheap: the split is on
+            # the device), then keeps its rows
+            for images, labels in data.batches(size, shuffle=True, generator=gen):
+                if len(labels) >= self.world:
+                    x, y = dist.part((self.augment(images), labels))
+                    yield x, y, len(labels)
+            return
+        # folder datasets: each rank decodes only its rows (rows rank::world of each global
+        # batch, since the batch size is a multiple of the world size)
+        n = len(data)
+        batches = data.batches(
+            size // self.world, shuffle=True, generator=gen, rank=self.rank, world_size=self.world
+        )
+        for k, (images, labels) in enumerate(batches):
+            total = min(size, n - k * size)
+            if total >= self.world:
+                yield self.augment(images), labels, total
 
     def train_epoch(self, epoch: int) -> dict[str, float]:
         lr = self.cfg.lr_at(epoch)
@@ -199,14 +250,12 @@ class Trainer:
         gen = seed_period(self.cfg.seed, epoch)
         sums: dict[str, float] = {}
         seen = correct = 0
-        batches = self.train_data.batches(
-            self.cfg.batch_size, shuffle=True, generator=gen, rank=self.rank, world_size=self.world
-        )
-        n_batches = math.ceil(len(self.train_data) / self.world / self.cfg.batch_size)
-        for step, (images, labels) in enumerate(
-            progress(batches, f"epoch {epoch}", total=n_batches), 1
+        n_batches = math.ceil(len(self.train_data) / self.cfg.batch_size)
+        for step, (x, labels, total) in enumerate(
+            progress(self._rank_batches(gen), f"epoch {epoch}", total=n_batches), 1
         ):
-            logits, losses, loss = self.train_step(images, labels, epoch)
+            weight = self.dist.weight(len(labels), total)
+            logits, losses, loss = self._step(x, labels, epoch, weight)
             hits = (logits.argmax(1) == labels).sum()
             # one host sync per step: the losses, their sum and the hits (NaN guard included)
             values = self.loop.check({**losses, "loss": loss, "_hits": hits}, epoch, step)
@@ -217,6 +266,11 @@ class Trainer:
                 sums[name] = sums.get(name, 0.0) + value * b
             if self.cfg.stop_after_steps and self.steps >= self.cfg.stop_after_steps:
                 raise SystemExit(f"stopping after {self.steps} steps (stop_after_steps)")
+        if self.world > 1:  # sums and counts over all ranks: the global epoch's means
+            names = list(sums)
+            totals = self.dist.sum([*(sums[k] for k in names), seen, correct])
+            sums = dict(zip(names, totals[:-2], strict=True))
+            seen, correct = totals[-2:]
         row = {k: v / seen for k, v in sums.items()}
         row.update(lr=lr, train_top1=100.0 * correct / seen)
         return row
@@ -227,11 +281,19 @@ class Trainer:
         start = self.loop.resume(self._restore, map_location=str(self.device))
         if start == 1:
             self.prepare()
+        # gradients averaged over ranks; the teacher stays local (it is frozen)
+        self.distiller.student = self.dist.wrap(self.student)
         for epoch in range(start, self.cfg.epochs + 1):
             t0 = time.perf_counter()
             row = {"epoch": epoch, **self.train_epoch(epoch)}
+            self.dist.sync_buffers(self.student)  # every rank scores rank 0's model
             scores = evaluate(
-                self.student, self.test_data, self.augment, self.cfg.eval_batch_size, self.amp
+                self.student,
+                self.test_data,
+                self.augment,
+                self.cfg.eval_batch_size,
+                self.amp,
+                self.dist,
             )
             row.update({f"test_{k}": v for k, v in scores.items()})
             row["seconds"] = time.perf_counter() - t0

@@ -1,0 +1,74 @@
+"""Burst SR training under torchrun (2 gloo processes on CPU) and its checkpoint in 1 process."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pytest
+
+from repro.burstsr import plan
+from repro.core.checkpoint import load_checkpoint
+
+BIN = __import__("pathlib").Path(sys.executable).parent
+TINY = dict(
+    enc_dim=4, enc_blocks=1, feat_dim=8, offset_dim=4, weight_dim=4, weight_blocks=1,
+    dec_dim=4, dec_blocks=1, up_dim=4, up_blocks=1, flow_dim=4, flow_range=2,
+)  # fmt: skip
+
+
+def _section(root, iterations: int) -> dict:
+    return {
+        "device": "cpu",
+        "burst": {"crop": 16, "border_crop": 4},
+        "data": {"source": "zurich", "zurich_root": str(root)},
+        "net": TINY,
+        "train": {
+            "iterations": iterations,
+            "batch_size": 3,
+            "burst_size": 3,
+            "lr": 1e-3,
+            "lr_step": 100,
+            "lr_gamma": 0.5,
+            "checkpoint_every": 2,
+            "log_every": 1,
+            "boundary_ignore": 2,
+        },  # fmt: skip
+        "models": {"b": {"kind": "burst", "align": "gt"}},
+    }
+
+
+def _cli(params: dict, out, procs: int = 1) -> subprocess.CompletedProcess:
+    cmd = [str(BIN / "repro-burstsr"), "train", "--params", json.dumps(params), "--out", str(out)]
+    if procs > 1:
+        cmd = [str(BIN / "repro-core"), "launch", f"--procs={procs}", "--", *cmd]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+
+
+@pytest.mark.slow
+def test_two_processes_train_and_their_checkpoint_resumes_in_one(tmp_path):
+    root = tmp_path / "z"
+    for split in ("train", "test"):
+        (root / split / "canon").mkdir(parents=True)
+        for i in range(2):
+            img = np.random.default_rng(i).integers(0, 255, (64, 64, 3), dtype=np.uint8)
+            cv2.imwrite(str(root / split / "canon" / f"{i}.jpg"), img)
+    out = tmp_path / "run"
+    two = _cli(plan.train_params(_section(root, 3), "b", 1), out, procs=2)
+    assert two.returncode == 0, two.stderr[-3000:]
+    assert "--nproc-per-node=2" in two.stderr
+    ckpt = load_checkpoint(out / "checkpoint.pt")  # after iteration 2 (rows 2 + 1 of 3)
+    state = ckpt["payload"]["state_dict"]
+    assert ckpt["period"] == 2 and not any(k.startswith("module.") for k in state)
+    rows = (out / "metrics.csv").read_text().splitlines()
+    assert len(rows) == 4 and all(np.isfinite(float(r.split(",")[1])) for r in rows[1:])
+    # the 2-process checkpoint resumes in one process (run longer: iterations 3..5)
+    (out / "model.pt").unlink()
+    one = _cli(plan.train_params(_section(root, 5), "b", 1), out)
+    assert one.returncode == 0, one.stderr[-3000:]
+    assert "resumed from" in one.stderr and "after iteration 2" in one.stderr
+    result = json.loads((out / "result.json").read_text())
+    assert result["iterations"] == 5 and len(load_checkpoint(out / "model.pt")["history"]) == 5
