@@ -128,3 +128,14 @@ def test_a_killed_writes_temporary_is_removed_and_the_checkpoint_kept(tmp_path):
     loop = TrainLoop(tmp_path, total=3)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint.pt", "notes.tmp"]
     assert loop.resume(lambda payload: None) == 3
+
+
+def test_a_checkpoint_of_other_params_is_not_resumed(tmp_path):
+    """A job replanned after an edit must not continue the old run's checkpoint."""
+    loop = TrainLoop(tmp_path, total=3, params={"lr": 0.1})
+    loop.save(2, {"w": torch.ones(1)})
+    restored = []
+    assert TrainLoop(tmp_path, total=3, params={"lr": 0.1}).resume(restored.append) == 3
+    assert len(restored) == 1
+    assert TrainLoop(tmp_path, total=3, params={"lr": 0.2}).resume(restored.append) == 1
+    assert len(restored) == 1  # nothing restored from the other run

@@ -155,7 +155,12 @@ def _train(
     iters, border = int(tcfg["iterations"]), int(tcfg["boundary_ignore"])
     log_every, ckpt_every = int(tcfg["log_every"]), int(tcfg["checkpoint_every"])
     loop = TrainLoop(
-        out_dir, total=iters, unit="iteration", name=f"burst-sr {name}", rank=dist.rank
+        out_dir,
+        total=iters,
+        unit="iteration",
+        name=f"burst-sr {name}",
+        rank=dist.rank,
+        params=params,
     )
     history: list[float] = []
 

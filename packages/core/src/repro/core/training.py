@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 from repro.core import ReproError
 from repro.core.atomic import write_json, write_text
 from repro.core.checkpoint import load_checkpoint, save_checkpoint
+from repro.core.provenance import config_hash
 from repro.core.tables import to_csv
 
 if TYPE_CHECKING:
@@ -89,9 +90,12 @@ class TrainLoop:
         unit: str = "epoch",
         name: str = "",
         rank: int | None = None,
+        params: Mapping[str, Any] | None = None,
     ) -> None:
         self.out = Path(out_dir)
         self.total = int(total)
+        # a checkpoint of other params (the job was replanned after an edit) is not resumed
+        self.fingerprint = config_hash(dict(params)) if params is not None else None
         self.unit = unit
         self.name = name
         self.rank = dist_info()[0] if rank is None else rank
@@ -122,6 +126,12 @@ class TrainLoop:
         state = load_checkpoint(self.ckpt_path, map_location=map_location)
         if "period" not in state or "payload" not in state:
             raise ReproError(f"{self.ckpt_path}: not a checkpoint of this trainer (delete it)")
+        if state.get("fingerprint") != self.fingerprint:
+            log.info(
+                "%s: %s is from other parameters; training from the start", self.name,
+                self.ckpt_path,
+            )  # fmt: skip
+            return 1
         restore(state["payload"])
         self.history = list(state.get("history", []))
         self.done = int(state["period"])
@@ -174,7 +184,13 @@ class TrainLoop:
         if self.rank != 0:
             return
         save_checkpoint(
-            self.ckpt_path, {"period": self.done, "payload": dict(payload), "history": self.history}
+            self.ckpt_path,
+            {
+                "period": self.done,
+                "payload": dict(payload),
+                "history": self.history,
+                "fingerprint": self.fingerprint,
+            },
         )
 
     # -- end ---------------------------------------------------------------------------------

@@ -138,7 +138,7 @@ def _train_run(
     distiller = build_method(params["method"], student, teacher, **params.get("args", {}))
     pair = f"{params['teacher']} -> {params['student']}" if teacher else params["student"]
     name = f"{params.get('variant', params['method'])} {pair} seed {cfg.seed}"
-    trainer = Trainer(distiller, train, test, cfg, out_dir, name=name, dist=dist)
+    trainer = Trainer(distiller, train, test, cfg, out_dir, name=name, dist=dist, params=params)
     trainer.fit()
     extra = {
         "dataset": params.get("dataset", meta["name"]),

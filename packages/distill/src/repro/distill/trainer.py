@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import math
 import time
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -131,6 +132,7 @@ class Trainer:
         out_dir: str | os.PathLike[str],
         name: str = "train",
         dist: Dist | None = None,
+        params: Mapping[str, Any] | None = None,
     ) -> None:
         self.cfg = cfg
         self.dist = dist or setup_distributed(cfg.device, "train.device")
@@ -162,7 +164,9 @@ class Trainer:
             self.params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay
         )
         self.student = distiller.student  # the plain student (DDP wraps it in fit)
-        self.loop = TrainLoop(out_dir, total=cfg.epochs, unit="epoch", name=name, rank=self.rank)
+        self.loop = TrainLoop(
+            out_dir, total=cfg.epochs, unit="epoch", name=name, rank=self.rank, params=params
+        )
         self.steps = 0
 
     @property

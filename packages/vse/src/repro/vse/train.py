@@ -398,7 +398,9 @@ def train_run(
         for name, data in splits.items()
     }
     total = sum(stage.epochs for stage in run.stages)
-    loop = TrainLoop(out, total=total, unit="epoch", name=f"mhsan r={run.model.heads}")
+    loop = TrainLoop(
+        out, total=total, unit="epoch", name=f"mhsan r={run.model.heads}", params=params
+    )
     best = {"rsum": float("-inf"), "epoch": 0}
     saved_optimizer: dict = {}
 
