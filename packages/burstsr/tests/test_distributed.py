@@ -65,10 +65,15 @@ def test_two_processes_train_and_their_checkpoint_resumes_in_one(tmp_path):
     assert ckpt["period"] == 2 and not any(k.startswith("module.") for k in state)
     rows = (out / "metrics.csv").read_text().splitlines()
     assert len(rows) == 4 and all(np.isfinite(float(r.split(",")[1])) for r in rows[1:])
-    # the 2-process checkpoint resumes in one process (run longer: iterations 3..5)
+    # the 2-process checkpoint resumes in one process (the same job: iteration 3 again)
     (out / "model.pt").unlink()
-    one = _cli(plan.train_params(_section(root, 5), "b", 1), out)
+    one = _cli(plan.train_params(_section(root, 3), "b", 1), out)
     assert one.returncode == 0, one.stderr[-3000:]
     assert "resumed from" in one.stderr and "after iteration 2" in one.stderr
     result = json.loads((out / "result.json").read_text())
-    assert result["iterations"] == 5 and len(load_checkpoint(out / "model.pt")["history"]) == 5
+    assert result["iterations"] == 3 and len(load_checkpoint(out / "model.pt")["history"]) == 3
+    # a job replanned with other parameters (longer) starts again instead of resuming
+    (out / "model.pt").unlink()
+    longer = _cli(plan.train_params(_section(root, 5), "b", 1), out)
+    assert longer.returncode == 0, longer.stderr[-3000:]
+    assert "from other parameters" in longer.stderr and "resumed from" not in longer.stderr
