@@ -131,7 +131,7 @@ def test_start_up_check_names_each_bad_key():
     bad["cskd"]["tables"][0]["pairs"] = ["vgg13_vgg8"]
     problems = plan.check(bad, ["energy-kd", "cskd"])
     assert problems == [
-        "kd.variants.kd.method: unknown method 'kdd' (registered: ce, dkd, heda, kd)",
+        "kd.variants.kd.method: unknown method 'kdd' (registered: ce, cskd, dkd, heda, kd, r2kd)",
         "kd.variants.dkd.args.betta: 'dkd' takes no argument 'betta' (it takes: ce_weight, "
         "alpha, beta, temperature, warmup)",
         "kd.variants.energy_kd.args.temperature.r_lo: policy 'energy' takes no argument 'r_lo' "

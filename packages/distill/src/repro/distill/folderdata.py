@@ -20,9 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import torch
-import torchvision.transforms.v2.functional as TF
 from torch import Tensor
-from torchvision.io import ImageReadMode, decode_image
 
 from repro.core import ReproError
 from repro.data.arrays import read_meta
@@ -74,6 +72,11 @@ class _Decode(torch.utils.data.Dataset):
         return len(self.paths)
 
     def __getitem__(self, key: tuple[int, int]) -> tuple[Tensor, int]:
+        # torchvision is imported here, not at module level: importing it pulls in
+        # torch._dynamo (seconds), which array-dataset jobs never need.
+        import torchvision.transforms.v2.functional as TF
+        from torchvision.io import ImageReadMode, decode_image
+
         index, seed = key
         path = self.root / self.paths[index]
         try:

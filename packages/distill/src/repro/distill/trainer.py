@@ -131,6 +131,8 @@ class Trainer:
         std = cfg.std or [0.5] * train.in_channels
         self.augment = BatchAugment(mean, std, cfg.crop_padding, cfg.flip, train.size)
         self.augment.to(self.device)
+        # the method's own draws are seeded from the run's seed (a resume restores them)
+        distiller.bind_run(cfg.seed, mean, std)
         self.params = distiller.student_parameters()
         self.opt = torch.optim.SGD(
             self.params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay
