@@ -159,7 +159,7 @@ def test_scorecard_cells_declare_alone_rows_then_variants_and_runs_follow():
     assert "results/x/vanilla/cifar100/vgg13/seed1/result.json" not in runs
     assert "results/x/vanilla/imagenet/resnet34_imagenet/pretrained/result.json" in runs
     assert len(runs) == len(set(runs)) == 12 + 2 + 2 * (1 + 2) + 2
-    cell = plan.energy_figure_cell(CONFIG)
+    cell = plan.figure_cell(CONFIG, "energy-kd")
     assert cell == plan.Cell("cifar100", "vgg13", "vgg8", "energy_kd", "cifar", 0)
 
 

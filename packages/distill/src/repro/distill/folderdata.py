@@ -1,4 +1,5 @@
-"""Image-folder datasets (ImageNet) read through an index, with the ArrayData interface.
+"""Image-folder datasets (ImageNet, the fine-grained sets) read through an index, with the
+ArrayData interface.
 
 ImageNet does not fit on the device as uint8 arrays, and its JPEGs have different sizes, so
 each image is decoded and cropped on its own (per sample, in DataLoader worker processes)
@@ -27,8 +28,9 @@ from repro.data.arrays import read_meta
 
 
 def is_folder_index(meta: dict) -> bool:
-    """Whether a prepared dataset's ``meta.json`` describes an image-folder index."""
-    return meta.get("name") == "imagenet"
+    """Whether a prepared dataset's ``meta.json`` describes an image-folder index (ImageNet, or
+    ``format: folder-index``: the fine-grained sets of ``repro.data.fgvr``)."""
+    return meta.get("name") == "imagenet" or meta.get("format") == "folder-index"
 
 
 def random_resized_box(
