@@ -182,7 +182,7 @@ READERS: dict[str, Callable[[Path], tuple[list[str], Split, Split]]] = {
 def root_problem(name: str, cfg: dict[str, Any]) -> str | None:
     """Why ``name`` cannot be indexed from ``data.<name>.root`` (one line), or None."""
     key = f"data.{name}.root"
-    where = f"obtain {SOURCES[name]}, extract it into one folder"
+    where = f"obtain {SOURCES[name]}, extract them into one folder"
     root = cfg.get("root")
     if not root:
         return f"{name}: {key} is not set; {where} and set {key} to it"

@@ -42,6 +42,9 @@ def _main(argv: list[str] | None) -> int:
     p_rep.add_argument("--out", type=Path, required=True)
     p_rep.add_argument("--params", type=cliutil.json_arg, required=True, help="tables and figure")
     p_rep.add_argument("--data", type=Path, default=Path("data"), help="prepared datasets")
+    p_rep.add_argument(
+        "--partial", action="store_true", help="preview: missing runs leave their cells empty"
+    )
     p_lb = sub.add_parser("leaderboard", help="the fair KD leaderboard (paired by seed)")
     p_lb.add_argument("--results", type=Path, required=True, help="the run's results folder")
     p_lb.add_argument("--out", type=Path, required=True)
@@ -63,7 +66,7 @@ def _main(argv: list[str] | None) -> int:
     else:
         from repro.distill.report import kd_report
 
-        kd_report(args.params, args.results, args.reported, args.out, args.data)
+        kd_report(args.params, args.results, args.reported, args.out, args.data, args.partial)
     return 0
 
 

@@ -268,7 +268,8 @@ def pruning_rows(
     rows: Sequence[Mapping[str, Any]], results: Sequence[Mapping[str, Any]]
 ) -> list[dict[str, Any]]:
     """Scorecard rows of the R2KD variants that differ only in augmentation and pruning, with
-    their ``augmentation`` and ``prune`` (one variant per setting and pair)."""
+    their ``augmentation`` and ``prune`` (one variant per setting and pair), for the pairs that
+    were also run without pruning."""
     settings: dict[tuple, tuple[str, bool]] = {}
     for r in results:
         args = r.get("args") or {}
@@ -282,7 +283,8 @@ def pruning_rows(
         if key in settings and row.get("top1_ours") is not None:
             aug, prune = settings[key]
             out.setdefault((*key[:3], aug, prune), {**row, "augmentation": aug, "prune": prune})
-    return list(out.values())
+    ablated = {k[:3] for k in out if not k[4]}  # pairs run without pruning too
+    return [row for k, row in out.items() if k[:3] in ablated]
 
 
 def pruning_figure(rows: Sequence[Mapping[str, Any]], path: Path) -> None:
@@ -297,7 +299,7 @@ def pruning_figure(rows: Sequence[Mapping[str, Any]], path: Path) -> None:
         max(len(pairs), 1), 1, figsize=(6.0, 2.6 * max(len(pairs), 1)), squeeze=False
     )
     if not pairs:
-        axes[0, 0].text(0.5, 0.5, "no R2KD runs differing only in augmentation / pruning",
+        axes[0, 0].text(0.5, 0.5, "no pair was run both with and without pruning",
                         ha="center", va="center", transform=axes[0, 0].transAxes)  # fmt: skip
     for ax, (dataset, teacher, student) in zip(axes[:, 0], pairs, strict=False):
         cells = [r for r in rows if (r["dataset"], r["teacher"], r["student"]) == (
@@ -331,11 +333,24 @@ def pruning_figure(rows: Sequence[Mapping[str, Any]], path: Path) -> None:
     save_figure(fig, path)
 
 
-def _load_results(runs: Sequence[str]) -> list[dict[str, Any]]:
+def _load_results(runs: Sequence[str], partial: bool = False) -> list[dict[str, Any]]:
     missing = [r for r in runs if not Path(r).is_file()]
-    if missing:
+    if missing and not partial:
         raise ReproError(f"report: {missing[0]} is missing ({len(missing)} runs missing)")
-    return [json.loads(Path(r).read_text(encoding="utf-8")) for r in runs]
+    return [json.loads(Path(r).read_text(encoding="utf-8")) for r in runs if r not in missing]
+
+
+def placeholder_figure(path: Path, text: str) -> None:
+    """A figure that says why it is empty (a partial report whose figure run is missing)."""
+    import matplotlib.pyplot as plt
+
+    from repro.core.plotting import save_figure, use_style
+
+    use_style()
+    fig, ax = plt.subplots(figsize=(5.0, 1.5))
+    ax.axis("off")
+    ax.text(0.5, 0.5, text, ha="center", va="center", wrap=True, fontsize=9)
+    save_figure(fig, path)
 
 
 def _teacher_model(
@@ -360,11 +375,14 @@ def kd_report(
     reported_file: str | os.PathLike[str],
     out: str | os.PathLike[str],
     data_root: str | os.PathLike[str] = "data",
+    partial: bool = False,
 ) -> list[dict[str, Any]]:
     """Write ``summary.csv``/``.md``/``.html`` (the scorecard), ``runs.csv`` (one per run),
-    ``figures/`` and ``provenance.json`` to ``out``."""
+    ``figures/`` and ``provenance.json`` to ``out``. With ``partial`` (a preview while runs
+    are still going) missing runs leave their cells empty and a figure whose run is missing
+    says so, instead of stopping the report."""
     out = Path(out)
-    results = _load_results(report_runs(str(results_dir), params))
+    results = _load_results(report_runs(str(results_dir), params), partial)
     per_run = sorted(
         (run_row(r) for r in results),
         key=lambda r: (
@@ -394,9 +412,15 @@ def kd_report(
     accuracy_figure(rows, fig_dir / "accuracy.png")
     extra: dict[str, Any] = {}
     run = figure_run(params, results)
-    if {"energy_histogram", "cswt_temperature"} & set(figures):
-        if run is None:
+    if {"energy_histogram", "cswt_temperature"} & set(figures) and run is None:
+        if not partial:
             raise ReproError(f"report: the figure run {params.get('figure_cell')} is missing")
+        for name in {"energy_histogram", "energy_vs_confidence", "cswt_temperature"} & set(figures):
+            placeholder_figure(
+                fig_dir / f"{name}.png", f"not drawn: the run {params['figure_cell']} is missing"
+            )
+        figures = [f for f in figures if f in ("accuracy", "pruning")]
+    if {"energy_histogram", "cswt_temperature"} & set(figures):
         data_dir = Path(data_root) / run["dataset"]
         meta = read_meta(data_dir)
         classes = len(meta["classes"])
