@@ -59,6 +59,45 @@ def test_energy_kd_scorecard(quick):
     assert prov["spearman_energy_confidence"] < -0.5  # low energy = confident
 
 
+def test_cskd_and_r2kd_scorecards(quick):
+    rows = _rows(quick / "results/quick/cskd/summary.csv")
+    by = {(r["teacher"], r["student"], r["variant"]): r for r in rows}
+    assert {v for _, _, v in by} == {"ce", "kd", "dkd", "cskd", "cskd_cswt"}
+    assert all(r["n"] == "1" and r["test_n"] == "450" and r["top1_ours"] for r in rows)
+    assert float(by[("wrn_16_2", "resnet20", "cskd_cswt")]["top1_ours"]) > 80
+    # the KD cell is the Energy KD paper's run (planned once)
+    energy = {(r["variant"]): r for r in _rows(quick / "results/quick/energy-kd/summary.csv")}
+    assert by[("wrn_16_2", "resnet20", "kd")]["top1_ours"] == energy["kd"]["top1_ours"]
+    prov = json.loads((quick / "results/quick/cskd/provenance.json").read_text())
+    assert 2.0 <= prov["cswt_temperature_mean"] <= 6.0
+    rows = _rows(quick / "results/quick/r2kd/summary.csv")
+    variants = {r["variant"]: r for r in rows if r["teacher"]}
+    assert set(variants) == {"kd", "dkd", "r2kd", "r2kd_noprune", "r2kd_cutmix",
+                             "r2kd_cutmix_noprune"}  # fmt: skip
+    assert all(float(r["top1_ours"]) > 50 for r in variants.values())
+    run = quick / "results/quick/kd/digits/digits/r2kd_cutmix/wrn_16_2-resnet20/seed0"
+    result = json.loads((run / "result.json").read_text())
+    assert 0.09 < result["prepared"]["pruned_fraction"] < 0.11  # 10 % of every layer pruned
+    header = (run / "metrics.csv").read_text().splitlines()[0].split(",")
+    assert {"loss_value", "loss_rank", "loss_value_aug", "loss_rank_aug"} <= set(header)
+
+
+def test_fair_leaderboard(quick):
+    rows = _rows(quick / "results/quick/kd-leaderboard/summary.csv")
+    assert len(rows) == 2 * 4  # 2 pairs x 4 variants
+    for r in rows:
+        assert r["n"] == "3"
+        if r["variant"] == "kd":
+            assert r["diff"] == "" and r["ci_low"] == ""
+        else:
+            assert float(r["ci_low"]) <= float(r["diff"]) <= float(r["ci_high"])
+    ranks = _rows(quick / "results/quick/kd-leaderboard/ranks.csv")
+    assert sorted(r["variant"] for r in ranks) == sorted(
+        ["kd", "energy_kd", "cskd_cswt", "r2kd_cutmix"]
+    )
+    assert sum(float(r["mean_rank"]) for r in ranks) == pytest.approx(1 + 2 + 3 + 4)
+
+
 def test_burst_sr_scorecard(quick):
     rows = _rows(quick / "results/quick/burst-sr/summary.csv")
     ours = {r["model"]: r for r in rows if r["model"]}
@@ -108,7 +147,7 @@ def test_every_figure_a_summary_lists_exists(quick):
     for md in sorted((quick / "results/quick").glob("*/summary.md")):
         for path in re.findall(r"!\[[^\]]*\]\(([^)]+)\)", md.read_text()):
             listed.append(md.parent / path)
-    assert len(listed) >= 11
+    assert len(listed) >= 11 + 2 + 2 + 1  # + CSKD's, R2KD's and the leaderboard's
     for figure in listed:
         assert figure.stat().st_size > 10_000, figure
 
@@ -120,7 +159,9 @@ def test_html_report_shows_each_scorecard_and_figure(quick):
     browser = Chromium(find_chromium())
     try:
         shown = {}
-        for category in ("Energy KD", "Burst SR", "fMRI adversarial", "MHSAN"):
+        for category in (
+            "Energy KD", "CSKD", "R2KD", "KD leaderboard", "Burst SR", "fMRI adversarial", "MHSAN"
+        ):  # fmt: skip
             browser.open((quick / "report.html").as_uri(), settle=2.0)  # the results menu
             browser.evaluate(
                 "Array.from(document.querySelectorAll('a'))"
@@ -149,6 +190,14 @@ def test_html_report_shows_each_scorecard_and_figure(quick):
         ("Energy KD", "accuracy by method"),
         ("Energy KD", "teacher energy and thresholds"),
         ("Energy KD", "teacher energy vs confidence"),
+        ("CSKD", "scorecard"),
+        ("CSKD", "accuracy by method"),
+        ("CSKD", "CSWT temperature vs similarity"),
+        ("R2KD", "scorecard"),
+        ("R2KD", "accuracy by method"),
+        ("R2KD", "accuracy with and without pruning"),
+        ("KD leaderboard", "leaderboard"),
+        ("KD leaderboard", "paired differences from KD"),
         ("Burst SR", "scorecard"),
         ("Burst SR", "visual comparison"),
         ("Burst SR", "PSNR vs burst size"),
@@ -162,7 +211,7 @@ def test_html_report_shows_each_scorecard_and_figure(quick):
         ("MHSAN", "recall vs heads"),
     }
     for (category, label), seen in shown.items():
-        if label == "scorecard":
+        if label in ("scorecard", "leaderboard"):
             assert seen["frames"] and max(seen["frames"]) > 1000, (category, seen)
         else:
             assert seen["img"] and max(seen["img"]) > 300, (category, label, seen)

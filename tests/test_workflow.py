@@ -74,7 +74,7 @@ def _quick_config() -> dict:
             lambda c: c["kd"]["variants"]["energy_kd"]["args"]["temperature"].update(r_hihg=0.1),
             "kd.variants.energy_kd.args.temperature.r_hihg: policy 'energy' takes no argument",
         ),
-        (lambda c: c.update(papers=["energy-kd", "cskd"]), "papers: 'cskd' is not implemented"),
+        (lambda c: c.update(papers=["energy-kd", "mhsan"]), "papers: 'mhsan' is not implemented"),
         (
             lambda c: c["burst_sr"]["models"]["dbsr_gtflow"].update(reported_as="DBSR"),
             "burst_sr.models.dbsr_gtflow.reported_as: align gt aligns with the ground-truth",
@@ -99,9 +99,14 @@ def test_paper_run_without_imagenet_stops_before_any_job(workdir):
     assert proc.returncode != 0
     errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
     assert any("data.imagenet.root" in e and "image-net.org" in e for e in errors)
+    assert any("data.cub200.root is not set" in e and "CUB_200_2011.tgz" in e for e in errors)
+    # imagenet, zurich, the two unset pretrained teachers, MHSAN's three inputs, R2KD's four
+    # fine-grained sets and their ImageNet-pretrained initial weights (2 models x 4 sets)
     keys = ["data.imagenet.root", "data.zurich.archive", "resnet34_imagenet", "resnet50_imagenet",
-            "mhsan.train.model.backbone_weights", "mhsan.split_file", "mhsan.images"]  # fmt: skip
-    assert len(errors) == len(keys) and all(any(k in e for e in errors) for k in keys), errors
+            "mhsan.train.model.backbone_weights", "mhsan.split_file", "mhsan.images",
+            "data.cub200.root", "data.mit67.root", "data.stanford40.root", "data.dogs.root"]  # fmt: skip
+    assert len(errors) == len(keys) + 8 and all(any(k in e for e in errors) for k in keys), errors
+    assert sum("kd.init_weights." in e for e in errors) == 8
     assert not (workdir / "data").exists()  # nothing fetched or prepared
 
 
@@ -142,6 +147,60 @@ def test_paper_dry_run_lists_the_energy_kd_tables(workdir):
     for teacher in ("resnet34_imagenet", "resnet50_imagenet"):
         assert f"vanilla/imagenet/{teacher}/seed" not in proc.stdout
         assert f"vanilla/imagenet/{teacher}/pretrained/result.json" in proc.stdout
+
+
+def _paper_jobs(workdir, *targets: str) -> tuple[dict[str, int], str]:
+    proc = snakemake("-n", "--cores", "1", *targets, "--configfile", "config/paper.yaml",
+                     cwd=workdir)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return job_counts(proc.stdout), proc.stdout
+
+
+def test_paper_dry_run_lists_every_cell_of_the_r2kd_and_cskd_tables(workdir):
+    """Every cell of the reference sheets' tables is one job, each teacher is trained once."""
+    jobs, out = _paper_jobs(workdir, "results/paper/r2kd/summary.csv")
+    # CIFAR-100: 10 pairs x (KD, DKD, R2KD, +MixUp, +CutMix, +CutMixPick); Tiny-ImageNet: 5 pairs
+    # x (KD, DKD, +CutOut, +AutoAug, +MixUp, +CutMix, +CutMixPick); ImageNet: 2 pairs x (KD, DKD,
+    # R2KD); 4 fine-grained sets x (KD, DKD, R2KD, +MixUp, +CutMix); our pruning ablation: 3
+    # more; 5 seeds each
+    assert jobs["train_kd"] == (10 * 6 + 5 * 7 + 2 * 3 + 4 * 5 + 3) * 5
+    # teachers once (5 CIFAR-100, 3 Tiny-ImageNet, 4 fine-grained R34 fine-tuned), students
+    # alone at every seed (8 CIFAR-100, 5 Tiny-ImageNet, 2 ImageNet, 4 fine-grained)
+    assert jobs["train_vanilla"] == 5 + 3 + 4 + (8 + 5 + 2 + 4) * 5
+    assert jobs["evaluate_pretrained_teacher"] == 2 and jobs["report_r2kd"] == 1
+    assert out.count("rule train_vanilla:") == jobs["train_vanilla"]
+    assert "vanilla/cub200/resnet34_imagenet/seed0/model.pt" in out
+    assert "kd/tinyimagenet/tiny/r2kd_cutout/vgg13-vgg8/seed4" in out
+    assert '"cutout_size":16' in out and '"autoaugment_policy":"imagenet"' in out
+    assert "kd/dogs/fgvr/r2kd_cutmix/resnet34_imagenet-resnet18_imagenet/seed0" in out
+    assert '"init_weights_key":"kd.init_weights.dogs.resnet18_imagenet"' in out
+    jobs, out = _paper_jobs(workdir, "results/paper/cskd/summary.csv")
+    assert jobs["train_kd"] == 10 * 5 * 5  # KD, DKD, CSKD, CSKD+CSWT, the lud code's CSKD
+    assert '"epochs":480' in out and '"lr":0.025' in out  # the lud recipe for cskd_lud
+    # both papers together: the KD and DKD cells they share are planned once
+    jobs, _ = _paper_jobs(
+        workdir, "results/paper/r2kd/summary.csv", "results/paper/cskd/summary.csv"
+    )
+    assert jobs["train_kd"] == (10 * 6 + 5 * 7 + 2 * 3 + 4 * 5 + 3 + 10 * 3) * 5
+
+
+def test_the_leaderboard_shares_runs_and_plans_only_what_differs(workdir):
+    jobs, out = _paper_jobs(workdir, "results/paper/kd-leaderboard/summary.csv")
+    assert jobs["train_kd"] == 10 * 13 * 5 and jobs["report_kd_leaderboard"] == 1
+    assert "kd/cifar100/cifar/kd/resnet110-resnet32/seed0" in out  # KD: the CIFAR-100 runs
+    assert "kd/cifar100/fair/energy_kd/resnet110-resnet32/seed0" in out  # 240, not 360 epochs
+    everything, _ = _paper_jobs(
+        workdir, *(f"results/paper/{p}/summary.csv" for p in ("energy-kd", "cskd", "r2kd"))
+    )
+    with_board, _ = _paper_jobs(
+        workdir, *(f"results/paper/{p}/summary.csv" for p in ("energy-kd", "cskd", "r2kd",
+                                                             "kd-leaderboard")),
+    )  # fmt: skip
+    # only energy_kd, energy_dkd and cskd_lud (own epochs/LR) and kd_cswt (in no table) are new
+    assert with_board["train_kd"] - everything["train_kd"] == 4 * 10 * 5
+    proc = snakemake("-n", "--cores", "1", "results/quick/kd-leaderboard/summary.csv",
+                     cwd=workdir)  # fmt: skip
+    assert job_counts(proc.stdout)["train_kd"] == 2 * 4 * 3  # quick: 2 pairs, 4 variants, 3 seeds
 
 
 @pytest.mark.parametrize(
@@ -263,7 +322,15 @@ def test_an_edit_replans_exactly_the_jobs_it_changes(workdir):
     )
     assert edited != text
     quick.write_text(edited)
-    assert _replanned(workdir) == {"train_kd": 1, "report_energy_kd": 1, "provenance": 1}
+    # the tables' dkd cell (shared by the three KD papers) and the three scorecards that show
+    # it (the quick leaderboard has no dkd)
+    assert _replanned(workdir) == {
+        "train_kd": 1,
+        "report_energy_kd": 1,
+        "report_cskd": 1,
+        "report_r2kd": 1,
+        "provenance": 1,
+    }
     # a relabelled model (its published row) replans only the summary
     edited = text.replace(
         "bilinear: {kind: bilinear}", "bilinear: {kind: bilinear, reported_as: Bilinear}"

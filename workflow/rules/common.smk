@@ -24,7 +24,7 @@ except ReproError as _err:
     sys.exit(f"error: {_err}")
 
 #: Papers whose rules exist; any other listed paper stops the run here.
-IMPLEMENTED = ["energy-kd", "burst-sr", "fmri-adv", "mhsan"]
+IMPLEMENTED = ["energy-kd", "cskd", "r2kd", "burst-sr", "fmri-adv", "mhsan"]
 _missing = [p for p in config["papers"] if p not in IMPLEMENTED]
 if _missing:
     sys.exit(
@@ -103,6 +103,7 @@ def preflight_problems(planned):
     else:
         names = {wc["dataset"] for rule, wc in planned if rule == "fetch_archive"}
         names |= {"imagenet" for rule, _ in planned if rule == "index_imagenet"}
+        names |= {wc["name"] for rule, wc in planned if rule == "index_fgvr"}
     problems = check(config["data"], sorted(names), Path("data"))
     for extra in PREFLIGHT_CHECKS:
         problems += extra(planned)

@@ -76,9 +76,29 @@ def pretrained_input(wildcards):
     return [path] if path else []
 
 
+def _init_file(dataset, model):
+    path = kdplan.init_weights(POOL, dataset, model)
+    return [path] if path else []
+
+
+def vanilla_init_input(wildcards):
+    """The user's initial weights of a model trained alone (kd.init_weights), if any."""
+    return _init_file(wildcards.dataset, wildcards.model)
+
+
+def kd_init_input(wildcards):
+    """The user's initial weights of a KD student (kd.init_weights), if any."""
+    return _init_file(wildcards.dataset, wildcards.student)
+
+
 def report_cfg(paper):
-    """A KD paper's scorecard params: its tables, the teacher seed, the pretrained teachers."""
+    """A KD paper's scorecard params: its tables, the teacher seed, the pretrained teachers,
+    its figures and the run they draw from."""
     return kdplan.report_params(config, paper)
+
+
+def report_cfg_json(paper):
+    return lambda wildcards: as_json(report_cfg(paper))
 
 
 def report_inputs(paper):
@@ -88,33 +108,76 @@ def report_inputs(paper):
     return kdplan.report_runs(RESULTS, report_cfg(paper))
 
 
-def energy_figure_inputs(wildcards):
-    """The teacher and dataset whose energies the Energy KD figures show (if any)."""
-    cell = kdplan.energy_figure_cell(config) if "energy-kd" in PAPERS else None
+def figure_inputs(paper):
+    """What a paper's own figures read besides the results: the figure run's teacher (and,
+    for CSWT, its student) and the dataset."""
+    cell = kdplan.figure_cell(config, paper) if paper in PAPERS else None
     if cell is None:
         return []
     teacher = vanilla_file(cell.dataset, cell.teacher, POOL.get("teacher_seed", 0), "model.pt")
-    return [teacher, f"data/{cell.dataset}/meta.json"]
+    files = [teacher, f"data/{cell.dataset}/meta.json"]
+    if paper == "cskd":
+        files.append(f"{kdplan.cell_dir(RESULTS, cell)}/model.pt")
+    return files
+
+
+def figure_outputs(paper):
+    """A KD paper's figures, each marked for the HTML report with its caption."""
+    section, title = kdplan.PAPERS[paper], kdplan.TITLES[paper]
+    return {
+        name: report(
+            f"{RESULTS}/{paper}/figures/{name}.png",
+            caption=f"../report/{section}_{name}.rst",
+            category=title,
+            labels={"figure": kdplan.FIGURE_LABELS[name]},
+        )
+        for name in kdplan.report_figures(config, paper)
+    }
+
+
+#: The fair KD leaderboard (section kd_leaderboard), or None.
+LEADERBOARD = kdplan.leaderboard(config) if KD_PAPERS else None
+
+
+def leaderboard_inputs(wildcards):
+    return kdplan.leaderboard_runs(RESULTS, LEADERBOARD)
 
 
 def kd_datasets():
-    """Datasets the KD papers' tables need."""
-    return {t["dataset"] for p in KD_PAPERS for t in kdplan.tables(config, p)}
+    """Datasets the KD papers' tables (and the leaderboard) need."""
+    names = {t["dataset"] for p in KD_PAPERS for t in kdplan.tables(config, p)}
+    return names | ({LEADERBOARD["dataset"]} if LEADERBOARD else set())
+
+
+def _planned_kd(planned):
+    """(dataset, teacher, student) of the planned KD jobs and (dataset, model) of the planned
+    models trained alone or scored (everything the config implies when planned is None)."""
+    if planned is None:
+        cells = kdplan.pool_cells(config, KD_PAPERS)
+        alone = {(d, m) for p in KD_PAPERS for d, m, _ in kdplan.paper_vanilla(config, p)}
+        alone |= {(c.dataset, c.teacher) for c in cells}
+        return [(c.dataset, c.teacher, c.student) for c in cells], sorted(alone)
+    kd = [(w["dataset"], w["teacher"], w["student"]) for r, w in planned if r == "train_kd"]
+    alone = [
+        (w["dataset"], w["model"])
+        for r, w in planned
+        if r in ("train_vanilla", "evaluate_pretrained_teacher")
+    ]
+    return kd, alone
 
 
 def kd_unset_teachers(planned):
     """Planned KD jobs whose pretrained teacher's weights file is not set (one line each)."""
-    if planned is None:
-        pairs = [
-            (c.dataset, c.teacher) for p in KD_PAPERS for c in kdplan.paper_cells(config, p)
-        ]
-    else:
-        pairs = [(w["dataset"], w["teacher"]) for r, w in planned if r == "train_kd"]
-        pairs += [
-            (w["dataset"], w["model"]) for r, w in planned if r == "evaluate_pretrained_teacher"
-        ]
-    return kdplan.unset_pretrained(config, pairs)
+    kd, alone = _planned_kd(planned)
+    return kdplan.unset_pretrained(config, [(d, t) for d, t, _ in kd] + alone)
+
+
+def kd_unset_init(planned):
+    """Planned runs whose initial weights file (kd.init_weights) is not set (one line each)."""
+    kd, alone = _planned_kd(planned)
+    return kdplan.unset_init(config, [(d, s) for d, _, s in kd] + alone)
 
 
 DATASETS_NEEDED.append(kd_datasets)
 PREFLIGHT_CHECKS.append(kd_unset_teachers)
+PREFLIGHT_CHECKS.append(kd_unset_init)

@@ -167,3 +167,30 @@ rule index_imagenet:
         "../../envs/data.yaml"
     shell:
         "repro-data prepare imagenet --out data/imagenet --params {params.cfg:q} > {log} 2>&1"
+
+
+# The fine-grained sets of R2KD: an index over the user's copy in its official layout
+# (data.<name>.root; repro.data.fgvr), read like the ImageNet index.
+rule index_fgvr:
+    output:
+        "data/{name}/train.csv",
+        "data/{name}/val.csv",
+        meta="data/{name}/meta.json",
+    wildcard_constraints:
+        name="cub200|mit67|stanford40|dogs",
+    params:
+        version=pkg_version("data"),
+        cfg=lambda wc: data_params(wc.name),
+    log:
+        "logs/data/index_{name}.log",
+    benchmark:
+        "benchmarks/data/index_{name}.tsv"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=30,
+    conda:
+        "../../envs/data.yaml"
+    shell:
+        "repro-data prepare {wildcards.name} --out data/{wildcards.name}"
+        " --params {params.cfg:q} > {log} 2>&1"

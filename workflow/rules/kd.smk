@@ -13,6 +13,7 @@ wildcard_constraints:
 rule train_vanilla:
     input:
         data="data/{dataset}/meta.json",
+        init=vanilla_init_input,
     output:
         model=f"{RESULTS}/vanilla/{{dataset}}/{{model}}/seed{{seed}}/model.pt",
         result=f"{RESULTS}/vanilla/{{dataset}}/{{model}}/seed{{seed}}/result.json",
@@ -69,6 +70,7 @@ rule train_kd:
     input:
         data="data/{dataset}/meta.json",
         teacher=kd_teacher,
+        init=kd_init_input,
     output:
         model=f"{RESULTS}/kd/{{dataset}}/{{recipe}}/{{variant}}/{{teacher}}-{{student}}/seed{{seed}}/model.pt",
         result=f"{RESULTS}/kd/{{dataset}}/{{recipe}}/{{variant}}/{{teacher}}-{{student}}/seed{{seed}}/result.json",
@@ -97,59 +99,91 @@ rule train_kd:
         " {params.teacher} --params {params.cfg:q} > {log} 2>&1"
 
 
-rule report_energy_kd:
-    input:
-        runs=report_inputs("energy-kd"),
-        reported=REPORTED / "energy-kd.yaml",
-        figure=energy_figure_inputs,
-    output:
-        csv=f"{RESULTS}/energy-kd/summary.csv",
-        html=report(
-            f"{RESULTS}/energy-kd/summary.html",
-            caption="../report/energy_kd_summary.rst",
-            category="Energy KD",
-            labels={"figure": "scorecard"},
-        ),
-        md=f"{RESULTS}/energy-kd/summary.md",
-        runs=f"{RESULTS}/energy-kd/runs.csv",
-        confidence=report(
-            f"{RESULTS}/energy-kd/figures/energy_vs_confidence.png",
-            caption="../report/energy_kd_confidence.rst",
-            category="Energy KD",
-            labels={"figure": "teacher energy vs confidence"},
-        ),
-        histogram=report(
-            f"{RESULTS}/energy-kd/figures/energy_histogram.png",
-            caption="../report/energy_kd_histogram.rst",
-            category="Energy KD",
-            labels={"figure": "teacher energy and thresholds"},
-        ),
-        accuracy=report(
-            f"{RESULTS}/energy-kd/figures/accuracy.png",
-            caption="../report/energy_kd_accuracy.rst",
-            category="Energy KD",
-            labels={"figure": "accuracy by method"},
-        ),
-        provenance=f"{RESULTS}/energy-kd/provenance.json",
-    params:
-        version=pkg_version("distill"),
-        cfg=lambda wildcards: as_json(report_cfg("energy-kd")),
-        out=lambda wildcards, output: os.path.dirname(output.csv),
-        results=lambda wildcards, output: str(Path(output.csv).parents[1]),
-    log:
-        f"logs/{RUN}/energy-kd/report.log",
-    benchmark:
-        f"benchmarks/{RUN}/energy-kd/report.tsv"
-    threads: 1
-    resources:
-        mem_mb=4000,
-        runtime=20,
-    conda:
-        "../../envs/distill.yaml"
-    shell:
-        "repro-distill report --results {params.results} --reported {input.reported}"
-        " --out {params.out} --params {params.cfg:q} > {log} 2>&1"
+# One scorecard rule shape for every KD paper (report_energy_kd, report_cskd, report_r2kd): its
+# tables over the pool, the published numbers, and the figures the plan lists for it.
+for _paper in KD_PAPERS:
+
+    rule:
+        name:
+            f"report_{kdplan.PAPERS[_paper]}"
+        input:
+            runs=report_inputs(_paper),
+            reported=REPORTED / f"{_paper}.yaml",
+            figure=figure_inputs(_paper),
+        output:
+            csv=f"{RESULTS}/{_paper}/summary.csv",
+            html=report(
+                f"{RESULTS}/{_paper}/summary.html",
+                caption=f"../report/{kdplan.PAPERS[_paper]}_summary.rst",
+                category=kdplan.TITLES[_paper],
+                labels={"figure": "scorecard"},
+            ),
+            md=f"{RESULTS}/{_paper}/summary.md",
+            runs=f"{RESULTS}/{_paper}/runs.csv",
+            provenance=f"{RESULTS}/{_paper}/provenance.json",
+            **figure_outputs(_paper),
+        params:
+            version=pkg_version("distill"),
+            cfg=report_cfg_json(_paper),
+            out=lambda wildcards, output: os.path.dirname(output.csv),
+            results=lambda wildcards, output: str(Path(output.csv).parents[1]),
+        log:
+            f"logs/{RUN}/{_paper}/report.log",
+        benchmark:
+            f"benchmarks/{RUN}/{_paper}/report.tsv"
+        threads: 1
+        resources:
+            mem_mb=4000,
+            runtime=20,
+        conda:
+            "../../envs/distill.yaml"
+        shell:
+            "repro-distill report --results {params.results} --reported {input.reported}"
+            " --out {params.out} --params {params.cfg:q} > {log} 2>&1"
+
+    PAPER_TARGETS.extend(workflow.get_rule(f"report_{kdplan.PAPERS[_paper]}").output)
 
 
-if "energy-kd" in PAPERS:
-    PAPER_TARGETS.extend(rules.report_energy_kd.output)
+# The fair KD leaderboard: every variant on the same pairs, recipe and seeds, paired by seed.
+if LEADERBOARD is not None:
+
+    rule report_kd_leaderboard:
+        input:
+            runs=leaderboard_inputs,
+        output:
+            csv=f"{RESULTS}/{kdplan.LEADERBOARD_DIR}/summary.csv",
+            ranks=f"{RESULTS}/{kdplan.LEADERBOARD_DIR}/ranks.csv",
+            md=f"{RESULTS}/{kdplan.LEADERBOARD_DIR}/summary.md",
+            html=report(
+                f"{RESULTS}/{kdplan.LEADERBOARD_DIR}/summary.html",
+                caption="../report/kd_leaderboard_summary.rst",
+                category="KD leaderboard",
+                labels={"figure": "leaderboard"},
+            ),
+            figure=report(
+                f"{RESULTS}/{kdplan.LEADERBOARD_DIR}/figures/paired_differences.png",
+                caption="../report/kd_leaderboard_paired_differences.rst",
+                category="KD leaderboard",
+                labels={"figure": kdplan.FIGURE_LABELS["paired_differences"]},
+            ),
+            provenance=f"{RESULTS}/{kdplan.LEADERBOARD_DIR}/provenance.json",
+        params:
+            version=pkg_version("distill"),
+            cfg=lambda wildcards: as_json(LEADERBOARD),
+            out=lambda wildcards, output: os.path.dirname(output.csv),
+            results=lambda wildcards, output: str(Path(output.csv).parents[1]),
+        log:
+            f"logs/{RUN}/{kdplan.LEADERBOARD_DIR}/report.log",
+        benchmark:
+            f"benchmarks/{RUN}/{kdplan.LEADERBOARD_DIR}/report.tsv"
+        threads: 1
+        resources:
+            mem_mb=4000,
+            runtime=20,
+        conda:
+            "../../envs/distill.yaml"
+        shell:
+            "repro-distill leaderboard --results {params.results} --out {params.out}"
+            " --params {params.cfg:q} > {log} 2>&1"
+
+    PAPER_TARGETS.extend(rules.report_kd_leaderboard.output)

@@ -267,3 +267,39 @@ def test_train_flips_are_per_sample_so_ranks_see_what_one_process_sees(tiny):
     mirrored = [torch.equal(a, b.flip(-1)) for a, b in zip(flipped, unflipped, strict=True)]
     assert all(s or m for s, m in zip(same, mirrored, strict=True))
     assert any(mirrored) and any(same)  # 12 fair coins: both outcomes (seed 5)
+
+
+def test_init_weights_load_everything_but_a_new_classifier(tmp_path):
+    """ImageNet-pretrained initialisation for a dataset with other classes: every torchvision
+    tensor is loaded except the 1000-class fc, which keeps its fresh initialisation."""
+    from repro.distill.models import build_model
+    from repro.distill.run import load_init_weights
+
+    torch.manual_seed(0)
+    imagenet = torchvision.models.resnet18(weights=None, num_classes=1000)
+    torch.save(imagenet.state_dict(), tmp_path / "resnet18.pth")
+    model = build_model("resnet18_imagenet", 5)
+    fresh_fc = model.net.fc.weight.detach().clone()
+    load_init_weights(model, tmp_path / "resnet18.pth", "kd.init_weights.cub200.resnet18_imagenet")
+    for name, value in imagenet.state_dict().items():
+        if not name.startswith("fc."):
+            assert torch.equal(model.net.state_dict()[name], value), name
+    assert torch.equal(model.net.fc.weight, fresh_fc) and model.net.fc.out_features == 5
+    same = build_model("resnet18_imagenet", 1000)
+    load_init_weights(same, tmp_path / "resnet18.pth", "key")  # same classes: fc loaded too
+    assert torch.equal(same.net.fc.weight, imagenet.fc.weight)
+    with pytest.raises(ReproError, match=r"kd\.init_weights\.cub200\.resnet34_imagenet") as info:
+        load_init_weights(
+            build_model("resnet34_imagenet", 5), tmp_path / "resnet18.pth",
+            "kd.init_weights.cub200.resnet34_imagenet",
+        )  # fmt: skip
+    assert "does not fit" in str(info.value) and "\n" not in str(info.value)
+    with pytest.raises(ReproError, match="not set"):
+        load_init_weights(model, None, "kd.init_weights.cub200.resnet18_imagenet")
+
+
+def test_a_fine_grained_index_is_a_folder_index():
+    from repro.distill.folderdata import is_folder_index
+
+    assert is_folder_index({"name": "imagenet"}) and is_folder_index({"format": "folder-index"})
+    assert not is_folder_index({"name": "cifar100", "splits": {}})

@@ -131,7 +131,7 @@ def test_start_up_check_names_each_bad_key():
     bad["cskd"]["tables"][0]["pairs"] = ["vgg13_vgg8"]
     problems = plan.check(bad, ["energy-kd", "cskd"])
     assert problems == [
-        "kd.variants.kd.method: unknown method 'kdd' (registered: ce, dkd, heda, kd)",
+        "kd.variants.kd.method: unknown method 'kdd' (registered: ce, cskd, dkd, heda, kd, r2kd)",
         "kd.variants.dkd.args.betta: 'dkd' takes no argument 'betta' (it takes: ce_weight, "
         "alpha, beta, temperature, warmup)",
         "kd.variants.energy_kd.args.temperature.r_lo: policy 'energy' takes no argument 'r_lo' "
@@ -159,7 +159,7 @@ def test_scorecard_cells_declare_alone_rows_then_variants_and_runs_follow():
     assert "results/x/vanilla/cifar100/vgg13/seed1/result.json" not in runs
     assert "results/x/vanilla/imagenet/resnet34_imagenet/pretrained/result.json" in runs
     assert len(runs) == len(set(runs)) == 12 + 2 + 2 * (1 + 2) + 2
-    cell = plan.energy_figure_cell(CONFIG)
+    cell = plan.figure_cell(CONFIG, "energy-kd")
     assert cell == plan.Cell("cifar100", "vgg13", "vgg8", "energy_kd", "cifar", 0)
 
 
@@ -236,3 +236,205 @@ def test_report_lays_out_the_paper_table_with_reported_numbers(tmp_path):
     assert "| cifar100 | vgg13 | vgg8 | kd | 72.98 | 72.50 | 0.71 | -0.48 | 2 | 10000 |" in md
     assert (tmp_path / "out" / "figures" / "accuracy.png").stat().st_size > 5000
     assert len((tmp_path / "out" / "runs.csv").read_text().splitlines()) == 1 + 5
+
+
+# ---------------------------------------------------------------- CSKD, R2KD and the leaderboard
+
+BOARD_POOL = {
+    "seeds": [0],
+    "recipes": {
+        "cifar": {"epochs": 240, "lr": 0.05, "student_lr": {"ShuffleV1": 0.01}},
+        "fair": {"extends": "cifar"},
+        "fair_long": {"extends": "cifar", "epochs": 300},
+    },
+    "vanilla_recipes": {"default": "cifar"},
+    "variants": {
+        "kd": {"method": "kd"},
+        "energy_kd": {
+            "method": "kd",
+            "args": {"temperature": {"policy": "energy"}},
+            "train": {"cifar": {"epochs": 360}},
+        },  # fmt: skip
+        "r2kd_cutout": {"method": "r2kd", "args": {"augmentation": "cutout"}},
+        "r2kd_noprune": {"method": "r2kd", "args": {"prune": False}},
+        "cskd_cswt": {"method": "cskd", "args": {"temperature": {"policy": "cswt"}}},
+    },
+    "dataset_args": {"tinyimagenet": {"r2kd_cutout": {"cutout_size": 16}}},
+    "pair_args": {"tinyimagenet": {"vgg13-vgg8": {"r2kd_cutout": {"aug_weight": 0.5}}}},
+    "init_weights": {"cub200": {"resnet18_imagenet": "/w/r18.pth", "resnet34_imagenet": None}},
+}
+
+
+def test_an_alias_recipe_shares_the_runs_of_variants_without_overrides():
+    assert plan.run_recipe(BOARD_POOL, "fair", "kd") == "cifar"
+    assert plan.run_recipe(BOARD_POOL, "fair", "energy_kd") == "fair"  # 240, not 360 epochs
+    assert plan.run_recipe(BOARD_POOL, "fair_long", "kd") == "fair_long"  # its own settings
+    fair = plan.train_settings(BOARD_POOL, "fair", "ShuffleV1", 0, "kd")
+    assert fair == plan.train_settings(BOARD_POOL, "cifar", "ShuffleV1", 0, "kd")
+    config = {
+        "kd": BOARD_POOL,
+        "energy_kd": {"tables": [{"dataset": "cifar100", "recipe": "cifar",
+                                  "pairs": ["vgg13-vgg8"], "variants": ["kd", "energy_kd"]}]},
+        "kd_leaderboard": {"dataset": "cifar100", "recipe": "fair", "pairs": ["vgg13-vgg8"],
+                           "variants": ["kd", "energy_kd", "cskd_cswt"], "seeds": [0, 1]},
+    }  # fmt: skip
+    cells = plan.pool_cells(config, ["energy-kd"])
+    assert sorted((c.variant, c.recipe, c.seed) for c in cells) == [
+        ("cskd_cswt", "cifar", 0), ("cskd_cswt", "cifar", 1), ("energy_kd", "cifar", 0),
+        ("energy_kd", "fair", 0), ("energy_kd", "fair", 1), ("kd", "cifar", 0), ("kd", "cifar", 1),
+    ]  # fmt: skip
+    board = plan.leaderboard(config)
+    assert board["baseline"] == "kd" and board["confidence"] == 0.95
+    assert board["run_recipes"] == {"kd": "cifar", "cskd_cswt": "cifar"}
+    runs = plan.leaderboard_runs("r", board)
+    assert "r/kd/cifar100/cifar/kd/vgg13-vgg8/seed1/result.json" in runs
+    assert "r/kd/cifar100/fair/energy_kd/vgg13-vgg8/seed1/result.json" in runs
+
+
+def test_dataset_then_pair_arguments_and_initial_weights():
+    args = plan.variant_args(BOARD_POOL, "r2kd_cutout", "tinyimagenet", "vgg13-vgg8")
+    assert args == {"augmentation": "cutout", "cutout_size": 16, "aug_weight": 0.5}
+    assert plan.variant_args(BOARD_POOL, "r2kd_cutout", "cifar100", "vgg13-vgg8") == {
+        "augmentation": "cutout"
+    }
+    cell = plan.Cell("cub200", "resnet34_imagenet", "resnet18_imagenet", "kd", "cifar", 0)
+    p = plan.kd_params(BOARD_POOL, cell)
+    assert p["init_weights"] == "/w/r18.pth"
+    assert p["init_weights_key"] == "kd.init_weights.cub200.resnet18_imagenet"
+    alone = plan.vanilla_params(BOARD_POOL, "cub200", "resnet34_imagenet", 0)
+    assert alone["init_weights"] is None  # configured but not set: the pre-flight names it
+    assert "init_weights" not in plan.vanilla_params(BOARD_POOL, "cifar100", "vgg8", 0)
+    assert plan.unset_init({"kd": BOARD_POOL}, [("cub200", "resnet34_imagenet"),
+                                                 ("cub200", "resnet18_imagenet")]) == [
+        "config key kd.init_weights.cub200.resnet34_imagenet is not set (path to the model's "
+        "ImageNet-pretrained torchvision state_dict file; nothing is downloaded)"
+    ]  # fmt: skip
+
+
+def test_start_up_check_covers_dataset_args_and_the_leaderboard():
+    config = {
+        "kd": {**BOARD_POOL,
+               "dataset_args": {"tinyimagenet": {"r2kd_cutout": {"cutout_sise": 16},
+                                                 "nope": {}}}},
+        "kd_leaderboard": {"dataset": "cifar100", "recipe": "fairr", "pairs": ["vgg13-vgg8"],
+                           "variants": ["energy_kd", "cskd"], "seeds": [0, 1]},
+    }  # fmt: skip
+    problems = plan.check(config, ["energy-kd"])
+    assert problems[0].startswith(
+        "kd.dataset_args.tinyimagenet.r2kd_cutout.args.cutout_sise: 'r2kd' takes no argument"
+    )
+    assert problems[1:] == [
+        "kd.dataset_args.tinyimagenet.nope: no variant 'nope'",
+        "kd_leaderboard.recipe: no recipe 'fairr' in kd.recipes",
+        "kd_leaderboard.variants: no variant 'cskd' in kd.variants",
+        "kd_leaderboard.baseline: 'kd' is not one of its variants",
+        "energy_kd.tables: 'energy-kd' is in papers but lists no tables",
+    ]
+
+
+def test_each_paper_lists_its_own_figures_and_the_run_they_draw_from():
+    config = {
+        "kd": BOARD_POOL,
+        "cskd": {"tables": [{"dataset": "cifar100", "recipe": "fair", "pairs": ["vgg13-vgg8"],
+                             "variants": ["kd", "cskd_cswt"], "reported_only": ["mlkd"]}]},
+        "r2kd": {"tables": [{"dataset": "cifar100", "recipe": "cifar", "pairs": ["vgg13-vgg8"],
+                             "variants": ["kd", "r2kd_noprune"]}]},
+    }  # fmt: skip
+    cskd = plan.report_params(config, "cskd")
+    assert cskd["figures"] == ["accuracy", "cswt_temperature"]
+    assert cskd["figure_cell"] == ["cifar100", "vgg13", "vgg8", "cskd_cswt", "cifar", 0]
+    assert plan.report_params(config, "r2kd")["figures"] == ["accuracy", "pruning"]
+    cells = plan.scorecard_cells(cskd["tables"][0])
+    assert cells[-1] == {"dataset": "cifar100", "teacher": "vgg13", "student": "vgg8",
+                         "variant": "mlkd", "note": plan.REPORTED_ONLY_NOTE}  # fmt: skip
+    assert not any(c.variant == "mlkd" for c in plan.paper_cells(config, "cskd"))
+
+
+def _paper_config() -> dict:
+    import yaml
+
+    root = next(p for p in plan.__file__ and __import__("pathlib").Path(__file__).parents
+                if (p / "config" / "paper.yaml").is_file())  # fmt: skip
+    with open(root / "config" / "paper.yaml") as fh:
+        return yaml.safe_load(fh), root
+
+
+def test_the_paper_config_lists_every_cell_of_the_reference_tables():
+    """Every published number (config/reported/<paper>.yaml) is a declared scorecard cell, and
+    the runs are the reference tables' cells: R2KD 10 CIFAR-100 pairs x 6 + 5 Tiny-ImageNet
+    pairs x 7 + 2 ImageNet pairs x 3 + 4 fine-grained sets x 5, plus our pruning ablation (3
+    new cells: its pruned variants are the CIFAR-100 table's); CSKD 10 pairs x 5; 5 seeds."""
+    from repro.core.scorecard import load_reported
+
+    config, root = _paper_config()
+    assert plan.check(config, ["energy-kd", "cskd", "r2kd"]) == []
+    assert len(plan.paper_cells(config, "r2kd")) == (10 * 6 + 5 * 7 + 2 * 3 + 4 * 5 + 3) * 5
+    assert len(plan.paper_cells(config, "cskd")) == 10 * 5 * 5
+    for paper in ("energy-kd", "cskd", "r2kd"):
+        declared = {
+            (c["dataset"], c["teacher"], c["student"], c["variant"])
+            for t in plan.tables(config, paper)
+            for c in plan.scorecard_cells(t)
+        }
+        reported = load_reported(root / "config" / "reported" / f"{paper}.yaml")
+        shown = {(r["dataset"], r["teacher"], r["student"], r["variant"]) for r in reported}
+        assert shown <= declared, (paper, sorted(shown - declared)[:3])
+    assert len(load_reported(root / "config" / "reported" / "r2kd.yaml")) == (
+        (10 * 2 - 2) + 10 * 6 + 5 + (5 * 2 - 2) + 5 * 7 + 4 + 2 * 4 + 4 * 8
+    )  # teachers/students alone (shared models once), KD..+CutMixPick where published
+    board = plan.leaderboard(config)
+    assert len(board["pairs"]) == 10 and len(board["seeds"]) == 5
+    shared = plan.pool_cells(config, ["energy-kd", "cskd", "r2kd"])
+    only_board = set(plan._table_cells(board)) - set(
+        c for p in ("energy-kd", "cskd", "r2kd") for c in plan.paper_cells(config, p)
+    )
+    assert {c.variant for c in only_board} == {"energy_kd", "energy_dkd", "cskd_lud", "kd_cswt"}
+    assert len(shared) == 1170
+
+
+@pytest.mark.slow  # draws the paper layout's figures (about 10 s each on a free core)
+@pytest.mark.parametrize("paper", ["cskd", "r2kd"])
+def test_paper_scorecard_renders_with_two_fabricated_cells(tmp_path, paper):
+    """The paper layout (config/paper.yaml) with results for two cells only (a partial
+    report): every table is laid out, the two cells carry ours, the published numbers carry
+    their source, everything else is visibly empty, and every listed figure is drawn."""
+    from repro.distill.report import kd_report
+
+    config, root = _paper_config()
+    params = plan.report_params(config, paper)
+    two = [
+        plan.Cell("cifar100", "resnet32x4", "resnet8x4", v, "cifar", 0)
+        for v in (("cskd", "cskd_cswt") if paper == "cskd" else ("r2kd", "r2kd_noprune"))
+    ]
+    for cell, best in zip(two, (75.25, 74.5), strict=True):
+        folder = tmp_path / "results" / plan.cell_dir("", cell).lstrip("/")
+        folder.mkdir(parents=True)
+        result = _result(cell.variant, 0, best, cell.teacher, cell.student)
+        result.update(method=paper, args={"prune": False} if "noprune" in cell.variant else {})
+        (folder / "result.json").write_text(json.dumps(result))
+    reported = root / "config" / "reported" / f"{paper}.yaml"
+    with pytest.raises(Exception, match="missing"):
+        kd_report(params, tmp_path / "results", reported, tmp_path / "out")
+    kd_report(params, tmp_path / "results", reported, tmp_path / "out", partial=True)
+    md = (tmp_path / "out" / "summary.md").read_text()
+    assert all(f"## {t['title']}" in md for t in params["tables"])
+    rows = list(csv.DictReader((tmp_path / "out" / "summary.csv").open()))
+    ours = [r for r in rows if r["top1_ours"]]
+    # R2KD's r2kd cell is a row of the CIFAR-100 table and of the pruning ablation
+    want = [74.5, 75.25] if paper == "cskd" else [74.5, 75.25, 75.25]
+    assert sorted(float(r["top1_ours"]) for r in ours) == want
+    mlkd = next(r for r in rows if r["variant"] == "mlkd" and r["student"] == "resnet8x4")
+    assert float(mlkd["top1_reported"]) == 77.08 and mlkd["top1_ours"] == ""
+    assert mlkd["note"] == plan.REPORTED_ONLY_NOTE and "040cbf3" in mlkd["source"]
+    if paper == "cskd":
+        cskd_rows = [r for r in rows if r["variant"].startswith("cskd")]
+        assert len(cskd_rows) == 30 and not any(r["top1_reported"] for r in cskd_rows)
+        assert "| cifar100 | resnet32x4 | resnet8x4 | cskd | — | 75.25 |" in md
+    else:
+        r2kd = next(r for r in rows if r["variant"] == "r2kd" and r["student"] == "resnet8x4"
+                    and r["table"] == "CIFAR-100")  # fmt: skip
+        assert (float(r2kd["top1_reported"]), float(r2kd["top1_ours"])) == (77.01, 75.25)
+        assert float(r2kd["top1_diff"]) == pytest.approx(75.25 - 77.01)
+    for name in params["figures"]:
+        assert f"figures/{name}.png" in md
+        assert (tmp_path / "out" / "figures" / f"{name}.png").stat().st_size > 3000, name

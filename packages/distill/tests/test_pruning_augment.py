@@ -87,6 +87,13 @@ def test_pruned_copy_zeroes_the_smallest_weights_per_layer() -> None:
     assert [type(m) for m in prunable_layers(pruned)] == [nn.Conv2d] + [nn.Linear] * 3
 
 
+def test_pruned_copy_of_a_channels_last_teacher_equals_the_contiguous_one() -> None:
+    plain = pruned_copy(TupleNet(), 0.1)
+    nhwc = pruned_copy(TupleNet().to(memory_format=torch.channels_last), 0.1)
+    for a, b in zip(prunable_layers(plain), prunable_layers(nhwc), strict=True):
+        assert torch.equal(a.weight, b.weight)
+
+
 @pytest.mark.parametrize("rate", [0.0, 0.5, 1.0])
 def test_pruned_copy_rates(rate: float) -> None:
     pruned = pruned_copy(TupleNet(), rate)

@@ -5,6 +5,7 @@ Rules pass their config section as ``--params JSON``. Examples::
     repro-data prepare digits --out data/digits --params '{"test_fraction": 0.25, "seed": 0}'
     repro-data fetch cifar100 --out data/archives/cifar100.tar.gz --params '{...}'
     repro-data check --params '{...}' cifar100 imagenet
+    repro-data prepare cub200 --out data/cub200 --params '{"root": "/data/CUB_200_2011"}'
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from repro.core import ReproError, cliutil
 
 #: Datasets read from an official archive, fetched to ``data/archives/<name>.archive``.
 ARCHIVES = ("cifar100", "tinyimagenet", "zurich")
+#: Fine-grained sets indexed in place from the user's copy (``data.<name>.root``).
+FGVR = ("cub200", "mit67", "stanford40", "dogs")
 
 
 def verifier(dataset: str, params: dict[str, Any]):
@@ -91,6 +94,10 @@ def prepare(
                 "config key 'data.imagenet.root'"
             )
         index_imagenet(params["root"], out, params.get("num_classes", 1000))
+    elif dataset in FGVR:
+        from repro.data.fgvr import index_fgvr
+
+        index_fgvr(dataset, params.get("root"), out, params.get("check_counts", True))
     else:
         raise ReproError(f"unknown dataset '{dataset}'")
 
@@ -160,6 +167,10 @@ def check(data_cfg: dict[str, Any], datasets: list[str], data_root: Path) -> lis
             problem = _archive_problem(base, cfg, data_root)
         elif base == "imagenet":
             problem = _imagenet_problem(cfg)
+        elif base in FGVR:
+            from repro.data.fgvr import root_problem
+
+            problem = root_problem(base, cfg)
         else:
             problem = None
         if problem:
@@ -176,7 +187,8 @@ def _main(argv: list[str] | None) -> int:
     p_fetch.add_argument("dataset", choices=sorted(ARCHIVES))
     p_prep = sub.add_parser("prepare", help="prepare a dataset")
     p_prep.add_argument(
-        "dataset", choices=["digits", "photos", "cifar100", "tinyimagenet", "zurich", "imagenet"]
+        "dataset",
+        choices=["digits", "photos", "cifar100", "tinyimagenet", "zurich", "imagenet", *FGVR],
     )
     p_prep.add_argument("--archive", type=Path, help="official archive (from 'fetch')")
     p_prep.add_argument("--imbalance", type=float, help="long-tailed train split factor")

@@ -95,6 +95,28 @@ def cutout(
     return images.masked_fill(hole, fill)
 
 
+def _seeded_torchvision(
+    transform: Callable[[Tensor], Tensor],
+    images: Tensor,
+    generator: torch.Generator | None,
+    per: Per,
+) -> Tensor:
+    """Run a torchvision v2 transform that draws from the global CPU RNG (it takes no
+    generator) as a function of ``generator`` only: one seed is drawn from ``generator`` and the
+    transform runs inside ``torch.random.fork_rng(devices=[])`` with the CPU default generator
+    seeded from it, so the global RNG is left as it was. ``per="batch"``: one draw for the whole
+    batch; ``per="sample"``: one per image (a Python loop over the images; slower)."""
+    _check(per, PER, "per")
+    if images.dtype != torch.uint8:
+        raise ValueError(f"torchvision policies need uint8 images, got {images.dtype}")
+    seed = int(torch.randint(2**63 - 1, (), generator=generator))
+    with torch.random.fork_rng(devices=[]):
+        torch.default_generator.manual_seed(seed)
+        if per == "batch":
+            return transform(images)
+        return torch.stack([transform(image) for image in images])
+
+
 def autoaugment(
     images: Tensor,
     generator: torch.Generator | None = None,
@@ -103,27 +125,48 @@ def autoaugment(
 ) -> Tensor:
     """torchvision (v2) AutoAugment with a learned ``policy`` on a uint8 batch (N, C, H, W).
 
-    torchvision draws its sub-policy, probabilities and signs from the global CPU RNG and takes
-    no generator. So one seed is drawn from ``generator`` and the transform runs inside
-    ``torch.random.fork_rng(devices=[])`` with the CPU default generator seeded from it: the
-    result depends only on ``generator``'s state, and the global RNG is left as it was.
-    ``per="batch"``: one sub-policy draw applied to the whole batch, as in the official R2KD code
-    (``AutoAugment`` called on the batch tensor); ``per="sample"``: an independent draw per image,
-    as AutoAugment is defined (a Python loop over the images; slower).
+    Seeded from ``generator`` as described in :func:`_seeded_torchvision`. ``per="batch"``: one
+    sub-policy draw applied to the whole batch, as in the official R2KD code (``AutoAugment``
+    called on the batch tensor); ``per="sample"``: an independent draw per image, as AutoAugment
+    is defined.
     """
     from torchvision.transforms import v2
 
     _check(policy, POLICIES, "autoaugment policy")
     _check(per, PER, "autoaugment per")
-    if images.dtype != torch.uint8:
-        raise ValueError(f"autoaugment needs uint8 images, got {images.dtype}")
     transform = v2.AutoAugment(policy=v2.AutoAugmentPolicy(policy))
-    seed = int(torch.randint(2**63 - 1, (), generator=generator))
-    with torch.random.fork_rng(devices=[]):
-        torch.default_generator.manual_seed(seed)
-        if per == "batch":
-            return transform(images)
-        return torch.stack([transform(image) for image in images])
+    return _seeded_torchvision(transform, images, generator, per)
+
+
+def randaugment(
+    images: Tensor,
+    generator: torch.Generator | None = None,
+    num_ops: int = 2,
+    magnitude: int = 10,
+    per: Per = "sample",
+) -> Tensor:
+    """torchvision (v2) RandAugment(num_ops, magnitude) on a uint8 batch, seeded from
+    ``generator`` (:func:`_seeded_torchvision`); one draw per image by default, as RandAugment
+    is defined (MLKD's strong view, which the third-party CSKD code uses, is RandAugment(2, 10))."""
+    from torchvision.transforms import v2
+
+    _check(per, PER, "randaugment per")
+    transform = v2.RandAugment(num_ops=num_ops, magnitude=magnitude)
+    return _seeded_torchvision(transform, images, generator, per)
+
+
+def in_pixels(
+    op: Callable[..., Tensor],
+    images: Tensor,
+    generator: torch.Generator | None,
+    mean: Sequence[float] | Tensor,
+    std: Sequence[float] | Tensor,
+    **kw: Any,
+) -> Tensor:
+    """Apply a uint8 op (``autoaugment``, ``randaugment``) to a normalised float batch: to
+    uint8 (``to_uint8``), the op, and back (``normalise``)."""
+    out = op(to_uint8(images, mean, std), generator, **kw)
+    return normalise(out, mean, std).to(images.dtype)
 
 
 def autoaugment_normalised(
@@ -136,8 +179,7 @@ def autoaugment_normalised(
     per: Per = "batch",
 ) -> Tensor:
     """``autoaugment`` on a normalised float batch: to uint8, augment, back to normalised."""
-    out = autoaugment(to_uint8(images, mean, std), generator, policy, per)
-    return normalise(out, mean, std).to(images.dtype)
+    return in_pixels(autoaugment, images, generator, mean, std, policy=policy, per=per)
 
 
 def teacher_entropy(logits: Tensor) -> Tensor:
@@ -155,33 +197,44 @@ def cutmixpick(
     alpha: float = 1.0,
     entropy_on: EntropyOn = "mixed",
     clean_logits: Tensor | None = None,
-) -> Tensor:
-    """CutMixPick (Wang et al., "What makes a good data augmentation in KD"): keep the
-    ``pick`` CutMix images of highest teacher entropy, in batch order.
+    runs: int = 1,
+    return_logits: bool = False,
+) -> Tensor | tuple[Tensor, Tensor | None]:
+    """CutMixPick (Wang et al., NeurIPS 2022, "What makes a 'good' data augmentation in
+    knowledge distillation"): CutMix the batch ``runs`` times (``runs`` x B candidates, each
+    run with its own lambda, box and pairing) and keep the ``pick`` candidates of highest
+    teacher entropy, in candidate order.
 
     ``teacher`` maps images to logits (it is called under ``torch.no_grad()``). The entropy is
     that of the mixed images (``entropy_on="mixed"``, default: the picked samples are the
     informative mixed ones) or, as in the official R2KD code, of the unmixed images
-    (``"clean"``). The official code keeps min(B, 64) images, so at batch size 64 it keeps
-    them all and equals CutMix (only reordered by entropy, which does not change R2KD's loss);
-    here too, ``pick >= B`` returns exactly ``cutmix(images, alpha, generator)[0]`` (and
-    calls no teacher). With ``"clean"``, pass the teacher's logits on ``images`` as
-    ``clean_logits`` if they are at hand, to save a teacher pass.
+    (``"clean"``; pass the teacher's logits on ``images`` as ``clean_logits`` if they are at
+    hand). The official R2KD code runs CutMix once and keeps min(B, 64), so at batch size 64 it
+    keeps them all and equals CutMix; here too, ``runs=1`` with ``pick >= B`` returns exactly
+    ``cutmix(images, alpha, generator)[0]`` and calls no teacher. Wang et al.'s scripts use two
+    runs and keep B (``--mix_n_run 2``). With ``return_logits`` the result is ``(images,
+    logits)``: the teacher's logits of the kept images when it was called on the mixed ones,
+    else None.
     """
     _check(entropy_on, ENTROPY_ON, "cutmixpick entropy_on")
-    if pick < 1:
-        raise ReproError(f"cutmixpick pick must be >= 1; got {pick}")
-    mixed = cutmix(images, alpha, generator)[0]
-    if pick >= images.shape[0]:
-        return mixed
-    if entropy_on == "clean" and clean_logits is not None:
-        logits = clean_logits
+    if pick < 1 or runs < 1:
+        raise ReproError(f"cutmixpick needs pick >= 1 and runs >= 1; got {pick}, {runs}")
+    mixed = torch.cat([cutmix(images, alpha, generator)[0] for _ in range(runs)])
+    logits: Tensor | None = None
+    if pick >= mixed.shape[0]:
+        return (mixed, None) if return_logits else mixed
+    if entropy_on == "clean":
+        if clean_logits is None:
+            with torch.no_grad():
+                clean_logits = teacher(images)
+        entropy = teacher_entropy(clean_logits).repeat(runs)
     else:
         with torch.no_grad():
-            logits = teacher(mixed if entropy_on == "mixed" else images)
-    entropy = teacher_entropy(logits)
+            logits = teacher(mixed)
+        entropy = teacher_entropy(logits)
     keep = entropy.topk(pick).indices.sort().values
-    return mixed[keep]
+    kept_logits = None if logits is None else logits[keep]
+    return (mixed[keep], kept_logits) if return_logits else mixed[keep]
 
 
 def _cutmix(images: Tensor, generator: torch.Generator | None = None, alpha: float = 1.0) -> Tensor:
@@ -209,8 +262,8 @@ def augment_batch(
     Keyword arguments go to the augmentation: ``alpha`` (cutmix: Beta(1, 1), mixup:
     Beta(0.2, 0.2) by default); cutout ``size`` (8 CIFAR, 16 Tiny-ImageNet), ``per``, ``fill``;
     autoaugment ``mean`` and ``std`` (required), ``policy``, ``per``; cutmixpick ``teacher``
-    (required), ``pick``, ``alpha``, ``entropy_on``, ``clean_logits``. An unknown keyword is a
-    TypeError.
+    (required), ``pick``, ``alpha``, ``entropy_on``, ``clean_logits``, ``runs``. An unknown
+    keyword is a TypeError.
     """
     _check(name, AUGMENTATIONS, "augmentation")
     return _DISPATCH[name](images, generator, **kw)

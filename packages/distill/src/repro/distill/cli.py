@@ -4,6 +4,8 @@
     repro-distill evaluate --data data/imagenet --out result.json --params JSON
     repro-distill report --results results/quick --reported config/reported/energy-kd.yaml \
         --out results/quick/energy-kd --params JSON
+    repro-distill leaderboard --results results/quick --out results/quick/kd-leaderboard \
+        --params JSON
 
 Each ``--params`` is one job's JSON, made by :mod:`repro.distill.plan`.
 """
@@ -40,6 +42,13 @@ def _main(argv: list[str] | None) -> int:
     p_rep.add_argument("--out", type=Path, required=True)
     p_rep.add_argument("--params", type=cliutil.json_arg, required=True, help="tables and figure")
     p_rep.add_argument("--data", type=Path, default=Path("data"), help="prepared datasets")
+    p_rep.add_argument(
+        "--partial", action="store_true", help="preview: missing runs leave their cells empty"
+    )
+    p_lb = sub.add_parser("leaderboard", help="the fair KD leaderboard (paired by seed)")
+    p_lb.add_argument("--results", type=Path, required=True, help="the run's results folder")
+    p_lb.add_argument("--out", type=Path, required=True)
+    p_lb.add_argument("--params", type=cliutil.json_arg, required=True, help="the leaderboard")
     args = parser.parse_args(argv)
 
     if args.command == "train":
@@ -50,10 +59,14 @@ def _main(argv: list[str] | None) -> int:
         from repro.distill.run import evaluate_pretrained
 
         evaluate_pretrained(args.params, args.data, args.out)
+    elif args.command == "leaderboard":
+        from repro.distill.leaderboard import leaderboard_report
+
+        leaderboard_report(args.params, args.results, args.out)
     else:
         from repro.distill.report import kd_report
 
-        kd_report(args.params, args.results, args.reported, args.out, args.data)
+        kd_report(args.params, args.results, args.reported, args.out, args.data, args.partial)
     return 0
 
 

@@ -1,4 +1,5 @@
-"""Image-folder datasets (ImageNet) read through an index, with the ArrayData interface.
+"""Image-folder datasets (ImageNet, the fine-grained sets) read through an index, with the
+ArrayData interface.
 
 ImageNet does not fit on the device as uint8 arrays, and its JPEGs have different sizes, so
 each image is decoded and cropped on its own (per sample, in DataLoader worker processes)
@@ -22,17 +23,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import torch
-import torchvision.transforms.v2.functional as TF
 from torch import Tensor
-from torchvision.io import ImageReadMode, decode_image
 
 from repro.core import ReproError
 from repro.data.arrays import read_meta
 
 
 def is_folder_index(meta: dict) -> bool:
-    """Whether a prepared dataset's ``meta.json`` describes an image-folder index."""
-    return meta.get("name") == "imagenet"
+    """Whether a prepared dataset's ``meta.json`` describes an image-folder index (ImageNet, or
+    ``format: folder-index``: the fine-grained sets of ``repro.data.fgvr``)."""
+    return meta.get("name") == "imagenet" or meta.get("format") == "folder-index"
 
 
 def random_resized_box(
@@ -77,6 +77,11 @@ class _Decode(torch.utils.data.Dataset):
         return len(self.paths)
 
     def __getitem__(self, key: tuple[int, int]) -> tuple[Tensor, int]:
+        # torchvision is imported here, not at module level: importing it pulls in
+        # torch._dynamo (seconds), which array-dataset jobs never need.
+        import torchvision.transforms.v2.functional as TF
+        from torchvision.io import ImageReadMode, decode_image
+
         index, seed = key
         path = self.root / self.paths[index]
         try:

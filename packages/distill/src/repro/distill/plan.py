@@ -14,26 +14,38 @@ tables it reports, and its summary is a view over the pool::
         kd: {method: kd}              # overrides per recipe name
         energy_kd: {method: kd, args: {temperature: {policy: energy}},
                     train: {cifar: {epochs: 360}}}
+      dataset_args: {tinyimagenet: {r2kd_cutout: {cutout_size: 16}}}  # per dataset, deep-merged
       pair_args: {cifar100: {vgg13-vgg8: {dkd: {beta: 6}}}}  # per pair, deep-merged
       pretrained_teachers: {imagenet: {resnet34_imagenet: /path/resnet34-b627a593.pth}}
+      init_weights: {cub200: {resnet18_imagenet: /path/resnet18-f37072fd.pth}}  # start from
       resources: {default: {...}, cifar100: {gpu: 1, ...}}   # Snakemake resources per dataset
     energy_kd:
       tables:
         - {title: CIFAR-100, dataset: cifar100, recipe: cifar, pairs: [resnet32x4-resnet8x4],
-           variants: [kd, dkd, energy_kd], seeds: [0, 1, 2, 3, 4]}
+           variants: [kd, dkd, energy_kd], seeds: [0, 1, 2, 3, 4], reported_only: [mlkd]}
+    kd_leaderboard: {dataset: cifar100, recipe: fair, pairs: [...], variants: [...],
+                     seeds: [0, 1, 2, 3, 4], baseline: kd}
 
 A *cell* is (dataset, teacher, student, variant, recipe, seed); a cell that two tables (or two
-papers) ask for is planned once. A teacher is trained once per (dataset, model, teacher_seed),
-whichever paper asks for it, unless ``pretrained_teachers`` names the user's weights file.
+papers, or the leaderboard) ask for is planned once. A recipe that only ``extends`` another (an
+alias, e.g. the leaderboard's ``fair: {extends: cifar}``) shares its parent's runs for every
+variant that overrides neither (:func:`run_recipe`): the runs are the same, so they are trained
+once. ``reported_only`` variants of a table (published baselines we do not implement, e.g.
+MLKD) are scorecard rows with the reported number and an empty ours, never planned. A teacher
+is trained once per (dataset, model, teacher_seed), whichever paper asks for it, unless
+``pretrained_teachers`` names the user's weights file.
 Training settings layer as: recipe < the variant's overrides for that recipe < the recipe's
-``student_lr`` for the student. Each job's params are exactly what determines its output.
+``student_lr`` for the student; method arguments as: the variant's < ``dataset_args`` <
+``pair_args``. ``init_weights`` starts every run of a (dataset, model), trained alone or as a
+student, from the user's weights file (e.g. ImageNet-pretrained ResNets for the fine-grained
+sets; the classifier is new). Each job's params are exactly what determines its output.
 """
 
 from __future__ import annotations
 
 import copy
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from repro.distill.registry import check_method
@@ -41,6 +53,8 @@ from repro.distill.registry import check_method
 #: KD papers -> their config sections.
 PAPERS = {"energy-kd": "energy_kd", "cskd": "cskd", "r2kd": "r2kd"}
 POOL = "kd"
+#: The fair KD leaderboard's config section and results folder.
+LEADERBOARD, LEADERBOARD_DIR = "kd_leaderboard", "kd-leaderboard"
 #: Config keys of a recipe that are not TrainConfig settings.
 RECIPE_META = ("extends", "student_lr")
 
@@ -111,10 +125,26 @@ def train_settings(
 
 
 def variant_args(pool: Mapping[str, Any], variant: str, dataset: str, pair: str) -> dict[str, Any]:
-    """The variant's method arguments with the pair's overrides deep-merged in."""
+    """The variant's method arguments, then the dataset's and the pair's deep-merged in."""
     spec = pool["variants"][variant]
-    pair_over = pool.get("pair_args", {}).get(dataset, {}).get(pair, {}).get(variant)
-    return _deep_merge(spec.get("args", {}), pair_over)
+    data_over = (pool.get("dataset_args") or {}).get(dataset, {}).get(variant)
+    pair_over = (pool.get("pair_args") or {}).get(dataset, {}).get(pair, {}).get(variant)
+    return _deep_merge(_deep_merge(spec.get("args", {}), data_over), pair_over)
+
+
+def run_recipe(pool: Mapping[str, Any], recipe_name: str, variant: str) -> str:
+    """The recipe whose runs a (recipe, variant) uses: a recipe that only ``extends`` another
+    (no settings of its own) is its parent's alias for a variant that overrides neither, so
+    the two are the same runs; followed up the chain."""
+    recipes = pool.get("recipes", {})
+    overrides = pool.get("variants", {}).get(variant, {}).get("train", {}) or {}
+    name = recipe_name
+    while name in recipes:
+        spec, parent = recipes[name], recipes[name].get("extends")
+        if parent is None or set(spec) != {"extends"} or name in overrides or parent in overrides:
+            break
+        name = parent
+    return name
 
 
 def vanilla_recipe(pool: Mapping[str, Any], dataset: str) -> str:
@@ -138,6 +168,28 @@ def pretrained_weights(pool: Mapping[str, Any], dataset: str, teacher: str) -> s
     return (pool.get("pretrained_teachers", {}).get(dataset) or {}).get(teacher)
 
 
+def init_key(dataset: str, model: str) -> str:
+    """The config key holding the initial weights of a (dataset, model)."""
+    return f"{POOL}.init_weights.{dataset}.{model}"
+
+
+def has_init(pool: Mapping[str, Any], dataset: str, model: str) -> bool:
+    """Whether runs of ``model`` on ``dataset`` start from the user's weights file."""
+    return model in ((pool.get("init_weights") or {}).get(dataset) or {})
+
+
+def init_weights(pool: Mapping[str, Any], dataset: str, model: str) -> str | None:
+    """The configured initial weights of a (dataset, model) (None while it is not set)."""
+    return ((pool.get("init_weights") or {}).get(dataset) or {}).get(model)
+
+
+def _with_init(params: dict[str, Any], pool: Mapping[str, Any], dataset: str, model: str):
+    if has_init(pool, dataset, model):
+        params["init_weights"] = init_weights(pool, dataset, model)
+        params["init_weights_key"] = init_key(dataset, model)
+    return params
+
+
 # -- per-job params ----------------------------------------------------------------------------
 def kd_params(pool: Mapping[str, Any], cell: Cell) -> dict[str, Any]:
     """Params of a KD student job: exactly what determines its output."""
@@ -155,13 +207,13 @@ def kd_params(pool: Mapping[str, Any], cell: Cell) -> dict[str, Any]:
     if is_pretrained(pool, cell.dataset, cell.teacher):
         params["teacher_weights"] = pretrained_weights(pool, cell.dataset, cell.teacher)
         params["teacher_weights_key"] = pretrained_key(cell.dataset, cell.teacher)
-    return params
+    return _with_init(params, pool, cell.dataset, cell.student)
 
 
 def vanilla_params(pool: Mapping[str, Any], dataset: str, model: str, seed: int) -> dict[str, Any]:
     """Params of a model trained alone with cross-entropy (a teacher or a student baseline)."""
     name = vanilla_recipe(pool, dataset)
-    return {
+    params = {
         "dataset": dataset,
         "teacher": None,
         "student": model,
@@ -171,6 +223,7 @@ def vanilla_params(pool: Mapping[str, Any], dataset: str, model: str, seed: int)
         "args": {},
         "train": train_settings(pool, name, model, seed),
     }
+    return _with_init(params, pool, dataset, model)
 
 
 def pretrained_eval_params(pool: Mapping[str, Any], dataset: str, teacher: str) -> dict[str, Any]:
@@ -188,34 +241,46 @@ def pretrained_eval_params(pool: Mapping[str, Any], dataset: str, teacher: str) 
 
 
 # -- tables and cells --------------------------------------------------------------------------
+def _table(pool: Mapping[str, Any], table: Mapping[str, Any], title: str) -> dict[str, Any]:
+    """A table with its seeds filled in from the pool and, per variant, the recipe whose runs
+    it reads (:func:`run_recipe`; listed only where it differs from the table's)."""
+    variants = list(table["variants"])
+    runs = {v: run_recipe(pool, table["recipe"], v) for v in variants}
+    out = {
+        "title": table.get("title") or title,
+        "dataset": table["dataset"],
+        "recipe": table["recipe"],
+        "pairs": list(table["pairs"]),
+        "variants": variants,
+        "seeds": list(table.get("seeds", pool.get("seeds", [0]))),
+    }
+    shared = {v: r for v, r in runs.items() if r != table["recipe"]}
+    if shared:
+        out["run_recipes"] = shared
+    if table.get("reported_only"):
+        out["reported_only"] = list(table["reported_only"])
+    return out
+
+
 def tables(config: Mapping[str, Any], paper: str) -> list[dict[str, Any]]:
     """The tables a KD paper reports, with seeds filled in from the pool."""
     pool = config.get(POOL, {})
     section = config.get(PAPERS[paper], {})
-    out = []
-    for i, table in enumerate(section.get("tables", [])):
-        out.append(
-            {
-                "title": table.get("title") or f"{table['dataset']} ({i + 1})",
-                "dataset": table["dataset"],
-                "recipe": table["recipe"],
-                "pairs": list(table["pairs"]),
-                "variants": list(table["variants"]),
-                "seeds": list(table.get("seeds", pool.get("seeds", [0]))),
-            }
-        )
-    return out
+    return [
+        _table(pool, table, f"{table['dataset']} ({i + 1})")
+        for i, table in enumerate(section.get("tables", []))
+    ]
 
 
 def _table_cells(table: Mapping[str, Any]) -> list[Cell]:
     cells = []
+    shared = table.get("run_recipes", {})
     for pair in table["pairs"]:
         teacher, student = split_pair(pair)
         for variant in table["variants"]:
+            recipe_name = shared.get(variant, table["recipe"])
             for seed in table["seeds"]:
-                cells.append(
-                    Cell(table["dataset"], teacher, student, variant, table["recipe"], seed)
-                )
+                cells.append(Cell(table["dataset"], teacher, student, variant, recipe_name, seed))
     return cells
 
 
@@ -225,12 +290,36 @@ def paper_cells(config: Mapping[str, Any], paper: str) -> list[Cell]:
 
 
 def pool_cells(config: Mapping[str, Any], papers: Iterable[str]) -> list[Cell]:
-    """The union of the KD papers' cells, each once."""
+    """The union of the KD papers' cells (and the leaderboard's), each once."""
     cells: dict[Cell, None] = {}
     for paper in papers:
         if paper in PAPERS:
             cells.update(dict.fromkeys(paper_cells(config, paper)))
+    board = leaderboard(config)
+    if board is not None:
+        cells.update(dict.fromkeys(_table_cells(board)))
     return list(cells)
+
+
+# -- the fair leaderboard ----------------------------------------------------------------------
+def leaderboard(config: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The fair KD leaderboard (section ``kd_leaderboard``) as a table plus its ``baseline``
+    variant and ``confidence`` level, or None when the section is absent: every variant on the
+    same pairs, recipe and seeds (no variant's recipe overrides apply to its recipe unless the
+    config gives them for it by name)."""
+    section = config.get(LEADERBOARD)
+    if not section:
+        return None
+    pool = config.get(POOL, {})
+    table = _table(pool, section, section.get("title") or "Fair KD leaderboard")
+    table["baseline"] = section.get("baseline", "kd")
+    table["confidence"] = float(section.get("confidence", 0.95))
+    return table
+
+
+def leaderboard_runs(results: str, board: Mapping[str, Any]) -> list[str]:
+    """result.json of every run of the leaderboard (its params: :func:`leaderboard`)."""
+    return [f"{cell_dir(results, c)}/result.json" for c in _table_cells(board)]
 
 
 def _table_vanilla(
@@ -279,15 +368,19 @@ def vanilla_dir(results: str, dataset: str, model: str, seed: int | None) -> str
 
 
 def report_params(config: Mapping[str, Any], paper: str) -> dict[str, Any]:
-    """What a KD paper's scorecard job needs: its tables (compact), the teacher seed and which
-    teachers are the user's pretrained files. The job derives its cells and run folders from
-    these (:func:`report_runs`), so its command line stays short."""
+    """What a KD paper's scorecard job needs: its tables (compact), the teacher seed, which
+    teachers are the user's pretrained files, the figures it draws and the run they draw from.
+    The job derives its cells and run folders from these (:func:`report_runs`), so its command
+    line stays short."""
     pool = config.get(POOL, {})
+    cell = figure_cell(config, paper)
     return {
         "paper": paper,
         "tables": tables(config, paper),
         "teacher_seed": pool.get("teacher_seed", 0),
         "pretrained": sorted([list(p) for p in _pretrained_pairs(pool)]),
+        "figures": report_figures(config, paper),
+        "figure_cell": None if cell is None else list(asdict(cell).values()),
     }
 
 
@@ -303,6 +396,9 @@ def report_runs(results: str, params: Mapping[str, Any]) -> list[str]:
         for d, model, seed in _table_vanilla(table, params["teacher_seed"], pretrained):
             files[f"{vanilla_dir(results, d, model, seed)}/result.json"] = None
     return list(files)
+
+
+REPORTED_ONLY_NOTE = "published baseline, not run here (no such method in repro)"
 
 
 def scorecard_cells(table: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -321,44 +417,84 @@ def scorecard_cells(table: Mapping[str, Any]) -> list[dict[str, Any]]:
                 "student": student,
                 "variant": variant,
             }
+        for variant in table.get("reported_only", []):
+            cells[(teacher, student, variant)] = {
+                "teacher": teacher,
+                "student": student,
+                "variant": variant,
+                "note": REPORTED_ONLY_NOTE,
+            }
     return [{"dataset": table["dataset"], **c} for c in cells.values()]
 
 
-def energy_figure_cell(config: Mapping[str, Any], paper: str = "energy-kd") -> Cell | None:
-    """The cell whose teacher energies and thresholds the Energy KD figures show: the first
-    pair of the first table, with its first variant that uses the energy policy, first seed
-    (the scorecard job finds the same run with :func:`energy_run`)."""
+#: Display names of the KD papers (report titles, Snakemake report categories).
+TITLES = {"energy-kd": "Energy KD", "cskd": "CSKD", "r2kd": "R2KD"}
+#: The temperature policy whose per-sample temperatures a paper's figures show, drawn from one
+#: run of its first table (:func:`figure_cell`).
+FIGURE_POLICY = {"energy-kd": "energy", "cskd": "cswt"}
+#: Labels of the figures in the Snakemake report.
+FIGURE_LABELS = {
+    "accuracy": "accuracy by method",
+    "energy_histogram": "teacher energy and thresholds",
+    "energy_vs_confidence": "teacher energy vs confidence",
+    "cswt_temperature": "CSWT temperature vs similarity",
+    "pruning": "accuracy with and without pruning",
+    "paired_differences": "paired differences from KD",
+}
+
+
+def _policy(pool: Mapping[str, Any], variant: str) -> str | None:
+    temperature = pool["variants"][variant].get("args", {}).get("temperature")
+    return temperature.get("policy") if isinstance(temperature, Mapping) else None
+
+
+def figure_cell(config: Mapping[str, Any], paper: str) -> Cell | None:
+    """The run whose per-sample temperatures a paper's figures show: the first pair and seed
+    of the first table, with its first variant that uses the paper's policy (energy for Energy
+    KD, cswt for CSKD); None when the paper has no such figure or variant."""
+    policy = FIGURE_POLICY.get(paper)
     pool = config.get(POOL, {})
     for table in tables(config, paper)[:1]:
         for variant in table["variants"]:
-            temperature = pool["variants"][variant].get("args", {}).get("temperature")
-            if isinstance(temperature, Mapping) and temperature.get("policy") == "energy":
+            if policy is not None and _policy(pool, variant) == policy:
                 teacher, student = split_pair(table["pairs"][0])
+                recipe_name = table.get("run_recipes", {}).get(variant, table["recipe"])
                 return Cell(
-                    table["dataset"], teacher, student, variant, table["recipe"], table["seeds"][0]
+                    table["dataset"], teacher, student, variant, recipe_name, table["seeds"][0]
                 )
     return None
 
 
-def energy_run(
+def figure_run(
     params: Mapping[str, Any], results: Iterable[Mapping[str, Any]]
 ) -> Mapping[str, Any] | None:
-    """Among a scorecard's run results, the one :func:`energy_figure_cell` names: first table,
-    first pair, first seed, first variant whose temperature policy is ``energy``."""
-    by_cell = {
-        (r["dataset"], r.get("teacher"), r["student"], r.get("variant"), r.get("recipe"),
-         r.get("seed")): r
-        for r in results
-    }  # fmt: skip
-    for table in params["tables"][:1]:
-        teacher, student = split_pair(table["pairs"][0])
-        for variant in table["variants"]:
-            key = (table["dataset"], teacher, student, variant, table["recipe"], table["seeds"][0])
-            run = by_cell.get(key)
-            temperature = (run or {}).get("args", {}).get("temperature")
-            if isinstance(temperature, Mapping) and temperature.get("policy") == "energy":
-                return run
+    """Among a scorecard's run results, the one :func:`figure_cell` names (``params`` from
+    :func:`report_params`, which records it as ``figure_cell``)."""
+    want = params.get("figure_cell")
+    if not want:
+        return None
+    for r in results:
+        key = [r["dataset"], r.get("teacher"), r["student"], r.get("variant"), r.get("recipe"),
+               r.get("seed")]  # fmt: skip
+        if key == list(want):
+            return r
     return None
+
+
+def report_figures(config: Mapping[str, Any], paper: str) -> list[str]:
+    """The figures a KD paper's scorecard draws (``figures/<name>.png``): accuracy by method,
+    then the paper's own: the energy histogram and scatter (Energy KD) or the CSWT
+    temperatures (CSKD) when a table has such a variant, and accuracy with and without pruning
+    per augmentation (R2KD) when a table has an ``r2kd`` variant."""
+    names = ["accuracy"]
+    if figure_cell(config, paper) is not None:
+        names += {"energy-kd": ["energy_histogram", "energy_vs_confidence"],
+                  "cskd": ["cswt_temperature"]}.get(paper, [])  # fmt: skip
+    pool = config.get(POOL, {})
+    methods = {pool["variants"][v]["method"] for t in tables(config, paper) for v in t["variants"]}
+    if paper == "r2kd" and "r2kd" in methods:
+        names.append("pruning")
+    return names
 
 
 def resources(pool: Mapping[str, Any], dataset: str) -> dict[str, Any]:
@@ -392,6 +528,13 @@ def check(config: Mapping[str, Any], papers: Iterable[str]) -> list[str]:
             recipe(pool, rname)
         except KeyError as err:
             problems.append(f"{POOL}.recipes.{rname}: extends unknown or circular recipe {err}")
+    for dataset, by_variant in (pool.get("dataset_args") or {}).items():
+        for variant, args in by_variant.items():
+            key = f"{POOL}.dataset_args.{dataset}.{variant}"
+            if variant not in variants:
+                problems.append(f"{key}: no variant '{variant}'")
+            else:
+                problems += _own_args_problems(variants[variant], args, key)
     for dataset, by_pair in (pool.get("pair_args") or {}).items():
         for pair, by_variant in by_pair.items():
             for variant, args in by_variant.items():
@@ -399,36 +542,50 @@ def check(config: Mapping[str, Any], papers: Iterable[str]) -> list[str]:
                 if variant not in variants:
                     problems.append(f"{key}: no variant '{variant}'")
                     continue
-                # the pair's own keys; a temperature policy's name comes from the variant
-                base = variants[variant].get("args", {}).get("temperature")
-                own = dict(args)
-                if isinstance(own.get("temperature"), Mapping) and isinstance(base, Mapping):
-                    own["temperature"] = {"policy": base.get("policy"), **own["temperature"]}
-                problems += check_method(variants[variant].get("method"), own, key)
+                problems += _own_args_problems(variants[variant], args, key)
     for name in {vanilla_recipe(pool, "default"), *pool.get("vanilla_recipes", {}).values()}:
         if name not in pool.get("recipes", {}):
             problems.append(f"{POOL}.vanilla_recipes: no recipe '{name}' in {POOL}.recipes")
+    board = config.get(LEADERBOARD)
+    if board:
+        problems += _table_problems(pool, board, LEADERBOARD)
+        baseline = board.get("baseline", "kd")
+        if baseline not in board.get("variants", []):
+            problems.append(f"{LEADERBOARD}.baseline: '{baseline}' is not one of its variants")
     for paper in papers:
         section = PAPERS[paper]
         if not config.get(section, {}).get("tables"):
             problems.append(f"{section}.tables: '{paper}' is in papers but lists no tables")
             continue
         for i, table in enumerate(config[section]["tables"]):
-            key = f"{section}.tables.{i}"
-            if table.get("recipe") not in pool.get("recipes", {}):
-                problems.append(
-                    f"{key}.recipe: no recipe '{table.get('recipe')}' in {POOL}.recipes"
-                )
-            problems += [
-                f"{key}.variants: no variant '{v}' in {POOL}.variants"
-                for v in table.get("variants", [])
-                if v not in variants
-            ]
-            for pair in table.get("pairs", []):
-                try:
-                    split_pair(pair)
-                except ValueError as err:
-                    problems.append(f"{key}.pairs: {err}")
+            problems += _table_problems(pool, table, f"{section}.tables.{i}")
+    return problems
+
+
+def _own_args_problems(spec: Mapping[str, Any], args: Mapping[str, Any], key: str) -> list[str]:
+    """Problems with override arguments (dataset or pair); a temperature policy's name comes
+    from the variant."""
+    base = spec.get("args", {}).get("temperature")
+    own = dict(args)
+    if isinstance(own.get("temperature"), Mapping) and isinstance(base, Mapping):
+        own["temperature"] = {"policy": base.get("policy"), **own["temperature"]}
+    return check_method(spec.get("method"), own, key)
+
+
+def _table_problems(pool: Mapping[str, Any], table: Mapping[str, Any], key: str) -> list[str]:
+    problems = []
+    if table.get("recipe") not in pool.get("recipes", {}):
+        problems.append(f"{key}.recipe: no recipe '{table.get('recipe')}' in {POOL}.recipes")
+    problems += [
+        f"{key}.variants: no variant '{v}' in {POOL}.variants"
+        for v in table.get("variants", [])
+        if v not in pool.get("variants", {})
+    ]
+    for pair in table.get("pairs", []):
+        try:
+            split_pair(pair)
+        except ValueError as err:
+            problems.append(f"{key}.pairs: {err}")
     return problems
 
 
@@ -442,4 +599,15 @@ def unset_pretrained(
         "state_dict file; nothing is downloaded)"
         for d, t in sorted(set(datasets_teachers))
         if is_pretrained(pool, d, t) and not pretrained_weights(pool, d, t)
+    ]
+
+
+def unset_init(config: Mapping[str, Any], datasets_models: Iterable[tuple[str, str]]) -> list[str]:
+    """One line per planned (dataset, model) whose initial weights file is not set."""
+    pool = config.get(POOL, {})
+    return [
+        f"config key {init_key(d, m)} is not set (path to the model's ImageNet-pretrained "
+        "torchvision state_dict file; nothing is downloaded)"
+        for d, m in sorted(set(datasets_models))
+        if has_init(pool, d, m) and not init_weights(pool, d, m)
     ]

@@ -51,6 +51,8 @@ def pruned_copy(teacher: nn.Module, rate: float = PRUNE_RATE) -> nn.Module:
         raise ReproError(f"pruning rate must be in [0, 1]; got {rate}")
     pruned = copy.deepcopy(teacher)
     for layer in prunable_layers(pruned):
+        # torch's pruning flattens with .view, which a channels_last weight refuses
+        layer.weight.data = layer.weight.data.contiguous()
         prune.l1_unstructured(layer, name="weight", amount=float(rate))
         prune.remove(layer, "weight")
     pruned.requires_grad_(False)

@@ -5,7 +5,8 @@ Params (one JSON object per job, made by :mod:`repro.distill.plan`)::
     {"dataset": "cifar100", "student": "resnet8", "teacher": "resnet32x4" | null,
      "variant": "energy_kd", "recipe": "cifar", "method": "kd", "args": {...},
      "train": {...TrainConfig...},
-     "teacher_weights": "/path/resnet34-b627a593.pth"}   # optional, see load_teacher_weights
+     "teacher_weights": "/path/resnet34-b627a593.pth",   # optional, see load_teacher_weights
+     "init_weights": "/path/resnet18-f37072fd.pth"}      # optional, see load_init_weights
 
 The data folder is either an array dataset (``repro.data.arrays``: ArrayData, whole split on
 the device) or an image-folder index (ImageNet: FolderData, JPEGs decoded by DataLoader
@@ -85,6 +86,44 @@ def load_teacher_weights(
     return model
 
 
+def load_init_weights(
+    model: torch.nn.Module, path: str | os.PathLike[str] | None, config_key: str
+) -> torch.nn.Module:
+    """Start ``model`` from a user-supplied state_dict (e.g. torchvision's ImageNet-pretrained
+    ResNet-18/34 for a fine-grained dataset), loaded with ``weights_only=True`` into the model's
+    torchvision ``.net`` (or the model itself). Every tensor must fit, except the classifier
+    (the last Linear layer), which keeps its fresh initialisation when its shape differs (a
+    dataset with other classes). Nothing is downloaded."""
+    if not path or not Path(path).is_file():
+        raise ReproError(
+            f"initial weights file {str(path) if path else '(not set)'} not found; set config "
+            f"key {config_key} to a torchvision state_dict file"
+        )
+    target = getattr(model, "net", model)
+    own = target.state_dict()
+    linears = [name for name, m in target.named_modules() if isinstance(m, torch.nn.Linear)]
+    head = {f"{linears[-1]}.weight", f"{linears[-1]}.bias"} if linears else set()
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except (RuntimeError, OSError, TypeError) as exc:
+        raise ReproError(f"{path}: not a state_dict ({str(exc).splitlines()[0]})") from exc
+    if not isinstance(state, dict):
+        raise ReproError(f"{path}: not a state_dict (a {type(state).__name__})")
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    misfit = sorted(
+        k for k in set(own) & set(state) if own[k].shape != state[k].shape and k not in head
+    )
+    if missing or unexpected or misfit:
+        raise ReproError(
+            f"{path}: does not fit this model (missing {missing[:3]}, unexpected "
+            f"{unexpected[:3]}, other shapes {misfit[:3]}; set {config_key} to the right file)"
+        )
+    keep = {k: v for k, v in state.items() if own[k].shape == v.shape}
+    target.load_state_dict({**own, **keep})
+    return model
+
+
 def load_data(
     data_dir: str | os.PathLike[str], cfg: TrainConfig
 ) -> tuple[dict[str, Any], ArrayData | FolderData, ArrayData | FolderData]:
@@ -125,6 +164,9 @@ def _train_run(
     meta, train, test = load_data(data_dir, cfg)
     num_classes = len(meta["classes"])
     student = build_model(params["student"], num_classes, train.in_channels)
+    if "init_weights" in params:
+        key = params.get("init_weights_key", "init_weights")
+        load_init_weights(student, params["init_weights"], key)
     teacher = None
     if params.get("teacher") and "teacher_weights" in params:
         key = params.get("teacher_weights_key", "teacher_weights")
@@ -149,6 +191,7 @@ def _train_run(
         "method": params["method"],
         "args": params.get("args", {}),
         "seed": cfg.seed,
+        "batch_size": cfg.batch_size,
         "normalize": {
             "mean": trainer.augment.mean.flatten().tolist(),
             "std": trainer.augment.std.flatten().tolist(),

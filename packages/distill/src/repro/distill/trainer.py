@@ -159,6 +159,8 @@ class Trainer:
             )
         if self.world > 1 and cfg.sync_bn and self.device.type == "cuda":
             distiller.student = torch.nn.SyncBatchNorm.convert_sync_batchnorm(distiller.student)
+        # the method's own draws are seeded from the run's seed (a resume restores them)
+        distiller.bind_run(cfg.seed, mean, std)
         self.params = distiller.student_parameters()
         self.opt = torch.optim.SGD(
             self.params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay

@@ -15,19 +15,10 @@ import torch.nn.functional as F
 from scipy.special import betaincinv
 from torch import Tensor
 
+from repro.distill.losses.similarity import temperature_column
+
 Direction = Literal["paper", "code"]
 DIRECTIONS: tuple[str, ...] = ("paper", "code")
-
-
-def _temperature_column(temperature: float | Tensor, logits: Tensor) -> Tensor:
-    """Temperature as a (B, 1) or (1, 1) tensor on the logits' device and dtype."""
-    t = torch.as_tensor(temperature, dtype=logits.dtype, device=logits.device)
-    if t.dim() == 0:
-        return t.reshape(1, 1)
-    if t.shape != (logits.shape[0],):
-        n = logits.shape[0]
-        raise ValueError(f"per-sample temperature must have shape ({n},), got {tuple(t.shape)}")
-    return t.reshape(-1, 1)
 
 
 def _kl_rows(log_p_s: Tensor, log_p_t: Tensor) -> Tensor:
@@ -37,7 +28,7 @@ def _kl_rows(log_p_s: Tensor, log_p_t: Tensor) -> Tensor:
 
 def kd_loss(logits_s: Tensor, logits_t: Tensor, temperature: float | Tensor) -> Tensor:
     """Hinton KD: mean_i T_i^2 * KL(softmax(z_t,i / T_i) || softmax(z_s,i / T_i))."""
-    t = _temperature_column(temperature, logits_s)
+    t = temperature_column(temperature, logits_s)
     log_p_s = F.log_softmax(logits_s / t, dim=1)
     log_p_t = F.log_softmax(logits_t / t, dim=1)
     return (_kl_rows(log_p_s, log_p_t) * t.squeeze(1) ** 2).mean()
@@ -58,7 +49,7 @@ def dkd_loss(
     (after the division by T) before the softmax. The binary log-probabilities are computed with
     logsumexp instead of log(sum(p)), which is the same value without underflow to log(0).
     """
-    t = _temperature_column(temperature, logits_s)
+    t = temperature_column(temperature, logits_s)
     zs, zt = logits_s / t, logits_t / t
     gt = F.one_hot(target.reshape(-1), zs.shape[1]).to(torch.bool)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any, ClassVar
 
 import torch
@@ -12,6 +12,42 @@ from torch import Tensor, nn
 from repro.distill.temperature.base import TeacherStatistic
 
 Batch = tuple[Tensor, Tensor]
+
+
+def method_seed(run_seed: int) -> int:
+    """The seed of a method's own random draws in a run of seed ``run_seed``: 2**32 + seed.
+
+    It differs from every ``repro.core.training.seed_period(seed, epoch)`` value (the data order
+    and the trainer's crops), so a method's draws do not repeat those streams.
+    """
+    return 2**32 + int(run_seed)
+
+
+class RandomDraws(nn.Module):
+    """A CPU ``torch.Generator`` for a method's own random draws (mixing partners, boxes,
+    augmentation policies), never the global RNG, which the trainer's crops and flips use: so
+    every method of a run seed sees the same data order and crops, whatever it draws.
+
+    Seeded from ``seed`` when given, else from the run's seed (``Distiller.bind_run``, via
+    :func:`method_seed`), so methods of the same run seed draw the same sequence. Its state is
+    the module's extra state, saved in checkpoints: a resumed run continues the sequence.
+    """
+
+    def __init__(self, seed: int | None = None) -> None:
+        super().__init__()
+        self.fixed = seed is not None
+        self.generator = torch.Generator().manual_seed(method_seed(0) if seed is None else seed)
+
+    def bind(self, run_seed: int) -> None:
+        """Seed from the run's seed (unless a ``seed`` argument fixed it)."""
+        if not self.fixed:
+            self.generator.manual_seed(method_seed(run_seed))
+
+    def get_extra_state(self) -> dict[str, Any]:
+        return {"generator": self.generator.get_state()}
+
+    def set_extra_state(self, state: dict[str, Any]) -> None:
+        self.generator.set_state(state["generator"])
 
 
 def logits_of(output: Any) -> Tensor:
@@ -43,9 +79,30 @@ class Distiller(nn.Module):
             raise ValueError(f"{name} takes no teacher")
         self.student = student
         self.teacher = teacher
+        #: (mean, std) of the batches ``forward_train`` gets (set by ``bind_run``).
+        self.normalization: tuple[list[float], list[float]] | None = None
         if teacher is not None:
             teacher.requires_grad_(False)
             teacher.eval()
+
+    def bind_run(self, seed: int, mean: Sequence[float], std: Sequence[float]) -> None:
+        """What a method may need of its run, given before training (fresh or resumed; a
+        resumed run then restores its generators from the checkpoint): the run's seed, which
+        seeds every :class:`RandomDraws`, and the normalisation of the batches ``forward_train``
+        receives (a method that augments in pixel space, e.g. AutoAugment, goes back to uint8
+        with it)."""
+        self.normalization = (list(mean), list(std))
+        for module in self.modules():
+            if isinstance(module, RandomDraws):
+                module.bind(seed)
+
+    def require_normalization(self) -> tuple[list[float], list[float]]:
+        """The batches' (mean, std); an error naming the method when ``bind_run`` was not called."""
+        if self.normalization is None:
+            raise RuntimeError(
+                f"{type(self).__name__} needs the batches' normalisation: call bind_run first"
+            )
+        return self.normalization
 
     def train(self, mode: bool = True) -> Distiller:
         """Set train/eval mode on the student; the teacher stays in eval mode."""

@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from repro.distill.losses import cutmix, kd_loss, mixup
-from repro.distill.methods.base import Distiller
+from repro.distill.methods.base import Distiller, RandomDraws
 from repro.distill.temperature import TemperaturePolicy, as_policy
 from repro.distill.temperature.energy import EnergySplit
 
@@ -40,7 +40,8 @@ class HEDA(Distiller):
     """KD plus a KD term on mixed high-energy samples (see the module docstring).
 
     ``seed`` seeds the CPU ``torch.Generator`` that draws lambda, boxes and pairings; with
-    ``None`` it is seeded from the global torch RNG. Its state is saved in ``state_dict``.
+    ``None`` it is seeded from the run's seed (``RandomDraws``). Its state is saved in
+    ``state_dict``.
     """
 
     def __init__(
@@ -72,9 +73,12 @@ class HEDA(Distiller):
         self.cutmix_alpha = cutmix_alpha
         self.mixup_alpha = mixup_alpha
         self.include_first_two = include_first_two
-        if seed is None:
-            seed = int(torch.randint(2**62, ()))
-        self.generator = torch.Generator().manual_seed(seed)
+        self.draws = RandomDraws(seed)
+
+    @property
+    def generator(self) -> torch.Generator:
+        """The mixing generator (see :class:`RandomDraws`)."""
+        return self.draws.generator
 
     def select(self, logits_t: Tensor) -> Tensor:
         """Batch indices to mix: E > tau_high (ascending), after [0, 1] if ``include_first_two``."""
@@ -109,14 +113,6 @@ class HEDA(Distiller):
             "loss_kd": self.kd_weight * kd_loss(logits_s, logits_t, t),
             "loss_aug": loss_aug,
         }
-
-    def get_extra_state(self) -> dict[str, Any]:
-        """The mixing generator's state, so a resumed run draws the same sequence."""
-        return {"generator": self.generator.get_state()}
-
-    def set_extra_state(self, state: dict[str, Any]) -> None:
-        """Restore the mixing generator's state."""
-        self.generator.set_state(state["generator"])
 
 
 METHOD = HEDA

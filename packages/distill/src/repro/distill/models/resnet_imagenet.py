@@ -6,11 +6,15 @@ The torchvision network is built with ``weights=None`` (nothing is downloaded) a
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
-import torchvision
 from torch import nn
 
 from ._common import ModelOutput, global_pool
+
+if TYPE_CHECKING:
+    import torchvision
 
 
 class TorchvisionResNet(nn.Module):
@@ -37,17 +41,23 @@ class TorchvisionResNet(nn.Module):
 
 def resnet18_imagenet(num_classes: int = 1000, in_channels: int = 3) -> TorchvisionResNet:
     """``torchvision.models.resnet18(weights=None)`` returning ``(logits, feats)``."""
+    import torchvision  # lazily: it imports torch._dynamo (seconds), CIFAR jobs never need it
+
     net = torchvision.models.resnet18(weights=None, num_classes=num_classes)
     return TorchvisionResNet(net, in_channels)
 
 
 def resnet34_imagenet(num_classes: int = 1000, in_channels: int = 3) -> TorchvisionResNet:
     """``torchvision.models.resnet34(weights=None)`` returning ``(logits, feats)``."""
+    import torchvision  # lazily: it imports torch._dynamo (seconds), CIFAR jobs never need it
+
     net = torchvision.models.resnet34(weights=None, num_classes=num_classes)
     return TorchvisionResNet(net, in_channels)
 
 
 def resnet50_imagenet(num_classes: int = 1000, in_channels: int = 3) -> TorchvisionResNet:
     """``torchvision.models.resnet50(weights=None)`` returning ``(logits, feats)``."""
+    import torchvision  # lazily: it imports torch._dynamo (seconds), CIFAR jobs never need it
+
     net = torchvision.models.resnet50(weights=None, num_classes=num_classes)
     return TorchvisionResNet(net, in_channels)
