@@ -102,9 +102,11 @@ def test_paper_run_without_imagenet_stops_before_any_job(workdir):
     assert any("data.cub200.root is not set" in e and "CUB_200_2011.tgz" in e for e in errors)
     # imagenet, zurich, the two unset pretrained teachers, MHSAN's three inputs, R2KD's four
     # fine-grained sets and their ImageNet-pretrained initial weights (2 models x 4 sets)
-    keys = ["data.imagenet.root", "data.zurich.archive", "resnet34_imagenet", "resnet50_imagenet",
-            "mhsan.train.model.backbone_weights", "mhsan.split_file", "mhsan.images",
-            "data.cub200.root", "data.mit67.root", "data.stanford40.root", "data.dogs.root"]  # fmt: skip
+    keys = [
+        "data.imagenet.root", "data.zurich.archive", "resnet34_imagenet", "resnet50_imagenet",
+        "mhsan.train.model.backbone_weights", "mhsan.split_file", "mhsan.images",
+        "data.cub200.root", "data.mit67.root", "data.stanford40.root", "data.dogs.root",
+    ]  # fmt: skip
     assert len(errors) == len(keys) + 8 and all(any(k in e for e in errors) for k in keys), errors
     assert sum("kd.init_weights." in e for e in errors) == 8
     assert not (workdir / "data").exists()  # nothing fetched or prepared
