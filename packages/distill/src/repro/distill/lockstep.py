@@ -38,16 +38,9 @@ from repro.core import ReproError
 from repro.core.progress import progress
 from repro.core.training import seed_period
 from repro.distill.methods.base import prepare_together
+from repro.distill.plan import SHARED_SETTINGS
 from repro.distill.shared import SharedTeacher
 from repro.distill.trainer import Trainer
-
-#: TrainConfig settings that determine the batches and their augmentation (and the process's
-#: device and threads): the cells of a lockstep group must agree on them. The rest (epochs,
-#: lr, schedule, momentum, weight decay, amp, eval batch size) may differ per cell.
-SHARED_SETTINGS = (
-    "seed", "batch_size", "device", "crop_padding", "flip", "mean", "std", "channels_last",
-    "threads", "workers", "image_size", "sync_bn",
-)  # fmt: skip
 
 
 class LockstepTrainer:

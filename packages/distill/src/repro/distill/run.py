@@ -37,6 +37,7 @@ from repro.distill.arraydata import ArrayData, BatchAugment
 from repro.distill.folderdata import FolderData, is_folder_index
 from repro.distill.methods import build_method
 from repro.distill.models import build_model
+from repro.distill.plan import GROUP_KEYS
 from repro.distill.trainer import TrainConfig, Trainer, evaluate
 
 log = logging.getLogger("repro.distill")
@@ -227,11 +228,6 @@ def _train_run(
     result = trainer.save_outputs(_extra(params, meta, cfg, trainer))
     log.info("result: %s", result)
     return result
-
-
-#: Params keys every cell of a lockstep group shares (besides the TrainConfig settings in
-#: ``repro.distill.lockstep.SHARED_SETTINGS``): one dataset and one teacher.
-GROUP_KEYS = ("dataset", "teacher", "teacher_weights")
 
 
 def train_group(
