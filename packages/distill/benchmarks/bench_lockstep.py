@@ -111,13 +111,17 @@ def time_steps(trainers, wrapper, data, device, steps: int, warmup: int) -> floa
     return sum(run([t]) for t in trainers)
 
 
-def measure(pool, cells, teacher, students, data, device, bf16, steps, warmup):
-    """(seconds per group step alone-sum, lockstep) for ``cells``."""
-    alone, _ = make_trainers(pool, cells, teacher, students, data, device, bf16, shared=False)
-    t_alone = time_steps(alone, None, data, device, steps, warmup)
-    del alone
-    group, wrapper = make_trainers(pool, cells, teacher, students, data, device, bf16, True)
-    t_lock = time_steps(group, wrapper, data, device, steps, warmup)
+def measure(pool, cells, teacher, students, data, device, bf16, steps, warmup, which="both"):
+    """(seconds per group step alone-sum, lockstep) for ``cells``; ``which`` ("alone",
+    "lockstep") skips the other (NaN)."""
+    t_alone = t_lock = float("nan")
+    if which != "lockstep":
+        alone, _ = make_trainers(pool, cells, teacher, students, data, device, bf16, False)
+        t_alone = time_steps(alone, None, data, device, steps, warmup)
+        del alone
+    if which != "alone":
+        group, wrapper = make_trainers(pool, cells, teacher, students, data, device, bf16, True)
+        t_lock = time_steps(group, wrapper, data, device, steps, warmup)
     return t_alone, t_lock
 
 
@@ -138,6 +142,9 @@ def estimate(pool, config, args, device, data, bf16: bool) -> None:
     cells = [c for c in plan.pool_cells(config, list(plan.PAPERS)) if c.dataset == "cifar100"]
     if args.pairs:
         cells = [c for c in cells if c.pair in args.pairs]
+    if not cells:
+        print(f"\nestimate: no CIFAR-100 cells of the papers' tables for pairs {args.pairs}")
+        return
     groups = plan.lockstep_groups(pool, cells)
     by_pair: dict[str, list] = {}
     for g, cs in groups.items():
@@ -166,15 +173,16 @@ def estimate(pool, config, args, device, data, bf16: bool) -> None:
                 if active not in cache:
                     spec = [(v, student_name, pair) for v in active]
                     cache[active] = measure(pool, spec, teacher, students, data, device, bf16,
-                                            args.steps, args.warmup)  # fmt: skip
+                                            args.steps, args.warmup, "lockstep")  # fmt: skip
                 spe = info[0][2]
                 rows_hours[1] += cache[active][1] * spe * (end - start) / 3600
                 start = end
             for v, e, spe in info:
-                key = (v,)
+                key = ("alone", v)
                 if key not in cache:
                     cache[key] = measure(pool, [(v, student_name, pair)], teacher, students,
-                                         data, device, bf16, args.steps, args.warmup)  # fmt: skip
+                                         data, device, bf16, args.steps, args.warmup,
+                                         "alone")  # fmt: skip
                 rows_hours[0] += cache[key][0] * spe * e / 3600
         n = sum(len(r) for r in rows)
         total_alone += rows_hours[0]
