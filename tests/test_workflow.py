@@ -130,6 +130,8 @@ def test_paper_dry_run_lists_the_energy_kd_tables(workdir):
         "results/paper/energy-kd/summary.csv",
         "--configfile",
         "config/paper.yaml",
+        "--config",
+        "kd={lockstep: false}",  # one job per cell (lockstep groups: test_lockstep_...)
         cwd=workdir,
     )
     assert proc.returncode == 0, proc.stderr
@@ -151,8 +153,10 @@ def test_paper_dry_run_lists_the_energy_kd_tables(workdir):
         assert f"vanilla/imagenet/{teacher}/pretrained/result.json" in proc.stdout
 
 
-def _paper_jobs(workdir, *targets: str) -> tuple[dict[str, int], str]:
+def _paper_jobs(workdir, *targets: str, lockstep: bool = False) -> tuple[dict[str, int], str]:
+    """Job counts of a paper dry run; by default one job per cell (kd.lockstep off)."""
     proc = snakemake("-n", "--cores", "1", *targets, "--configfile", "config/paper.yaml",
+                     "--config", f"kd={{lockstep: {str(lockstep).lower()}}}",
                      cwd=workdir)  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
     return job_counts(proc.stdout), proc.stdout
@@ -379,7 +383,8 @@ def test_config_overrides_merge_onto_the_file_in_use(workdir):
     assert '"warmup":7' in proc.stdout
     paper = snakemake(
         "-n", "--cores", "1", "results/paper/energy-kd/summary.csv",
-        "--configfile", "config/paper.yaml", "--config", "kd={seeds: [0]}", cwd=workdir,
+        "--configfile", "config/paper.yaml", "--config", "kd={seeds: [0], lockstep: false}",
+        cwd=workdir,
     )  # fmt: skip
     assert paper.returncode == 0, paper.stderr[-2000:]
     assert job_counts(paper.stdout)["train_kd"] == 10 * 5 + 3 * 2 + 2 * 4  # one seed
@@ -412,3 +417,53 @@ def test_gpu_jobs_start_through_the_launcher(workdir):
     )  # fmt: skip
     assert nodes.returncode == 0, nodes.stderr[-2000:]
     assert "repro-core launch --gpus=8 --nodes=2 -- repro-distill train" in nodes.stdout
+
+
+def test_lockstep_groups_each_row_into_one_job_and_a_cell_target_trains_alone(workdir):
+    """kd.lockstep (on in paper.yaml): one job per (dataset, pair, seed) row of cells that
+    share their batches, whatever their epochs; a cell asked for alone is its own job."""
+    jobs, out = _paper_jobs(workdir, "results/paper/energy-kd/summary.csv", lockstep=True)
+    # rows: 10 CIFAR-100 pairs + 3 CIFAR-100-LT sets x 1 pair + 2 ImageNet pairs, 5 seeds each;
+    # energy_kd's 360 epochs share a row with kd's 240
+    assert jobs["train_kd_group"] == (10 + 3 + 2) * 5 and "train_kd" not in jobs
+    group = re.search(
+        r"rule train_kd_group:\n(?:.*\n)*?.*?output: (results/paper/kd-groups/cifar100/"
+        r"resnet32x4-resnet8x4/seed0/[0-9a-f]{8}\.json)(?:.*\n)*?Shell command: (.*)",
+        out,
+    )
+    assert group, out[:3000]
+    command = group[2]
+    for variant in ("kd", "dkd", "energy_kd", "energy_dkd", "heda"):
+        assert f"kd/cifar100/cifar/{variant}/resnet32x4-resnet8x4/seed0 " in command
+    assert '"epochs":360' in command and '"epochs":240' in command
+    cell = "results/paper/kd/cifar100/cifar/heda/resnet32x4-resnet8x4/seed0/result.json"
+    jobs, out = _paper_jobs(workdir, cell, lockstep=True)
+    assert jobs["train_kd"] == 1 and "train_kd_group" not in jobs
+
+
+def test_an_edit_to_one_variant_replans_its_lockstep_group(workdir):
+    quick = workdir / "config" / "quick.yaml"
+    text = quick.read_text().replace("  lockstep: false\n", "  lockstep: true\n")
+    quick.write_text(text)
+    target = "results/quick/energy-kd/summary.csv"
+    listing = snakemake("--detailed-summary", "--cores", "1", target, cwd=workdir)
+    assert listing.returncode == 0, listing.stderr[-3000:]
+    outputs = [line.split("\t")[0] for line in listing.stdout.splitlines()[1:] if "\t" in line]
+    assert sum("/kd-groups/" in o for o in outputs) == 1  # quick: one pair, one seed
+    for name in outputs:
+        (workdir / name).parent.mkdir(parents=True, exist_ok=True)
+        (workdir / name).write_text("")
+    assert snakemake("--touch", "--forceall", "--cores", "1", target, cwd=workdir).returncode == 0
+
+    def replanned():
+        proc = snakemake("-n", "--cores", "1", target, cwd=workdir)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        return {} if "Nothing to be done" in proc.stdout + proc.stderr else job_counts(proc.stdout)
+
+    assert replanned() == {}
+    edited = text.replace(
+        "dkd: {method: dkd, args: {warmup: 5}}", "dkd: {method: dkd, args: {warmup: 6}}"
+    )
+    assert edited != text
+    quick.write_text(edited)
+    assert replanned() == {"train_kd_group": 1, "report_energy_kd": 1, "total": 2}

@@ -91,6 +91,43 @@ def kd_init_input(wildcards):
     return _init_file(wildcards.dataset, wildcards.student)
 
 
+#: Lockstep groups (kd.lockstep): the cells of a row trained in one job, by group marker.
+KD_GROUPS = (
+    kdplan.lockstep_groups(POOL, kdplan.pool_cells(config, KD_PAPERS))
+    if POOL.get("lockstep")
+    else {}
+)
+_GROUP_BY_WILDCARDS = {
+    (g.dataset, g.teacher, g.student, str(g.seed), g.key): cells for g, cells in KD_GROUPS.items()
+}
+
+
+def group_cells(wildcards):
+    """The cells of the group job named by ``wildcards``."""
+    w = wildcards
+    return _GROUP_BY_WILDCARDS[(w.dataset, w.teacher, w.student, w.seed, w.key)]
+
+
+def group_runtime(wildcards, attempt):
+    """A group job's runtime: the dataset's per-cell runtime times its cells (a bound: the
+    shared teacher forward makes it shorter)."""
+    per_cell = kdplan.resources(POOL, wildcards.dataset).get("runtime", 30)
+    return per_cell * len(group_cells(wildcards)) * attempt
+
+
+def group_cfg(wildcards):
+    return as_json(kdplan.group_params(POOL, group_cells(wildcards)))
+
+
+def group_outs(wildcards):
+    return " ".join(kdplan.cell_dir(RESULTS, c) for c in group_cells(wildcards))
+
+
+def grouped(files):
+    """Files read by a report: a grouped cell's files come from its group job."""
+    return kdplan.lockstep_inputs(RESULTS, KD_GROUPS, files) if KD_GROUPS else list(files)
+
+
 def report_cfg(paper):
     """A KD paper's scorecard params: its tables, the teacher seed, the pretrained teachers,
     its figures and the run they draw from."""
@@ -105,7 +142,7 @@ def report_inputs(paper):
     """Every result.json a KD paper's scorecard reads (none when the paper is not run)."""
     if paper not in PAPERS:
         return []
-    return kdplan.report_runs(RESULTS, report_cfg(paper))
+    return grouped(kdplan.report_runs(RESULTS, report_cfg(paper)))
 
 
 def figure_inputs(paper):
@@ -118,7 +155,7 @@ def figure_inputs(paper):
     files = [teacher, f"data/{cell.dataset}/meta.json"]
     if paper == "cskd":
         files.append(f"{kdplan.cell_dir(RESULTS, cell)}/model.pt")
-    return files
+    return grouped(files)
 
 
 def figure_outputs(paper):
@@ -140,7 +177,7 @@ LEADERBOARD = kdplan.leaderboard(config) if KD_PAPERS else None
 
 
 def leaderboard_inputs(wildcards):
-    return kdplan.leaderboard_runs(RESULTS, LEADERBOARD)
+    return grouped(kdplan.leaderboard_runs(RESULTS, LEADERBOARD))
 
 
 def kd_datasets():
@@ -157,7 +194,11 @@ def _planned_kd(planned):
         alone = {(d, m) for p in KD_PAPERS for d, m, _ in kdplan.paper_vanilla(config, p)}
         alone |= {(c.dataset, c.teacher) for c in cells}
         return [(c.dataset, c.teacher, c.student) for c in cells], sorted(alone)
-    kd = [(w["dataset"], w["teacher"], w["student"]) for r, w in planned if r == "train_kd"]
+    kd = [
+        (w["dataset"], w["teacher"], w["student"])
+        for r, w in planned
+        if r in ("train_kd", "train_kd_group")
+    ]
     alone = [
         (w["dataset"], w["model"])
         for r, w in planned

@@ -1,6 +1,7 @@
 # The KD run pool (config section `kd`) and the KD papers' scorecards. Models trained alone
 # (teachers, student baselines) once per (dataset, model, seed); one job per KD cell
-# (dataset, recipe, variant, teacher-student, seed), whichever papers ask for it.
+# (dataset, recipe, variant, teacher-student, seed), whichever papers ask for it, or with
+# kd.lockstep one job per row of cells (train_kd_group; a cell asked for alone: train_kd).
 
 
 wildcard_constraints:
@@ -97,6 +98,40 @@ rule train_kd:
     shell:
         "{params.launch} repro-distill train --data data/{wildcards.dataset} --out {params.out}"
         " {params.teacher} --params {params.cfg:q} > {log} 2>&1"
+
+
+# kd.lockstep: the cells of a row (dataset, pair, seed, same batches) in one job, one teacher
+# forward per batch; it writes each cell's folder as train_kd would, and its marker lists them.
+rule train_kd_group:
+    input:
+        data="data/{dataset}/meta.json",
+        teacher=kd_teacher,
+        init=kd_init_input,
+    output:
+        done=f"{RESULTS}/{kdplan.GROUPS_DIR}/{{dataset}}/{{teacher}}-{{student}}/seed{{seed}}/{{key}}.json",
+    wildcard_constraints:
+        key=r"[0-9a-f]{8}",
+    params:
+        version=pkg_version("distill"),
+        cfg=group_cfg,
+        outs=group_outs,
+        teacher=kd_teacher_arg,
+        launch=kd_launch,
+    log:
+        f"logs/{RUN}/{kdplan.GROUPS_DIR}/{{dataset}}/{{teacher}}-{{student}}/seed{{seed}}/{{key}}.log",
+    benchmark:
+        f"benchmarks/{RUN}/{kdplan.GROUPS_DIR}/{{dataset}}/{{teacher}}-{{student}}/seed{{seed}}/{{key}}.tsv"
+    threads: kd_threads
+    resources:
+        mem_mb=kd_resource("mem_mb", 2000),
+        runtime=group_runtime,
+        gpu=kd_resource("gpu", 0),
+    conda:
+        "../../envs/distill.yaml"
+    shell:
+        "{params.launch} repro-distill train-group --data data/{wildcards.dataset}"
+        " --out {params.outs} {params.teacher} --params {params.cfg:q} --done {output.done}"
+        " > {log} 2>&1"
 
 
 # One scorecard rule shape for every KD paper (report_energy_kd, report_cskd, report_r2kd): its

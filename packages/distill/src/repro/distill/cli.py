@@ -1,6 +1,8 @@
 """``repro-distill``: train teachers/students with any KD method, and write paper scorecards.
 
     repro-distill train --data data/digits --out RUN_DIR --params JSON [--teacher model.pt]
+    repro-distill train-group --data data/digits --out RUN_DIR... --params '{"cells": [...]}' \
+        [--teacher model.pt] [--done group.json]
     repro-distill evaluate --data data/imagenet --out result.json --params JSON
     repro-distill report --results results/quick --reported config/reported/energy-kd.yaml \
         --out results/quick/energy-kd --params JSON
@@ -32,6 +34,20 @@ def _main(argv: list[str] | None) -> int:
     p_train.add_argument("--out", type=Path, required=True, help="run folder")
     p_train.add_argument("--teacher", type=Path, help="teacher model.pt (KD methods)")
     p_train.add_argument("--params", type=cliutil.json_arg, required=True)
+    p_group = sub.add_parser(
+        "train-group",
+        help="train several runs of one dataset, teacher and seed in lockstep (one teacher "
+        "forward per batch; each run folder ends as its alone run's)",
+    )
+    p_group.add_argument("--data", type=Path, required=True, help="prepared dataset")
+    p_group.add_argument(
+        "--out", type=Path, nargs="+", required=True, help="run folders, one per cell, in order"
+    )
+    p_group.add_argument("--teacher", type=Path, help="teacher model.pt (KD methods)")
+    p_group.add_argument(
+        "--params", type=cliutil.json_arg, required=True, help='{"cells": [params of each run]}'
+    )
+    p_group.add_argument("--done", type=Path, help="JSON written at the end: the runs' results")
     p_eval = sub.add_parser("evaluate", help="score a user-supplied pretrained teacher")
     p_eval.add_argument("--data", type=Path, required=True, help="prepared dataset")
     p_eval.add_argument("--out", type=Path, required=True, help="result.json to write")
@@ -55,6 +71,10 @@ def _main(argv: list[str] | None) -> int:
         from repro.distill.run import train_run
 
         train_run(args.params, args.data, args.out, args.teacher)
+    elif args.command == "train-group":
+        from repro.distill.run import train_group_job
+
+        train_group_job(args.params, args.data, args.out, args.teacher, args.done)
     elif args.command == "evaluate":
         from repro.distill.run import evaluate_pretrained
 

@@ -44,6 +44,8 @@ sets; the classifier is new). Each job's params are exactly what determines its 
 from __future__ import annotations
 
 import copy
+import hashlib
+import json
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -358,6 +360,86 @@ def cell_dir(results: str, cell: Cell) -> str:
     """``<results>/kd/<dataset>/<recipe>/<variant>/<teacher>-<student>/seed<k>``."""
     c = cell
     return f"{results}/kd/{c.dataset}/{c.recipe}/{c.variant}/{c.pair}/seed{c.seed}"
+
+
+# -- lockstep groups (kd.lockstep) -------------------------------------------------------------
+#: TrainConfig settings that determine a run's batches and their augmentation (and the
+#: process's device and threads): the cells of a lockstep group agree on them; the rest
+#: (epochs, lr, schedule, amp, ...) may differ per cell (repro.distill.lockstep).
+SHARED_SETTINGS = (
+    "seed", "batch_size", "device", "crop_padding", "flip", "mean", "std", "channels_last",
+    "threads", "workers", "image_size", "sync_bn",
+)  # fmt: skip
+#: Params keys the cells of a group share: one dataset, one teacher (weights), one student
+#: initialisation file.
+GROUP_KEYS = ("dataset", "teacher", "teacher_weights", "init_weights")
+GROUPS_DIR = "kd-groups"
+
+
+def _group_key(params: Mapping[str, Any]) -> str:
+    """Short hash of what a group's cells must share besides (dataset, pair, seed)."""
+    train = params.get("train", {})
+    shared = {
+        "train": {k: train.get(k) for k in SHARED_SETTINGS},
+        **{k: params.get(k) for k in GROUP_KEYS},
+    }
+    blob = json.dumps(shared, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(blob.encode()).hexdigest()[:8]
+
+
+@dataclass(frozen=True, order=True)
+class Group:
+    """The cells of one (dataset, teacher-student, seed) that draw the same batches."""
+
+    dataset: str
+    teacher: str
+    student: str
+    seed: int
+    key: str  # hash of the shared data settings (_group_key)
+
+    @property
+    def pair(self) -> str:
+        return f"{self.teacher}-{self.student}"
+
+
+def lockstep_groups(pool: Mapping[str, Any], cells: Iterable[Cell]) -> dict[Group, list[Cell]]:
+    """The lockstep groups of ``cells`` with two cells or more: cells of one dataset, pair and
+    seed whose batches are the same (equal ``SHARED_SETTINGS``, teacher and initial weights),
+    whatever their recipe, epochs, learning rate or method. Cells of different epoch counts
+    share a group: they step together while both train, the longer goes on alone. A cell in
+    no group (alone in its row) trains alone."""
+    by_group: dict[Group, list[Cell]] = {}
+    for cell in cells:
+        params = kd_params(pool, cell)
+        group = Group(cell.dataset, cell.teacher, cell.student, cell.seed, _group_key(params))
+        by_group.setdefault(group, []).append(cell)
+    return {g: sorted(cs) for g, cs in sorted(by_group.items()) if len(cs) > 1}
+
+
+def group_file(results: str, group: Group) -> str:
+    """The group job's marker: ``<results>/kd-groups/<dataset>/<pair>/seed<k>/<key>.json``
+    (the cells' run folders and results, written when every cell is done)."""
+    g = group
+    return f"{results}/{GROUPS_DIR}/{g.dataset}/{g.pair}/seed{g.seed}/{g.key}.json"
+
+
+def group_params(pool: Mapping[str, Any], cells: Iterable[Cell]) -> dict[str, Any]:
+    """Params of a group job: each cell's params, in the group's order."""
+    return {"cells": [kd_params(pool, c) for c in cells]}
+
+
+def lockstep_inputs(
+    results: str, groups: Mapping[Group, list[Cell]], files: Iterable[str]
+) -> list[str]:
+    """``files`` with each grouped cell's ``result.json``/``model.pt`` replaced by its group's
+    marker (a job that reads a cell's files then waits for the group that writes them)."""
+    owner = {
+        f"{cell_dir(results, c)}/{name}": group_file(results, g)
+        for g, cs in groups.items()
+        for c in cs
+        for name in ("result.json", "model.pt")
+    }
+    return list(dict.fromkeys(owner.get(f, f) for f in files))
 
 
 def vanilla_dir(results: str, dataset: str, model: str, seed: int | None) -> str:

@@ -37,6 +37,7 @@ from repro.distill.arraydata import ArrayData, BatchAugment
 from repro.distill.folderdata import FolderData, is_folder_index
 from repro.distill.methods import build_method
 from repro.distill.models import build_model
+from repro.distill.plan import GROUP_KEYS
 from repro.distill.trainer import TrainConfig, Trainer, evaluate
 
 log = logging.getLogger("repro.distill")
@@ -151,38 +152,45 @@ def train_run(
         return _train_run(params, data_dir, out_dir, teacher_ckpt, cfg, dist)
 
 
-def _train_run(
-    params: dict[str, Any],
-    data_dir: str | os.PathLike[str],
-    out_dir: str | os.PathLike[str],
-    teacher_ckpt: str | os.PathLike[str] | None,
-    cfg: TrainConfig,
-    dist: Dist,
-) -> dict[str, Any]:
+def _build_student(
+    params: dict[str, Any], cfg: TrainConfig, num_classes: int, in_channels: int
+) -> torch.nn.Module:
+    """The run's student, initialised from ``seed_everything(cfg.seed)`` (or the user's
+    initial weights)."""
     seed_everything(cfg.seed)
-    cfg.device = str(dist.device)
-    meta, train, test = load_data(data_dir, cfg)
-    num_classes = len(meta["classes"])
-    student = build_model(params["student"], num_classes, train.in_channels)
+    student = build_model(params["student"], num_classes, in_channels)
     if "init_weights" in params:
         key = params.get("init_weights_key", "init_weights")
         load_init_weights(student, params["init_weights"], key)
-    teacher = None
+    return student
+
+
+def _load_teacher(
+    params: dict[str, Any],
+    teacher_ckpt: str | os.PathLike[str] | None,
+    num_classes: int,
+    in_channels: int,
+) -> torch.nn.Module | None:
     if params.get("teacher") and "teacher_weights" in params:
         key = params.get("teacher_weights_key", "teacher_weights")
-        teacher = load_teacher_weights(
-            params["teacher"], params["teacher_weights"], num_classes, train.in_channels, key
+        return load_teacher_weights(
+            params["teacher"], params["teacher_weights"], num_classes, in_channels, key
         )
-    elif params.get("teacher"):
+    if params.get("teacher"):
         if teacher_ckpt is None:
             raise ReproError(f"method '{params['method']}' needs --teacher (a model.pt)")
-        teacher = load_model(params["teacher"], teacher_ckpt, num_classes, train.in_channels)
-    distiller = build_method(params["method"], student, teacher, **params.get("args", {}))
-    pair = f"{params['teacher']} -> {params['student']}" if teacher else params["student"]
-    name = f"{params.get('variant', params['method'])} {pair} seed {cfg.seed}"
-    trainer = Trainer(distiller, train, test, cfg, out_dir, name=name, dist=dist, params=params)
-    trainer.fit()
-    extra = {
+        return load_model(params["teacher"], teacher_ckpt, num_classes, in_channels)
+    return None
+
+
+def _run_name(params: dict[str, Any], cfg: TrainConfig) -> str:
+    pair = f"{params['teacher']} -> {params['student']}" if params.get("teacher") else None
+    return f"{params.get('variant', params['method'])} {pair or params['student']} seed {cfg.seed}"
+
+
+def _extra(params: dict[str, Any], meta: dict[str, Any], cfg: TrainConfig, trainer: Trainer):
+    """The cell's keys written to ``result.json`` beside the trainer's numbers."""
+    return {
         "dataset": params.get("dataset", meta["name"]),
         "teacher": params.get("teacher"),
         "student": params["student"],
@@ -197,9 +205,107 @@ def _train_run(
             "std": trainer.augment.std.flatten().tolist(),
         },
     }
-    result = trainer.save_outputs(extra)
+
+
+def _train_run(
+    params: dict[str, Any],
+    data_dir: str | os.PathLike[str],
+    out_dir: str | os.PathLike[str],
+    teacher_ckpt: str | os.PathLike[str] | None,
+    cfg: TrainConfig,
+    dist: Dist,
+) -> dict[str, Any]:
+    seed_everything(cfg.seed)
+    cfg.device = str(dist.device)
+    meta, train, test = load_data(data_dir, cfg)
+    num_classes = len(meta["classes"])
+    student = _build_student(params, cfg, num_classes, train.in_channels)
+    teacher = _load_teacher(params, teacher_ckpt, num_classes, train.in_channels)
+    distiller = build_method(params["method"], student, teacher, **params.get("args", {}))
+    name = _run_name(params, cfg)
+    trainer = Trainer(distiller, train, test, cfg, out_dir, name=name, dist=dist, params=params)
+    trainer.fit()
+    result = trainer.save_outputs(_extra(params, meta, cfg, trainer))
     log.info("result: %s", result)
     return result
+
+
+def train_group(
+    cells: list[dict[str, Any]],
+    data_dir: str | os.PathLike[str],
+    out_dirs: list[str | os.PathLike[str]],
+    teacher_ckpt: str | os.PathLike[str] | None = None,
+) -> list[dict[str, Any]]:
+    """Train the runs ``cells`` (each one run's params, as :func:`train_run` takes) in
+    lockstep into ``out_dirs`` (one each): one batch and one teacher forward per step for the
+    group (:mod:`repro.distill.lockstep`). Each run's folder ends as its alone run's would."""
+    if not cells or len(cells) != len(out_dirs):
+        raise ReproError(
+            f"train-group: {len(cells)} cells and {len(out_dirs)} run folders (one per cell)"
+        )
+    for k, params in enumerate(cells[1:], 1):
+        for key in GROUP_KEYS:
+            if params.get(key) != cells[0].get(key):
+                raise ReproError(
+                    f"train-group: cell {k} has {key} {params.get(key)!r}, cell 0 "
+                    f"{cells[0].get(key)!r}; a lockstep group shares one dataset and teacher"
+                )
+    cfgs = [TrainConfig.from_dict(dict(p.get("train", {}))) for p in cells]
+    with session(cfgs[0].device, "train.device") as dist:
+        return _train_group(cells, data_dir, out_dirs, teacher_ckpt, cfgs, dist)
+
+
+def train_group_job(
+    params: dict[str, Any],
+    data_dir: str | os.PathLike[str],
+    out_dirs: list[str | os.PathLike[str]],
+    teacher_ckpt: str | os.PathLike[str] | None = None,
+    done: str | os.PathLike[str] | None = None,
+) -> list[dict[str, Any]]:
+    """``repro-distill train-group``: ``params = {"cells": [...]}``; with ``done``, a JSON
+    of the run folders and their results is written at the end (the workflow's marker)."""
+    cells = params.get("cells") if isinstance(params, dict) else None
+    if not isinstance(cells, list) or not all(isinstance(c, dict) for c in cells):
+        raise ReproError('train-group: --params must be {"cells": [one run\'s params, ...]}')
+    results = train_group(cells, data_dir, out_dirs, teacher_ckpt)
+    if done is not None:
+        runs = [{"out": str(o), **r} for o, r in zip(out_dirs, results, strict=True)]
+        write_json(done, {"runs": runs})
+    return results
+
+
+def _train_group(cells, data_dir, out_dirs, teacher_ckpt, cfgs, dist) -> list[dict[str, Any]]:
+    from repro.distill.lockstep import LockstepTrainer
+    from repro.distill.shared import SharedTeacher
+
+    for cfg in cfgs:
+        cfg.device = str(dist.device)
+    meta, train, test = load_data(data_dir, cfgs[0])
+    num_classes = len(meta["classes"])
+    students = [
+        _build_student(p, c, num_classes, train.in_channels)
+        for p, c in zip(cells, cfgs, strict=True)
+    ]
+    teacher = _load_teacher(cells[0], teacher_ckpt, num_classes, train.in_channels)
+    shared = None if teacher is None else SharedTeacher(teacher)
+    # every method is built before any trainer converts the teacher (channels_last): R2KD
+    # prunes a copy of the teacher as it was loaded, as in its alone run
+    distillers = [
+        build_method(p["method"], s, shared, **p.get("args", {}))
+        for p, s in zip(cells, students, strict=True)
+    ]
+    trainers = [
+        Trainer(d, train, test, c, out, name=_run_name(p, c), dist=dist, params=p)
+        for p, c, d, out in zip(cells, cfgs, distillers, out_dirs, strict=True)
+    ]
+    results: list[dict[str, Any]] = [{} for _ in cells]
+
+    def save(i: int, trainer: Trainer) -> None:
+        results[i] = trainer.save_outputs(_extra(cells[i], meta, cfgs[i], trainer))
+        log.info("result (%s): %s", trainer.loop.name, results[i])
+
+    LockstepTrainer(trainers, shared).fit(on_done=save)
+    return results
 
 
 def evaluate_pretrained(

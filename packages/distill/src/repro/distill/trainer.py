@@ -83,6 +83,25 @@ class TrainConfig:
         return self.lr * self.lr_decay ** sum(epoch > m for m in self.lr_milestones)
 
 
+@dataclass
+class EpochSums:
+    """Running sums of one epoch's training metrics (one trainer, this rank)."""
+
+    lr: float
+    sums: dict[str, float] = field(default_factory=dict)
+    seen: int = 0
+    correct: int = 0
+
+
+def fingerprint_params(params: Mapping[str, Any]) -> dict[str, Any]:
+    """A run's params without what does not change its output (``train.stop_after_steps``, a
+    testing aid): a run stopped by it resumes when rerun without it."""
+    out = dict(params)
+    if isinstance(out.get("train"), Mapping) and "stop_after_steps" in out["train"]:
+        out["train"] = {k: v for k, v in out["train"].items() if k != "stop_after_steps"}
+    return out
+
+
 @torch.no_grad()
 def evaluate(
     model: torch.nn.Module,
@@ -167,8 +186,9 @@ class Trainer:
         )
         self.student = distiller.student  # the plain student (DDP wraps it in fit)
         self.loop = TrainLoop(
-            out_dir, total=cfg.epochs, unit="epoch", name=name, rank=self.rank, params=params
-        )
+            out_dir, total=cfg.epochs, unit="epoch", name=name, rank=self.rank,
+            params=None if params is None else fingerprint_params(params),
+        )  # fmt: skip
         self.steps = 0
 
     @property
@@ -248,63 +268,84 @@ class Trainer:
             if total >= self.world:
                 yield self.augment(images), labels, total
 
-    def train_epoch(self, epoch: int) -> dict[str, float]:
+    def open_epoch(self, epoch: int) -> EpochSums:
+        """Set the epoch's learning rate and train mode; the epoch's running sums."""
         lr = self.cfg.lr_at(epoch)
         for group in self.opt.param_groups:
             group["lr"] = lr
         self.distiller.train()
+        return EpochSums(lr)
+
+    def train_batch(
+        self, x: Tensor, labels: Tensor, total: int, epoch: int, step: int, sums: EpochSums
+    ) -> None:
+        """One step on this rank's augmented rows ``x`` of a global batch of ``total``
+        samples, added to the epoch's ``sums``."""
+        weight = self.dist.weight(len(labels), total)
+        logits, losses, loss = self._step(x, labels, epoch, weight)
+        hits = (logits.argmax(1) == labels).sum()
+        # one host sync per step: the losses, their sum and the hits (NaN guard included)
+        values = self.loop.check({**losses, "loss": loss, "_hits": hits}, epoch, step)
+        b = len(labels)
+        sums.seen += b
+        sums.correct += int(values.pop("_hits"))
+        for name, value in values.items():
+            sums.sums[name] = sums.sums.get(name, 0.0) + value * b
+
+    def close_epoch(self, sums: EpochSums) -> dict[str, float]:
+        """The epoch's training metrics: means over the samples of all ranks."""
+        totals, seen, correct = sums.sums, sums.seen, sums.correct
+        if self.world > 1:  # sums and counts over all ranks: the global epoch's means
+            names = list(totals)
+            summed = self.dist.sum([*(totals[k] for k in names), seen, correct])
+            totals = dict(zip(names, summed[:-2], strict=True))
+            seen, correct = summed[-2:]
+        row = {k: v / seen for k, v in totals.items()}
+        row.update(lr=sums.lr, train_top1=100.0 * correct / seen)
+        return row
+
+    def train_epoch(self, epoch: int) -> dict[str, float]:
+        sums = self.open_epoch(epoch)
         gen = seed_period(self.cfg.seed, epoch)
-        sums: dict[str, float] = {}
-        seen = correct = 0
         n_batches = math.ceil(len(self.train_data) / self.cfg.batch_size)
         for step, (x, labels, total) in enumerate(
             progress(self._rank_batches(gen), f"epoch {epoch}", total=n_batches), 1
         ):
-            weight = self.dist.weight(len(labels), total)
-            logits, losses, loss = self._step(x, labels, epoch, weight)
-            hits = (logits.argmax(1) == labels).sum()
-            # one host sync per step: the losses, their sum and the hits (NaN guard included)
-            values = self.loop.check({**losses, "loss": loss, "_hits": hits}, epoch, step)
-            b = len(labels)
-            seen += b
-            correct += int(values.pop("_hits"))
-            for name, value in values.items():
-                sums[name] = sums.get(name, 0.0) + value * b
+            self.train_batch(x, labels, total, epoch, step, sums)
             if self.cfg.stop_after_steps and self.steps >= self.cfg.stop_after_steps:
                 raise SystemExit(f"stopping after {self.steps} steps (stop_after_steps)")
-        if self.world > 1:  # sums and counts over all ranks: the global epoch's means
-            names = list(sums)
-            totals = self.dist.sum([*(sums[k] for k in names), seen, correct])
-            sums = dict(zip(names, totals[:-2], strict=True))
-            seen, correct = totals[-2:]
-        row = {k: v / seen for k, v in sums.items()}
-        row.update(lr=lr, train_top1=100.0 * correct / seen)
-        return row
+        return self.close_epoch(sums)
+
+    def start(self, prepare: bool = True) -> int:
+        """Resume from the checkpoint if there is one (else, with ``prepare``, run the
+        method's prepare step) and wrap the student for data parallelism; returns the first
+        epoch still to train (``cfg.epochs + 1`` when the run is complete)."""
+        start = self.loop.resume(self._restore, map_location=str(self.device))
+        if start == 1 and prepare:
+            self.prepare()
+        # gradients averaged over ranks; the teacher stays local (it is frozen)
+        self.distiller.student = self.dist.wrap(self.student)
+        return start
+
+    def end_epoch(self, epoch: int, row: dict[str, Any], t0: float) -> None:
+        """Evaluate after ``epoch``, record its metrics row (``seconds`` since ``t0``) and
+        checkpoint."""
+        self.dist.sync_buffers(self.student)  # every rank scores rank 0's model
+        scores = evaluate(
+            self.student, self.test_data, self.augment, self.cfg.eval_batch_size, self.amp,
+            self.dist,
+        )  # fmt: skip
+        row = {"epoch": epoch, **row, **{f"test_{k}": v for k, v in scores.items()}}
+        row["seconds"] = time.perf_counter() - t0
+        self.loop.record(row)
+        self.loop.save(epoch, self._payload())
 
     def fit(self) -> dict[str, Any]:
         """Train to ``cfg.epochs`` (resuming from the checkpoint if there is one); the method's
         prepare step runs first on a fresh run (a resumed one restores its result)."""
-        start = self.loop.resume(self._restore, map_location=str(self.device))
-        if start == 1:
-            self.prepare()
-        # gradients averaged over ranks; the teacher stays local (it is frozen)
-        self.distiller.student = self.dist.wrap(self.student)
-        for epoch in range(start, self.cfg.epochs + 1):
+        for epoch in range(self.start(), self.cfg.epochs + 1):
             t0 = time.perf_counter()
-            row = {"epoch": epoch, **self.train_epoch(epoch)}
-            self.dist.sync_buffers(self.student)  # every rank scores rank 0's model
-            scores = evaluate(
-                self.student,
-                self.test_data,
-                self.augment,
-                self.cfg.eval_batch_size,
-                self.amp,
-                self.dist,
-            )
-            row.update({f"test_{k}": v for k, v in scores.items()})
-            row["seconds"] = time.perf_counter() - t0
-            self.loop.record(row)
-            self.loop.save(epoch, self._payload())
+            self.end_epoch(epoch, self.train_epoch(epoch), t0)
         return self.result()
 
     def result(self) -> dict[str, Any]:

@@ -147,20 +147,7 @@ class Distiller(nn.Module):
         The batches are drawn only if a part needs them. With ``drop_last`` a batch smaller
         than the first (a last partial batch) is skipped, as the official ``cal_energy``.
         """
-        stats = self.teacher_statistics()
-        if not stats:
-            return
-        device = next(iter([*self.parameters(), *self.buffers()])).device
-        first: int | None = None
-        for images, _ in batches:
-            first = images.shape[0] if first is None else first
-            if drop_last and images.shape[0] < first:
-                continue
-            logits = self.teacher_logits(images.to(device))
-            for stat in stats:
-                stat.observe(logits)
-        for stat in stats:
-            stat.finalize()
+        prepare_together([self], batches, drop_last)
 
     def prepared(self) -> dict[str, float]:
         """What ``prepare`` computed (e.g. ``tau_low``/``tau_high``), for ``result.json``."""
@@ -186,3 +173,30 @@ class Distiller(nn.Module):
         if self.training and targets is not None:
             return self.forward_train(images, targets, epoch)
         return self.forward_test(images)
+
+
+@torch.no_grad()
+def prepare_together(
+    distillers: Sequence[Distiller], batches: Iterable[Batch], drop_last: bool = True
+) -> None:
+    """``Distiller.prepare`` of several distillers over one pass of ``batches``: each batch is
+    drawn once and handed to each distiller with teacher statistics in turn (a lockstep group's
+    shared teacher then runs once per batch; ``repro.distill.shared``). Each distiller's
+    statistics are those its own ``prepare`` computes."""
+    todo = [(d, d.teacher_statistics()) for d in distillers]
+    todo = [(d, stats) for d, stats in todo if stats]
+    if not todo:
+        return
+    first: int | None = None
+    for images, _ in batches:
+        first = images.shape[0] if first is None else first
+        if drop_last and images.shape[0] < first:
+            continue
+        for distiller, stats in todo:
+            device = next(iter([*distiller.parameters(), *distiller.buffers()])).device
+            logits = distiller.teacher_logits(images.to(device))
+            for stat in stats:
+                stat.observe(logits)
+    for _, stats in todo:
+        for stat in stats:
+            stat.finalize()

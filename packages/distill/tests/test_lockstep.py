@@ -1,0 +1,144 @@
+"""Lockstep groups: each cell ends exactly as its alone run; one teacher forward per batch;
+a group stopped mid-run resumes every cell to the uninterrupted weights."""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from repro.core import ReproError
+from repro.core.checkpoint import load_checkpoint
+from repro.distill import shared as shared_module
+from repro.distill.run import train_group, train_run
+
+_spec = importlib.util.spec_from_file_location(
+    "_trainer_tests", Path(__file__).with_name("test_trainer.py")
+)
+_trainer_tests = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_trainer_tests)
+make_data = _trainer_tests.make_data
+
+TRAIN = {"batch_size": 32, "lr": 0.05, "lr_milestones": [1], "crop_padding": 1, "flip": True,
+         "mean": [0.5], "std": [0.5], "threads": 1}  # fmt: skip
+ENERGY = {"policy": "energy", "r_low": 0.2, "r_high": 0.2}
+#: kd; energy_dkd (prepare step, float32 teacher); heda (own RandomDraws, teacher pass on
+#: its mixed subset); r2kd with CutMix (own RandomDraws, pruned teacher copy, augmented copy);
+#: energy_dkd trains one epoch more than the others.
+CELLS = {
+    "kd": ("kd", {}, 2),
+    "energy_dkd": ("dkd", {"warmup": 2, "temperature": ENERGY}, 3),
+    "heda": ("heda", {"r_high": 0.5}, 2),
+    "r2kd_cutmix": ("r2kd", {"augmentation": "cutmix"}, 2),
+}
+
+
+def _cell(variant: str, **train) -> dict:
+    method, args, epochs = CELLS[variant]
+    return {
+        "dataset": "toy", "teacher": "wrn_16_1", "student": "resnet8", "variant": variant,
+        "method": method, "args": args, "train": {**TRAIN, "epochs": epochs, **train},
+    }  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def alone(tmp_path_factory):
+    """The toy data, its teacher, and every cell trained alone."""
+    root = tmp_path_factory.mktemp("lockstep")
+    data = make_data(root / "data")
+    teacher = {"student": "wrn_16_1", "method": "ce", "train": {**TRAIN, "epochs": 1}}
+    train_run(teacher, data, root / "teacher")
+    ckpt = root / "teacher" / "model.pt"
+    for variant in CELLS:
+        train_run(_cell(variant), data, root / "alone" / variant, ckpt)
+    return root, data, ckpt
+
+
+def _rows(run: Path) -> list[dict]:
+    with open(run / "metrics.csv") as f:
+        return [{k: v for k, v in row.items() if k != "seconds"} for row in csv.DictReader(f)]
+
+
+def _same_run(a: Path, b: Path) -> None:
+    wa, wb = load_checkpoint(a / "model.pt")["model"], load_checkpoint(b / "model.pt")["model"]
+    assert wa.keys() == wb.keys() and all(torch.equal(wa[k], wb[k]) for k in wa), (a, b)
+    assert _rows(a) == _rows(b)
+    assert json.loads((a / "result.json").read_text()) == json.loads(
+        (b / "result.json").read_text()
+    )
+
+
+@pytest.fixture
+def teachers(monkeypatch):
+    """Every SharedTeacher built in the test (to count forwards)."""
+    made = []
+
+    class Counting(shared_module.SharedTeacher):
+        def __init__(self, teacher):
+            super().__init__(teacher)
+            made.append(self)
+
+    monkeypatch.setattr(shared_module, "SharedTeacher", Counting)
+    return made
+
+
+def test_a_group_trains_each_cell_as_alone_with_one_teacher_forward_per_batch(
+    alone, tmp_path, teachers
+):
+    root, data, ckpt = alone
+    variants = list(CELLS)
+    outs = [tmp_path / v for v in variants]
+    results = train_group([_cell(v) for v in variants], data, outs, ckpt)
+    for variant, out in zip(variants, outs, strict=True):
+        _same_run(root / "alone" / variant, out)
+    assert [r["epochs"] for r in results] == [2, 3, 2, 2]
+    (shared,) = teachers
+    # 240 samples / 32 = 8 batches per epoch; 4 cells in epochs 1-2, energy_dkd alone in 3;
+    # prepare: energy_dkd and heda share 7 full batches (the last partial one is dropped)
+    steps_shared, steps_alone, prepare = 2 * 8, 8, 7
+    assert shared.computed == steps_shared + steps_alone + prepare
+    assert shared.reused == 3 * steps_shared + prepare
+
+
+def test_cpu_bf16_group_equals_alone_runs(alone, tmp_path, teachers):
+    """Under bf16 autocast KD's teacher runs in bf16 and Energy DKD's in float32: the two
+    forwards are not shared, and each cell still equals its alone run."""
+    root, data, ckpt = alone
+    cells = [_cell("kd", epochs=1, cpu_bf16=True), _cell("energy_dkd", epochs=1, cpu_bf16=True)]
+    for cell in cells:
+        train_run(cell, data, tmp_path / "alone" / cell["variant"], ckpt)
+    outs = [tmp_path / "group" / c["variant"] for c in cells]
+    train_group(cells, data, outs, ckpt)
+    for cell, out in zip(cells, outs, strict=True):
+        _same_run(tmp_path / "alone" / cell["variant"], out)
+    assert teachers[-1].computed == 2 * 8 + 7 and teachers[-1].reused == 0
+
+
+def test_a_stopped_group_resumes_every_cell_to_the_uninterrupted_weights(alone, tmp_path):
+    root, data, ckpt = alone
+    variants = list(CELLS)
+    outs = [tmp_path / v for v in variants]
+    # heda gets a head start: an alone run stopped in its epoch 2 (checkpoint of epoch 1)
+    with pytest.raises(SystemExit):
+        train_run(_cell("heda", stop_after_steps=10), data, tmp_path / "heda", ckpt)
+    with pytest.raises(SystemExit):  # 8 steps per epoch: the group stops in epoch 2
+        # (heda's checkpoint is from its alone run, params without stop_after_steps alike)
+        train_group([_cell(v, stop_after_steps=12) for v in variants], data, outs, ckpt)
+    for out in outs:
+        assert load_checkpoint(out / "checkpoint.pt")["period"] == 1
+        assert not (out / "model.pt").exists()
+    train_group([_cell(v) for v in variants], data, outs, ckpt)
+    for variant, out in zip(variants, outs, strict=True):
+        _same_run(root / "alone" / variant, out)
+        assert len(_rows(out)) == CELLS[variant][2]  # no epoch recorded twice
+
+
+def test_a_group_of_cells_with_other_batches_is_refused(alone, tmp_path):
+    _, data, ckpt = alone
+    with pytest.raises(ReproError, match="train.batch_size"):
+        train_group([_cell("kd"), _cell("heda", batch_size=16)], data,
+                    [tmp_path / "a", tmp_path / "b"], ckpt)  # fmt: skip
