@@ -74,7 +74,7 @@ def _quick_config() -> dict:
             lambda c: c["kd"]["variants"]["energy_kd"]["args"]["temperature"].update(r_hihg=0.1),
             "kd.variants.energy_kd.args.temperature.r_hihg: policy 'energy' takes no argument",
         ),
-        (lambda c: c.update(papers=["energy-kd", "mhsan"]), "papers: 'mhsan' is not implemented"),
+        (lambda c: c.update(papers=["energy-kd", "ntire"]), "papers.1: 'ntire' is not one of"),
         (
             lambda c: c["burst_sr"]["models"]["dbsr_gtflow"].update(reported_as="DBSR"),
             "burst_sr.models.dbsr_gtflow.reported_as: align gt aligns with the ground-truth",
