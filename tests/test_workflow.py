@@ -117,8 +117,14 @@ def test_quick_dry_run_plans_every_energy_kd_job(workdir):
     assert proc.returncode == 0, proc.stderr
     jobs = job_counts(proc.stdout)
     assert jobs["train_vanilla"] == 2  # the teacher and the student alone
-    assert jobs["train_kd"] == 5  # kd, dkd, energy_kd, energy_dkd, heda
+    # kd, dkd, energy_kd, energy_dkd, heda: one row, one lockstep job (quick.yaml)
+    assert jobs["train_kd_group"] == 1 and "train_kd" not in jobs
     assert jobs["report_energy_kd"] == 1
+    alone = snakemake(
+        "-n", "--cores", "1", "results/quick/energy-kd/summary.csv",
+        "--config", "kd={lockstep: false}", cwd=workdir,
+    )  # fmt: skip
+    assert job_counts(alone.stdout)["train_kd"] == 5
 
 
 def test_paper_dry_run_lists_the_energy_kd_tables(workdir):
@@ -206,7 +212,7 @@ def test_the_leaderboard_shares_runs_and_plans_only_what_differs(workdir):
     assert with_board["train_kd"] - everything["train_kd"] == 4 * 10 * 5
     proc = snakemake("-n", "--cores", "1", "results/quick/kd-leaderboard/summary.csv",
                      cwd=workdir)  # fmt: skip
-    assert job_counts(proc.stdout)["train_kd"] == 2 * 4 * 3  # quick: 2 pairs, 4 variants, 3 seeds
+    assert job_counts(proc.stdout)["train_kd_group"] == 2 * 3  # quick: 2 pairs x 3 seeds (rows)
 
 
 @pytest.mark.parametrize(
@@ -328,10 +334,10 @@ def test_an_edit_replans_exactly_the_jobs_it_changes(workdir):
     )
     assert edited != text
     quick.write_text(edited)
-    # the tables' dkd cell (shared by the three KD papers) and the three scorecards that show
-    # it (the quick leaderboard has no dkd)
+    # the lockstep row that holds the tables' dkd cell (shared by the three KD papers; its
+    # other cells resume finished) and the three scorecards that show it
     assert _replanned(workdir) == {
-        "train_kd": 1,
+        "train_kd_group": 1,
         "report_energy_kd": 1,
         "report_cskd": 1,
         "report_r2kd": 1,
@@ -359,6 +365,7 @@ def test_a_teacher_two_tables_need_is_trained_once(workdir):
     cfg["energy_kd"]["tables"].append(
         {**table, "title": "other pair", "pairs": ["wrn_16_2-resnet8"]}
     )
+    cfg["kd"]["lockstep"] = False  # count the cells' own jobs
     (workdir / "config" / "two.yaml").write_text(yaml.safe_dump(cfg))
     proc = snakemake(
         "-n", "--cores", "1", "results/quick/energy-kd/summary.csv",
@@ -375,7 +382,8 @@ def test_config_overrides_merge_onto_the_file_in_use(workdir):
     """`--config` (nested values too) applies on top of quick.yaml, or of a --configfile."""
     proc = snakemake(
         "-n", "--cores", "1", "results/quick/energy-kd/summary.csv", "--config", "seed=1",
-        "kd={seeds: [0, 1], variants: {dkd: {args: {warmup: 7}}}}", cwd=workdir,
+        "kd={seeds: [0, 1], lockstep: false, variants: {dkd: {args: {warmup: 7}}}}",
+        cwd=workdir,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-2000:]
     jobs = job_counts(proc.stdout)
@@ -443,8 +451,8 @@ def test_lockstep_groups_each_row_into_one_job_and_a_cell_target_trains_alone(wo
 
 def test_an_edit_to_one_variant_replans_its_lockstep_group(workdir):
     quick = workdir / "config" / "quick.yaml"
-    text = quick.read_text().replace("  lockstep: false\n", "  lockstep: true\n")
-    quick.write_text(text)
+    text = quick.read_text()
+    assert "  lockstep: true\n" in text  # quick.yaml's default
     target = "results/quick/energy-kd/summary.csv"
     listing = snakemake("--detailed-summary", "--cores", "1", target, cwd=workdir)
     assert listing.returncode == 0, listing.stderr[-3000:]
