@@ -438,3 +438,33 @@ def test_paper_scorecard_renders_with_two_fabricated_cells(tmp_path, paper):
     for name in params["figures"]:
         assert f"figures/{name}.png" in md
         assert (tmp_path / "out" / "figures" / f"{name}.png").stat().st_size > 3000, name
+
+
+def test_group_params_factor_the_shared_settings_and_expand_to_each_cells_params():
+    """A lockstep job's params are its cells' params with what they share factored out: for
+    every group of the paper run, expanding gives each cell's own params exactly (so a cell
+    resumed alone has the same fingerprint), and the factored form is far shorter."""
+    config, _ = _paper_config()
+    pool = config["kd"]
+    groups = plan.lockstep_groups(pool, plan.pool_cells(config, ["energy-kd", "cskd", "r2kd"]))
+    assert len(groups) > 100
+    for cells in groups.values():
+        params = plan.group_params(pool, cells)
+        full = [plan.kd_params(pool, c) for c in cells]
+        assert plan.expand_group(params) == full
+        assert json.dumps(plan.expand_group(params), sort_keys=True) == json.dumps(
+            full, sort_keys=True
+        )
+    biggest = max(groups.values(), key=len)
+    factored = json.dumps(plan.group_params(pool, biggest), separators=(",", ":"))
+    whole = json.dumps({"cells": [plan.kd_params(pool, c) for c in biggest]}, separators=(",", ":"))
+    assert len(biggest) >= 16 and len(factored) < len(whole) / 2
+    # a hand-made case: nested keys shared by some cells only stay with the cells
+    a = {"train": {"lr": 0.1, "epochs": 240}, "args": {}, "method": "kd"}
+    b = {"train": {"lr": 0.1, "epochs": 360}, "args": {"w": 1}, "method": "kd", "x": True}
+    common = plan._common([a, b])
+    assert common == {"train": {"lr": 0.1}, "method": "kd"}
+    assert plan.expand_group(
+        {"common": common, "cells": [plan._without(r, common) for r in (a, b)]}
+    ) == [a, b]
+    assert plan.expand_group({"cells": [a]}) == [a]

@@ -1,8 +1,8 @@
 """``repro-distill``: train teachers/students with any KD method, and write paper scorecards.
 
     repro-distill train --data data/digits --out RUN_DIR --params JSON [--teacher model.pt]
-    repro-distill train-group --data data/digits --out RUN_DIR... --params '{"cells": [...]}' \
-        [--teacher model.pt] [--done group.json]
+    repro-distill train-group --data data/digits --out RUN_DIR... [--teacher model.pt] \
+        --params '{"common": {...}, "cells": [...]}' [--done group.json]
     repro-distill evaluate --data data/imagenet --out result.json --params JSON
     repro-distill report --results results/quick --reported config/reported/energy-kd.yaml \
         --out results/quick/energy-kd --params JSON
@@ -45,7 +45,10 @@ def _main(argv: list[str] | None) -> int:
     )
     p_group.add_argument("--teacher", type=Path, help="teacher model.pt (KD methods)")
     p_group.add_argument(
-        "--params", type=cliutil.json_arg, required=True, help='{"cells": [params of each run]}'
+        "--params",
+        type=cliutil.json_arg,
+        required=True,
+        help='{"common": {...}, "cells": [what each run adds to common]}',
     )
     p_group.add_argument("--done", type=Path, help="JSON written at the end: the runs' results")
     p_eval = sub.add_parser("evaluate", help="score a user-supplied pretrained teacher")

@@ -37,7 +37,7 @@ from repro.distill.arraydata import ArrayData, BatchAugment
 from repro.distill.folderdata import FolderData, is_folder_index
 from repro.distill.methods import build_method
 from repro.distill.models import build_model
-from repro.distill.plan import GROUP_KEYS
+from repro.distill.plan import GROUP_KEYS, expand_group
 from repro.distill.trainer import TrainConfig, Trainer, evaluate
 
 log = logging.getLogger("repro.distill")
@@ -262,12 +262,21 @@ def train_group_job(
     teacher_ckpt: str | os.PathLike[str] | None = None,
     done: str | os.PathLike[str] | None = None,
 ) -> list[dict[str, Any]]:
-    """``repro-distill train-group``: ``params = {"cells": [...]}``; with ``done``, a JSON
-    of the run folders and their results is written at the end (the workflow's marker)."""
+    """``repro-distill train-group``: ``params = {"common": {...}, "cells": [...]}`` (as
+    :func:`repro.distill.plan.group_params` factors them; each run's params are ``common``
+    updated with its entry); with ``done``, a JSON of the run folders and their results is
+    written at the end (the workflow's marker)."""
     cells = params.get("cells") if isinstance(params, dict) else None
-    if not isinstance(cells, list) or not all(isinstance(c, dict) for c in cells):
-        raise ReproError('train-group: --params must be {"cells": [one run\'s params, ...]}')
-    results = train_group(cells, data_dir, out_dirs, teacher_ckpt)
+    common = params.get("common", {}) if isinstance(params, dict) else None
+    if (
+        not isinstance(cells, list)
+        or not all(isinstance(c, dict) for c in cells)
+        or not isinstance(common, dict)
+    ):
+        raise ReproError(
+            'train-group: --params must be {"common": {...}, "cells": [each run\'s params]}'
+        )
+    results = train_group(expand_group(params), data_dir, out_dirs, teacher_ckpt)
     if done is not None:
         runs = [{"out": str(o), **r} for o, r in zip(out_dirs, results, strict=True)]
         write_json(done, {"runs": runs})
