@@ -303,8 +303,9 @@ import torch.distributed as dist
 dist.init_process_group("gloo")
 total = torch.tensor([float(dist.get_rank())])
 dist.all_reduce(total)
-print("rank", dist.get_rank(), "world", dist.get_world_size(), "sum", total.item(),
-      "master", os.environ["MASTER_ADDR"], flush=True)
+line = (f"rank {dist.get_rank()} world {dist.get_world_size()} sum {total.item()} "
+        f"master {os.environ['MASTER_ADDR']}\\n")
+os.write(1, line.encode())  # one write per line: the two ranks share the job's log
 dist.destroy_process_group()
 """
 
