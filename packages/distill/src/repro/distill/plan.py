@@ -50,7 +50,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from repro.core.config import deep_update
 from repro.distill.registry import check_method
 
 #: KD papers -> their config sections.
@@ -437,8 +436,7 @@ def group_params(pool: Mapping[str, Any], cells: Iterable[Cell]) -> dict[str, An
 def expand_group(params: Mapping[str, Any]) -> list[dict[str, Any]]:
     """Each cell's full params from :func:`group_params`' ``{"common": ..., "cells": [...]}``
     (``common`` may be absent: the cells are then complete)."""
-    common = params.get("common") or {}
-    return [deep_update(copy.deepcopy(dict(common)), copy.deepcopy(c)) for c in params["cells"]]
+    return [_deep_merge(params.get("common") or {}, cell) for cell in params["cells"]]
 
 
 def _common(runs: list[Mapping[str, Any]]) -> dict[str, Any]:
@@ -458,7 +456,7 @@ def _common(runs: list[Mapping[str, Any]]) -> dict[str, Any]:
 
 
 def _without(run: Mapping[str, Any], common: Mapping[str, Any]) -> dict[str, Any]:
-    """``run`` less what ``common`` holds (the inverse of ``deep_update(common, ...)``)."""
+    """``run`` less what ``common`` holds (the inverse of ``_deep_merge(common, ...)``)."""
     rest: dict[str, Any] = {}
     for key, value in run.items():
         if key not in common:
