@@ -26,7 +26,7 @@ make_data = _trainer_tests.make_data
 TRAIN = {"batch_size": 32, "lr": 0.05, "lr_milestones": [1], "crop_padding": 1, "flip": True,
          "mean": [0.5], "std": [0.5], "threads": 1}  # fmt: skip
 ENERGY = {"policy": "energy", "r_low": 0.2, "r_high": 0.2}
-#: kd; energy_dkd (prepare step, float32 teacher); heda (own RandomDraws, teacher pass on
+#: kd; energy_dkd (prepare step); heda (own RandomDraws, teacher pass on
 #: its mixed subset); r2kd with CutMix (own RandomDraws, pruned teacher copy, augmented copy);
 #: energy_dkd trains one epoch more than the others.
 CELLS = {
@@ -104,18 +104,22 @@ def test_a_group_trains_each_cell_as_alone_with_one_teacher_forward_per_batch(
     assert shared.reused == 3 * steps_shared + prepare
 
 
-def test_cpu_bf16_group_equals_alone_runs(alone, tmp_path, teachers):
-    """Under bf16 autocast KD's teacher runs in bf16 and Energy DKD's in float32: the two
-    forwards are not shared, and each cell still equals its alone run."""
+@pytest.mark.parametrize("precision", ["autocast", "float32"])
+def test_cpu_bf16_group_equals_alone_runs(alone, tmp_path, teachers, precision):
+    """Under bf16 autocast KD and Energy DKD run their teacher at one precision (bf16 by
+    default, float32 on request): one forward per batch for both, and each cell still equals
+    its alone run."""
     root, data, ckpt = alone
-    cells = [_cell("kd", epochs=1, cpu_bf16=True), _cell("energy_dkd", epochs=1, cpu_bf16=True)]
+    bf16 = {"epochs": 1, "cpu_bf16": True, "teacher_precision": precision}
+    cells = [_cell("kd", **bf16), _cell("energy_dkd", **bf16)]
     for cell in cells:
         train_run(cell, data, tmp_path / "alone" / cell["variant"], ckpt)
     outs = [tmp_path / "group" / c["variant"] for c in cells]
     train_group(cells, data, outs, ckpt)
     for cell, out in zip(cells, outs, strict=True):
         _same_run(tmp_path / "alone" / cell["variant"], out)
-    assert teachers[-1].computed == 2 * 8 + 7 and teachers[-1].reused == 0
+    # 8 batches shared by both; the prepare step's 7 batches are energy_dkd's alone
+    assert teachers[-1].computed == 8 + 7 and teachers[-1].reused == 8
 
 
 def test_a_stopped_group_resumes_every_cell_to_the_uninterrupted_weights(alone, tmp_path):

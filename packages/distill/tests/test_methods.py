@@ -316,17 +316,25 @@ def test_statically_read_arguments_equal_the_signatures(kind: str) -> None:
         assert static == keyword_only, name
 
 
-def test_energies_are_float32_under_bf16_autocast() -> None:
-    """The energies that pick temperatures in training equal those of the prepare step (fp32
-    teacher logits), even when the forward runs under bf16 autocast."""
+@pytest.mark.parametrize("precision", ["autocast", "float32"])
+def test_teacher_precision_under_bf16_autocast(precision: str) -> None:
+    """Under bf16 autocast the teacher runs in bf16 (default) or float32 (``float32``), for
+    every method alike; energies are float32 either way."""
     teacher = TinyNet(1)
     distiller = _variant("energy_kd", TinyNet(0), teacher)
-    images, targets = _batch(16, 4)
-    distiller.prepare([(images, targets)])
+    distiller.bind_run(0, [0.0] * 3, [1.0] * 3, precision)
+    images, _ = _batch(16, 4)
     with torch.autocast("cpu", dtype=torch.bfloat16):
         logits_t = distiller.teacher_logits(images)
-        plain = build_method("kd", TinyNet(0), TinyNet(1)).teacher_logits(images)
-    assert logits_t.dtype == torch.float32 and plain.dtype == torch.bfloat16
+    energies = _split(distiller).energy(logits_t)
     with torch.no_grad():
-        want = teacher.eval()(images)[0]
-    assert torch.equal(logits_t, want)  # bit-identical to the fp32 forward of prepare
+        if precision == "float32":
+            want = teacher.eval()(images)[0]
+        else:
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                want = teacher.eval()(images)[0]
+    dtype = torch.float32 if precision == "float32" else torch.bfloat16
+    assert logits_t.dtype == want.dtype == dtype
+    assert torch.equal(logits_t, want)
+    assert energies.dtype == torch.float32
+    assert torch.equal(energies, -4.0 * torch.logsumexp(want.float() / 4.0, dim=1))

@@ -276,3 +276,53 @@ def test_a_loss_turning_nan_stops_training_and_keeps_the_last_good_checkpoint(
     assert load_checkpoint(out / "checkpoint.pt")["period"] == 1
     assert not (out / "model.pt").exists() and not (out / "result.json").exists()
     assert len((out / "metrics.csv").read_text().splitlines()) == 2  # header + epoch 1
+
+
+@pytest.mark.parametrize("precision", ["autocast", "float32"])
+def test_bf16_energy_thresholds_come_from_the_teacher_at_its_training_precision(
+    tmp_path, precision
+):
+    """Under cpu_bf16 the prepare step runs the teacher as training does (bf16 logits by
+    default, float32 with ``teacher_precision: float32``): the thresholds equal percentiles
+    of -4 logsumexp(z / 4) over the prepare batches, z from a teacher run by hand."""
+    from repro.distill.methods import build_method
+    from repro.distill.models import build_model
+    from repro.distill.trainer import Trainer
+
+    g = torch.Generator().manual_seed(0)
+    data = ArrayData(
+        torch.randint(0, 256, (100, 1, 8, 8), dtype=torch.uint8, generator=g),
+        torch.randint(0, 4, (100,), generator=g),
+        4,
+    )
+    torch.manual_seed(0)
+    teacher = build_model("wrn_16_1", 4, in_channels=1)
+    temperature = {"policy": "energy", "r_low": 0.2, "r_high": 0.3}
+    distiller = build_method("kd", build_model("resnet8", 4, 1), teacher, temperature=temperature)
+    cfg = TrainConfig.from_dict(
+        {"epochs": 1, "batch_size": 16, "cpu_bf16": True, "teacher_precision": precision,
+         "channels_last": False, "threads": 1, "mean": [0.5], "std": [0.5]}
+    )  # fmt: skip
+    trainer = Trainer(distiller, data, data, cfg, tmp_path / "run")
+    trainer.prepare()
+    energies = []
+    with torch.no_grad():
+        for x, _ in trainer._prepare_batches():
+            if len(x) < 16:  # the last partial batch is skipped
+                continue
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "autocast"):
+                z = teacher.eval()(x)
+            z = (z[0] if isinstance(z, tuple) else z).float()
+            energies.append(-4.0 * torch.logsumexp(z / 4.0, dim=1))
+    e = torch.cat(energies).sort().values
+    assert len(e) == 96
+    prepared = distiller.prepared()
+    assert prepared["tau_low"] == pytest.approx(float(e[int(96 * 0.2)]), abs=0)
+    assert prepared["tau_high"] == pytest.approx(float(e[-(int(96 * 0.3) + 1)]), abs=0)
+
+
+def test_an_unknown_teacher_precision_is_named():
+    from repro.core import ReproError
+
+    with pytest.raises(ReproError, match="train.teacher_precision: 'fp16'"):
+        TrainConfig.from_dict({"teacher_precision": "fp16"})

@@ -40,7 +40,7 @@ from repro.core.training import seed_period
 from repro.distill.methods.base import prepare_together
 from repro.distill.plan import SHARED_SETTINGS
 from repro.distill.shared import SharedTeacher
-from repro.distill.trainer import Trainer
+from repro.distill.trainer import Trainer, autocast
 
 
 class LockstepTrainer:
@@ -84,7 +84,8 @@ class LockstepTrainer:
         prepare batches; the first epoch each cell still needs."""
         starts = [t.start(prepare=False) for t in self.trainers]
         fresh = [t.distiller for t, s in zip(self.trainers, starts, strict=True) if s == 1]
-        prepare_together(fresh, self._shared(self.lead._prepare_batches()), drop_last=True)
+        with autocast(self.lead.device, self.lead.amp):  # as Trainer.prepare
+            prepare_together(fresh, self._shared(self.lead._prepare_batches()), drop_last=True)
         if self.shared is not None:
             self.shared.release()
         return starts

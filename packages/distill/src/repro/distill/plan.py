@@ -363,12 +363,13 @@ def cell_dir(results: str, cell: Cell) -> str:
 
 
 # -- lockstep groups (kd.lockstep) -------------------------------------------------------------
-#: TrainConfig settings that determine a run's batches and their augmentation (and the
-#: process's device and threads): the cells of a lockstep group agree on them; the rest
-#: (epochs, lr, schedule, amp, ...) may differ per cell (repro.distill.lockstep).
+#: TrainConfig settings that determine a run's batches and their augmentation, the process's
+#: device and threads, and the precision the group's prepare step and shared teacher forward
+#: run at: the cells of a lockstep group agree on them; the rest (epochs, lr, schedule, ...)
+#: may differ per cell (repro.distill.lockstep).
 SHARED_SETTINGS = (
     "seed", "batch_size", "device", "crop_padding", "flip", "mean", "std", "channels_last",
-    "threads", "workers", "image_size", "sync_bn",
+    "threads", "workers", "image_size", "sync_bn", "amp", "cpu_bf16", "teacher_precision",
 )  # fmt: skip
 #: Params keys the cells of a group share: one dataset, one teacher (weights), one student
 #: initialisation file.

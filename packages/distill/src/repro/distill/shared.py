@@ -10,8 +10,9 @@ R2KD's augmented copy, CSKD's strong view, any call outside a group) is a plain 
 
 A cached output is reused only when all of these are unchanged: the input is the same tensor
 object with the same version counter (not modified in place since), the autocast state of its
-device (enabled and dtype: KD's teacher runs under bf16 autocast, Energy KD's in float32, so
-those two do not share), grad mode, and the version counters of the output tensors (a method
+device (enabled and dtype: with ``train.teacher_precision: float32`` a teacher runs outside
+bf16 autocast, and it does not share with one that runs inside), grad mode, and the version
+counters of the output tensors (a method
 that modified the logits in place does not hand them on). The forward computed is the one the
 method would compute alone, so a lockstep cell's results equal the alone run's bit for bit
 on CPU.

@@ -46,6 +46,10 @@ if TYPE_CHECKING:
     from repro.distill.folderdata import FolderData
 
 
+#: ``TrainConfig.teacher_precision`` values (see ``Distiller.teacher_logits``)
+TEACHER_PRECISIONS = ("autocast", "float32")
+
+
 @dataclass
 class TrainConfig:
     """Optimiser, schedule and run settings (defaults: mdistiller's CIFAR-100 recipe)."""
@@ -61,6 +65,9 @@ class TrainConfig:
     device: str = "auto"  # auto, cpu, cuda or cuda:<i> (repro.core.device)
     amp: bool = True  # bf16 autocast on CUDA
     cpu_bf16: bool = False  # bf16 autocast on CPU too (2x on CPUs with avx512_bf16/AMX)
+    #: under autocast, the frozen teacher (and the prepare step) runs in the training's bf16
+    #: ("autocast": one teacher forward per batch for a whole lockstep row) or in "float32"
+    teacher_precision: str = "autocast"
     channels_last: bool = True  # NHWC activations: faster convs on CUDA and on CPU (oneDNN)
     eval_batch_size: int = 256
     crop_padding: int = 4
@@ -76,7 +83,13 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, cfg: dict[str, Any]) -> TrainConfig:
         check_keys(cfg, cls.__dataclass_fields__, "train", noun="setting")
-        return cls(**cfg)
+        out = cls(**cfg)
+        if out.teacher_precision not in TEACHER_PRECISIONS:
+            raise ReproError(
+                f"train.teacher_precision: {out.teacher_precision!r} is not one of "
+                f"{', '.join(TEACHER_PRECISIONS)}"
+            )
+        return out
 
     def lr_at(self, epoch: int) -> float:
         """Step schedule, 1-based epochs, decayed once per milestone passed (``epoch > m``)."""
@@ -118,7 +131,7 @@ def evaluate(
     model.eval()
     correct1 = correct5 = 0
     for images, labels in data.batches(batch_size, shuffle=False, rank=rank, world_size=world):
-        with _autocast(images.device, amp):
+        with autocast(images.device, amp):
             out = model(augment(images, train=False))
         logits = out[0] if isinstance(out, tuple) else out
         top = logits.float().topk(min(5, logits.shape[1]), dim=1).indices
@@ -132,7 +145,7 @@ def evaluate(
     return {"top1": 100.0 * correct1 / n, "top5": 100.0 * correct5 / n}
 
 
-def _autocast(device: torch.device, enabled: bool):
+def autocast(device: torch.device, enabled: bool):
     """bf16 autocast on ``device`` (CUDA or CPU) when ``enabled``, else a no-op."""
     if enabled and device.type in ("cuda", "cpu"):
         return torch.autocast(device.type, dtype=torch.bfloat16)
@@ -179,7 +192,7 @@ class Trainer:
         if self.world > 1 and cfg.sync_bn and self.device.type == "cuda":
             distiller.student = torch.nn.SyncBatchNorm.convert_sync_batchnorm(distiller.student)
         # the method's own draws are seeded from the run's seed (a resume restores them)
-        distiller.bind_run(cfg.seed, mean, std)
+        distiller.bind_run(cfg.seed, mean, std, cfg.teacher_precision)
         self.params = distiller.student_parameters()
         self.opt = torch.optim.SGD(
             self.params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay
@@ -219,8 +232,10 @@ class Trainer:
             yield self.augment(x), y
 
     def prepare(self) -> None:
-        """Run the method's prepare step (every method; e.g. energy thresholds)."""
-        self.distiller.prepare(self._prepare_batches(), drop_last=True)
+        """Run the method's prepare step (every method; e.g. energy thresholds), at the
+        training's precision (the teacher then gives the statistics it gives in training)."""
+        with autocast(self.device, self.amp):
+            self.distiller.prepare(self._prepare_batches(), drop_last=True)
 
     def train_step(
         self, images: Tensor, labels: Tensor, epoch: int
@@ -235,7 +250,7 @@ class Trainer:
         back-propagated (a rank's share of the global batch; see repro.core.distributed)."""
         if self.cfg.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
-        with _autocast(self.device, self.amp):
+        with autocast(self.device, self.amp):
             logits, losses = self.distiller.forward_train(x, labels, epoch)
         loss = sum(losses.values())
         self.opt.zero_grad(set_to_none=True)

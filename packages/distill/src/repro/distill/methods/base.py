@@ -81,17 +81,26 @@ class Distiller(nn.Module):
         self.teacher = teacher
         #: (mean, std) of the batches ``forward_train`` gets (set by ``bind_run``).
         self.normalization: tuple[list[float], list[float]] | None = None
+        #: under autocast, the teacher runs at the autocast precision or in "float32"
+        self.teacher_precision = "autocast"
         if teacher is not None:
             teacher.requires_grad_(False)
             teacher.eval()
 
-    def bind_run(self, seed: int, mean: Sequence[float], std: Sequence[float]) -> None:
+    def bind_run(
+        self,
+        seed: int,
+        mean: Sequence[float],
+        std: Sequence[float],
+        teacher_precision: str = "autocast",
+    ) -> None:
         """What a method may need of its run, given before training (fresh or resumed; a
         resumed run then restores its generators from the checkpoint): the run's seed, which
-        seeds every :class:`RandomDraws`, and the normalisation of the batches ``forward_train``
+        seeds every :class:`RandomDraws`, the normalisation of the batches ``forward_train``
         receives (a method that augments in pixel space, e.g. AutoAugment, goes back to uint8
-        with it)."""
+        with it), and the teacher's precision under autocast (``teacher_logits``)."""
         self.normalization = (list(mean), list(std))
+        self.teacher_precision = teacher_precision
         for module in self.modules():
             if isinstance(module, RandomDraws):
                 module.bind(seed)
@@ -127,14 +136,17 @@ class Distiller(nn.Module):
     def teacher_logits(self, images: Tensor) -> Tensor:
         """Teacher forward, without gradient; the teacher is put in eval mode first.
 
-        A method with teacher statistics (energies) runs its teacher in float32 even under
-        autocast, so training-time statistics match the ones computed before training.
+        Under autocast the teacher runs at the autocast precision (``teacher_precision``
+        "autocast", the default: every method of a lockstep row then shares one forward per
+        batch) or in float32 ("float32"). The prepare step runs under the same autocast as
+        training (``Trainer.prepare``), so teacher statistics (energy thresholds) come from the
+        logits the method sees in training either way.
         """
         if self.teacher is None:
             raise RuntimeError(f"{type(self).__name__} has no teacher")
         self.teacher.eval()
         exact = contextlib.nullcontext()
-        if self.teacher_statistics() and torch.is_autocast_enabled(images.device.type):
+        if self.teacher_precision == "float32" and torch.is_autocast_enabled(images.device.type):
             exact = torch.autocast(images.device.type, enabled=False)
             images = images.float()
         with exact:

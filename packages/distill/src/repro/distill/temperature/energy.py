@@ -11,9 +11,10 @@ higher temperature (E < tau_low -> t_high = 6, E > tau_high -> t_low = 2); the o
 (Seonghak35/EnergyKD) does the opposite. Which one the published tables used is not known.
 Default ``direction="paper"``; ``direction="code"`` reproduces the official code.
 
-Energies are computed in float32 from float32 teacher logits: a distiller whose parts hold a
-TeacherStatistic runs its teacher outside autocast (``Distiller.teacher_logits``), so under
-bf16 autocast a sample gets the same energy in training as when the thresholds were computed.
+Energies are computed in float32 from the teacher's logits. Under bf16 autocast the thresholds
+are computed at the precision the teacher runs at in training (``train.teacher_precision``:
+bf16 logits by default, float32 on request; the prepare step runs under the training's
+autocast), so thresholds and training-time energies come from the same computation.
 """
 
 from __future__ import annotations
