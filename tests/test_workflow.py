@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import re
+import shutil
 
 import pytest
 import yaml
@@ -30,9 +31,18 @@ def test_quick_dry_run_plans_quick_datasets(workdir):
     assert "fetch_archive" not in jobs and "index_imagenet" not in jobs
 
 
-def test_paper_dry_run_plans_paper_datasets(workdir):
-    proc = snakemake("-n", "--cores", "1", "--configfile", "config/paper.yaml", cwd=workdir)
+@pytest.fixture(scope="module")
+def paper_dry_run(tmp_path_factory):
+    """The paper run's dry run, its shell commands printed (-p)."""
+    workdir = tmp_path_factory.mktemp("paper")
+    shutil.copytree(ROOT / "config", workdir / "config")
+    proc = snakemake("-n", "-p", "--cores", "1", "--configfile", "config/paper.yaml", cwd=workdir)
     assert proc.returncode == 0, proc.stderr
+    return proc
+
+
+def test_paper_dry_run_plans_paper_datasets(paper_dry_run):
+    proc = paper_dry_run
     jobs = job_counts(proc.stdout)
     # what a real run would stop on is listed, every problem on its own line
     warned = [line for line in proc.stderr.splitlines() if line.startswith("warning:")]
@@ -45,6 +55,33 @@ def test_paper_dry_run_plans_paper_datasets(workdir):
     assert jobs["prepare_zurich"] == 1  # burst SR's source images
     assert jobs["evaluate_pretrained_teacher"] == 2  # the two ImageNet teachers (user files)
     assert "results/paper/provenance.json" in proc.stdout
+
+
+def test_the_paper_runs_lockstep_commands_name_the_results_folder_not_each_run_folder(
+    paper_dry_run,
+):
+    """A lockstep group job is told the results folder, not its cells' run folders (it derives
+    them from its params): no printed train-group command lists a run folder, and the longest
+    (a 19-cell CIFAR-100 row) is shorter by what listing them took (5535 characters with the
+    folders, 4244 without)."""
+    from repro.distill import plan
+
+    commands = [
+        line.split("Shell command: ", 1)[1]
+        for line in paper_dry_run.stdout.splitlines()
+        if "repro-distill train-group " in line
+    ]
+    assert len(commands) == job_counts(paper_dry_run.stdout)["train_kd_group"] == 120
+    for command in commands:
+        assert " --results results/paper " in command and " --out " not in command
+        params = json.loads(re.search(r"--params '([^']*)'", command)[1])
+        cells = [plan.params_cell(p) for p in plan.expand_group(params)]
+        assert len(cells) > 1
+        assert not any(plan.cell_dir("results/paper", c) in command for c in cells), command
+        assert "results/paper/kd/" not in command
+    longest = max(commands, key=len)
+    assert len(plan.expand_group(json.loads(re.search(r"--params '([^']*)'", longest)[1]))) == 19
+    assert len(longest) < 5000
 
 
 def _quick_config() -> dict:
@@ -443,8 +480,10 @@ def test_lockstep_groups_each_row_into_one_job_and_a_cell_target_trains_alone(wo
     )
     assert group, out[:3000]
     command = group[2]
-    for variant in ("kd", "dkd", "energy_kd", "energy_dkd", "heda"):
-        assert f"kd/cifar100/cifar/{variant}/resnet32x4-resnet8x4/seed0 " in command
+    assert " --results results/paper " in command and "results/paper/kd/" not in command
+    params = json.loads(re.search(r"--params '([^']*)'", command)[1])
+    variants = [p["variant"] for p in params["cells"]]
+    assert {"kd", "dkd", "energy_kd", "energy_dkd", "heda"} <= set(variants)
     assert '"epochs":360' in command and '"epochs":240' in command
     cell = "results/paper/kd/cifar100/cifar/heda/resnet32x4-resnet8x4/seed0/result.json"
     jobs, out = _paper_jobs(workdir, cell, lockstep=True)

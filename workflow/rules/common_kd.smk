@@ -119,10 +119,6 @@ def group_cfg(wildcards):
     return as_json(kdplan.group_params(POOL, group_cells(wildcards)))
 
 
-def group_outs(wildcards):
-    return " ".join(kdplan.cell_dir(RESULTS, c) for c in group_cells(wildcards))
-
-
 def grouped(files):
     """Files read by a report: a grouped cell's files come from its group job."""
     return kdplan.lockstep_inputs(RESULTS, KD_GROUPS, files) if KD_GROUPS else list(files)

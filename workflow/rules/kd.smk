@@ -101,7 +101,8 @@ rule train_kd:
 
 
 # kd.lockstep: the cells of a row (dataset, pair, seed, same batches) in one job, one teacher
-# forward per batch; it writes each cell's folder as train_kd would, and its marker lists them.
+# forward per batch; it writes each cell's folder as train_kd would (the job derives the
+# folders under --results from its cells' params: plan.cell_dir), and its marker lists them.
 rule train_kd_group:
     input:
         data="data/{dataset}/meta.json",
@@ -114,7 +115,7 @@ rule train_kd_group:
     params:
         version=pkg_version("distill"),
         cfg=group_cfg,
-        outs=group_outs,
+        results=lambda wildcards, output: output.done.split(f"/{kdplan.GROUPS_DIR}/")[0],
         teacher=kd_teacher_arg,
         launch=kd_launch,
     log:
@@ -130,7 +131,8 @@ rule train_kd_group:
         "../../envs/distill.yaml"
     shell:
         "{params.launch} repro-distill train-group --data data/{wildcards.dataset}"
-        " --out {params.outs} {params.teacher} --params {params.cfg:q} --done {output.done}"
+        " --results {params.results} {params.teacher} --params {params.cfg:q}"
+        " --done {output.done}"
         " > {log} 2>&1"
 
 

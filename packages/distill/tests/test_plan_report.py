@@ -468,3 +468,78 @@ def test_group_params_factor_the_shared_settings_and_expand_to_each_cells_params
         {"common": common, "cells": [plan._without(r, common) for r in (a, b)]}
     ) == [a, b]
     assert plan.expand_group({"cells": [a]}) == [a]
+
+
+def test_a_kd_jobs_params_name_its_cell_and_so_its_run_folder():
+    """A job that has only its params finds its run folder: the folder written out by hand
+    for a cell of an aliased recipe and seed 3; a cell the params do not name is refused."""
+    cell = plan.Cell("cifar100", "resnet32x4", "resnet8x4", "dkd", "cifar_long", 3)
+    params = plan.kd_params(POOL, cell)
+    assert plan.params_cell(params) == cell
+    assert plan.cell_dir("results/paper", plan.params_cell(params)) == (
+        "results/paper/kd/cifar100/cifar_long/dkd/resnet32x4-resnet8x4/seed3"
+    )
+    with pytest.raises(ValueError, match="no 'recipe'"):
+        plan.params_cell({k: v for k, v in params.items() if k != "recipe"})
+    with pytest.raises(ValueError, match="no 'train.seed'"):
+        plan.params_cell({**params, "train": {"lr": 0.05}})
+    with pytest.raises(ValueError, match="'train.seed' is '3', not an integer"):
+        plan.params_cell({**params, "train": {"seed": "3"}})
+    with pytest.raises(ValueError, match="no 'teacher'"):
+        plan.params_cell({**params, "teacher": None})
+
+
+def _train_group_cli(monkeypatch, *args: str) -> tuple[int, list[list[str]]]:
+    """``repro-distill train-group ...`` with the training replaced by a recorder of the run
+    folders it is given (each run's result: its params' variant)."""
+    from repro.distill import cli, run
+
+    calls = []
+
+    def record(cells, data_dir, out_dirs, teacher_ckpt=None):
+        calls.append(list(out_dirs))
+        return [{"variant": c["variant"]} for c in cells]
+
+    monkeypatch.setattr(run, "train_group", record)
+    return cli.main(["train-group", "--data", "data/cifar100", *args]), calls
+
+
+def test_train_group_derives_the_run_folders_the_workflow_names_for_every_paper_group(
+    monkeypatch, tmp_path
+):
+    """The group job's command gives only the results folder; the folders the CLI derives
+    from its params are, for every lockstep group of the paper run, the cells' folders the
+    workflow reads (plan.cell_dir of each cell, as the rules name its files), in order; the
+    marker lists them with their results."""
+    config, _ = _paper_config()
+    pool = config["kd"]
+    groups = plan.lockstep_groups(pool, plan.pool_cells(config, ["energy-kd", "cskd", "r2kd"]))
+    assert len(groups) > 100
+    for group, cells in groups.items():
+        params = json.dumps(plan.group_params(pool, cells))
+        rc, calls = _train_group_cli(monkeypatch, "--results", "results/paper", "--params", params)
+        assert rc == 0 and calls == [[plan.cell_dir("results/paper", c) for c in cells]], group
+    cells = groups[max(groups, key=lambda g: len(groups[g]))]
+    done = tmp_path / "group.json"
+    params = json.dumps(plan.group_params(pool, cells))
+    rc, _ = _train_group_cli(
+        monkeypatch, "--results", "results/paper/", "--params", params, "--done", str(done)
+    )
+    assert rc == 0
+    assert json.loads(done.read_text()) == {
+        "runs": [{"out": plan.cell_dir("results/paper", c), "variant": c.variant} for c in cells]
+    }
+
+
+def test_train_group_refuses_params_that_do_not_name_a_cells_run_folder(monkeypatch, capsys):
+    pool = POOL
+    cells = [plan.Cell("cifar100", "resnet32x4", "resnet8x4", v, "cifar", 0) for v in ("kd", "dkd")]
+    params = plan.group_params(pool, cells)
+    assert params["cells"][1]["variant"] == "dkd"
+    del params["cells"][1]["variant"]
+    rc, calls = _train_group_cli(
+        monkeypatch, "--results", "results/paper", "--params", json.dumps(params)
+    )
+    assert rc == 2 and calls == []
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith("error: train-group: --params cell 1: no 'variant'"), err

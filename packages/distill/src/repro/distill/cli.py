@@ -1,15 +1,17 @@
 """``repro-distill``: train teachers/students with any KD method, and write paper scorecards.
 
     repro-distill train --data data/digits --out RUN_DIR --params JSON [--teacher model.pt]
-    repro-distill train-group --data data/digits --out RUN_DIR... [--teacher model.pt] \
-        --params '{"common": {...}, "cells": [...]}' [--done group.json]
+    repro-distill train-group --data data/digits --results results/quick \
+        [--teacher model.pt] --params '{"common": {...}, "cells": [...]}' [--done group.json]
     repro-distill evaluate --data data/imagenet --out result.json --params JSON
     repro-distill report --results results/quick --reported config/reported/energy-kd.yaml \
         --out results/quick/energy-kd --params JSON
     repro-distill leaderboard --results results/quick --out results/quick/kd-leaderboard \
         --params JSON
 
-Each ``--params`` is one job's JSON, made by :mod:`repro.distill.plan`.
+Each ``--params`` is one job's JSON, made by :mod:`repro.distill.plan`. ``train-group``
+writes each cell's run folder under ``--results`` where the workflow reads it
+(``plan.cell_dir`` of the cell its params name), so its command lists no folders.
 """
 
 from __future__ import annotations
@@ -41,7 +43,11 @@ def _main(argv: list[str] | None) -> int:
     )
     p_group.add_argument("--data", type=Path, required=True, help="prepared dataset")
     p_group.add_argument(
-        "--out", type=Path, nargs="+", required=True, help="run folders, one per cell, in order"
+        "--results",
+        type=Path,
+        required=True,
+        help="the run's results folder: each cell's run folder is <results>/kd/<dataset>/"
+        "<recipe>/<variant>/<teacher>-<student>/seed<k>, from its params",
     )
     p_group.add_argument("--teacher", type=Path, help="teacher model.pt (KD methods)")
     p_group.add_argument(
@@ -77,7 +83,7 @@ def _main(argv: list[str] | None) -> int:
     elif args.command == "train-group":
         from repro.distill.run import train_group_job
 
-        train_group_job(args.params, args.data, args.out, args.teacher, args.done)
+        train_group_job(args.params, args.data, args.results, args.teacher, args.done)
     elif args.command == "evaluate":
         from repro.distill.run import evaluate_pretrained
 

@@ -362,6 +362,29 @@ def cell_dir(results: str, cell: Cell) -> str:
     return f"{results}/kd/{c.dataset}/{c.recipe}/{c.variant}/{c.pair}/seed{c.seed}"
 
 
+#: Where a KD job's params (:func:`kd_params`) name its cell, in :class:`Cell`'s field order.
+CELL_KEYS = ("dataset", "teacher", "student", "variant", "recipe", "train.seed")
+
+
+def params_cell(params: Mapping[str, Any]) -> Cell:
+    """The cell whose job :func:`kd_params` gave ``params`` (they name it: dataset, teacher,
+    student, variant, recipe, and the seed in ``train``), so a job that has only its params
+    finds its run folder with :func:`cell_dir`. ValueError names a missing or mistyped key."""
+    values = []
+    for key in CELL_KEYS:
+        head, _, tail = key.partition(".")
+        value = params.get(head)
+        if tail:
+            value = value.get(tail) if isinstance(value, Mapping) else None
+        wanted, noun = (int, "an integer") if tail else (str, "a string")
+        if value is None:
+            raise ValueError(f"no '{key}'")
+        if type(value) is not wanted:
+            raise ValueError(f"'{key}' is {value!r}, not {noun}")
+        values.append(value)
+    return Cell(*values)
+
+
 # -- lockstep groups (kd.lockstep) -------------------------------------------------------------
 #: TrainConfig settings that determine a run's batches and their augmentation, the process's
 #: device and threads, and the precision the group's prepare step and shared teacher forward

@@ -37,7 +37,7 @@ from repro.distill.arraydata import ArrayData, BatchAugment
 from repro.distill.folderdata import FolderData, is_folder_index
 from repro.distill.methods import build_method
 from repro.distill.models import build_model
-from repro.distill.plan import GROUP_KEYS, expand_group
+from repro.distill.plan import GROUP_KEYS, Cell, cell_dir, expand_group, params_cell
 from repro.distill.trainer import TrainConfig, Trainer, evaluate
 
 log = logging.getLogger("repro.distill")
@@ -258,14 +258,16 @@ def train_group(
 def train_group_job(
     params: dict[str, Any],
     data_dir: str | os.PathLike[str],
-    out_dirs: list[str | os.PathLike[str]],
+    results: str | os.PathLike[str],
     teacher_ckpt: str | os.PathLike[str] | None = None,
     done: str | os.PathLike[str] | None = None,
 ) -> list[dict[str, Any]]:
     """``repro-distill train-group``: ``params = {"common": {...}, "cells": [...]}`` (as
     :func:`repro.distill.plan.group_params` factors them; each run's params are ``common``
-    updated with its entry); with ``done``, a JSON of the run folders and their results is
-    written at the end (the workflow's marker)."""
+    updated with its entry). Each run's folder under ``results`` is its cell's
+    (:func:`repro.distill.plan.cell_dir`, the cell named by its params), where the workflow
+    looks for it; with ``done``, a JSON of the run folders and their results is written at
+    the end (the workflow's marker)."""
     cells = params.get("cells") if isinstance(params, dict) else None
     common = params.get("common", {}) if isinstance(params, dict) else None
     if (
@@ -276,11 +278,24 @@ def train_group_job(
         raise ReproError(
             'train-group: --params must be {"common": {...}, "cells": [each run\'s params]}'
         )
-    results = train_group(expand_group(params), data_dir, out_dirs, teacher_ckpt)
+    runs = expand_group(params)
+    root = str(Path(results))
+    out_dirs = [cell_dir(root, _params_cell(p, k)) for k, p in enumerate(runs)]
+    outcomes = train_group(runs, data_dir, out_dirs, teacher_ckpt)
     if done is not None:
-        runs = [{"out": str(o), **r} for o, r in zip(out_dirs, results, strict=True)]
-        write_json(done, {"runs": runs})
-    return results
+        rows = [{"out": o, **r} for o, r in zip(out_dirs, outcomes, strict=True)]
+        write_json(done, {"runs": rows})
+    return outcomes
+
+
+def _params_cell(params: dict[str, Any], k: int) -> Cell:
+    try:
+        return params_cell(params)
+    except ValueError as err:
+        raise ReproError(
+            f"train-group: --params cell {k}: {err} (a cell's params name its dataset, "
+            "teacher, student, variant, recipe and train.seed: its run folder)"
+        ) from None
 
 
 def _train_group(cells, data_dir, out_dirs, teacher_ckpt, cfgs, dist) -> list[dict[str, Any]]:
