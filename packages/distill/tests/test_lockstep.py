@@ -146,3 +146,20 @@ def test_a_group_of_cells_with_other_batches_is_refused(alone, tmp_path):
     with pytest.raises(ReproError, match="train.batch_size"):
         train_group([_cell("kd"), _cell("heda", batch_size=16)], data,
                     [tmp_path / "a", tmp_path / "b"], ckpt)  # fmt: skip
+
+
+def test_r2kd_with_train_mode_pruned_bn_resumes_to_the_uninterrupted_weights(alone, tmp_path):
+    """``pruned_bn: train`` (the official code's behaviour): the pruned copy's running BatchNorm
+    statistics drift in training and are not checkpointed (the teacher's state is not), but a
+    BatchNorm in train mode normalises with the batch's statistics and never reads them, so a
+    resumed run still ends as the uninterrupted one."""
+    root, data, ckpt = alone
+    cell = _cell("r2kd_cutmix")
+    cell["args"] = {**cell["args"], "pruned_bn": "train"}
+    train_run(cell, data, tmp_path / "full", ckpt)
+    stopped = {**cell, "train": {**cell["train"], "stop_after_steps": 12}}
+    with pytest.raises(SystemExit):  # 8 steps per epoch: stops in epoch 2
+        train_run(stopped, data, tmp_path / "resumed", ckpt)
+    assert load_checkpoint(tmp_path / "resumed" / "checkpoint.pt")["period"] == 1
+    train_run(cell, data, tmp_path / "resumed", ckpt)
+    _same_run(tmp_path / "full", tmp_path / "resumed")
