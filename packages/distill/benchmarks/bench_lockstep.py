@@ -41,6 +41,7 @@ from bench_kd_throughput import reference_loader, run_reference  # noqa: E402
 
 from repro.distill import plan  # noqa: E402
 from repro.distill.arraydata import CIFAR100_STATS, ArrayData  # noqa: E402
+from repro.distill.lockstep import LockstepTrainer  # noqa: E402
 from repro.distill.methods import build_method  # noqa: E402
 from repro.distill.models import build_model  # noqa: E402
 from repro.distill.shared import SharedTeacher  # noqa: E402
@@ -73,10 +74,15 @@ def make_trainers(pool, cells, teacher, students, data, device, bf16, shared: bo
             epochs=1, batch_size=64, device=str(device), mean=list(mean), std=list(std),
             crop_padding=4, flip=True, cpu_bf16=bf16, amp=bf16,
         )  # fmt: skip
-        t = Trainer(d, data, data, cfg, "/tmp/repro-bench-unused")
-        t.prepare()  # energy thresholds (on the synthetic data)
+        trainers.append(Trainer(d, data, data, cfg, "/tmp/repro-bench-unused"))
+    # energy thresholds on the synthetic data: one pass for the group, as the group job does
+    if shared:
+        LockstepTrainer(trainers, wrapper).start()
+    else:
+        for t in trainers:
+            t.prepare()
+    for t in trainers:
         t.distiller.train()
-        trainers.append(t)
     return trainers, wrapper
 
 
