@@ -16,8 +16,9 @@ bf16 (``cpu_bf16`` on CPU, ``amp`` on CUDA), and the ratios. ``--estimate`` also
 training hours of the three papers' CIFAR-100 tables (cells, epochs and batch sizes from the
 plan of ``config/paper.yaml``; steps per epoch ceil(50000 / batch)) from per-step times
 measured here for every pair of those tables (``--pairs`` to restrict), alone vs lockstep
-(evaluation time excluded). Not implemented: stacking same-architecture students into one
-batched forward (torch.func.stack_module_state + vmap) or CUDA streams.
+(evaluation time excluded). Stacking same-architecture students into one batched forward
+(torch.func.stack_module_state + vmap) and CUDA streams are measured apart, on K students of
+one architecture with the kd loss: ``bench_stacking.py``.
 
     uv run python packages/distill/benchmarks/bench_lockstep.py --threads 1 --steps 6
     uv run python packages/distill/benchmarks/bench_lockstep.py --device cuda --estimate
