@@ -6,8 +6,9 @@ The GPU machine cannot download, so this builds CIFAR-100 and Zurich RAW-to-RGB 
 the official formats (random images, from the repro-data test fixtures), derives a config
 from config/paper.yaml that keeps the paper's models, recipes and GPU settings (AMP,
 channels_last, DBSR widths, 384 px bursts) but trains one Energy KD pair for one epoch and
-the burst models for a few iterations, runs the whole DAG with it in ``--out``, then the two
-benchmark scripts on ``--device``. Wall times are printed; the first failure stops it.
+the burst models for a few iterations, runs the whole DAG with it in ``--out``, then the
+benchmark scripts on ``--device`` (KD throughput, bursts, lockstep with the GPU-hours
+estimate, stacking and CUDA streams). Wall times are printed; the first failure stops it.
 ``--device cpu`` runs the same path here (slowly) to check the script itself.
 
 On a machine with 2 GPUs it then runs the 2-GPU torchrun case: one KD-pool training run
@@ -162,11 +163,14 @@ def main() -> int:
         )  # fmt: skip
     }
     if not args.no_bench:
-        for name, script in (
-            ("KD throughput benchmark", "packages/distill/benchmarks/bench_kd_throughput.py"),
-            ("burst benchmark", "packages/burstsr/benchmarks/bench_bursts.py"),
+        for name, script, extra in (
+            ("KD throughput benchmark", "packages/distill/benchmarks/bench_kd_throughput.py", []),
+            ("burst benchmark", "packages/burstsr/benchmarks/bench_bursts.py", []),
+            # lockstep vs alone vs reference, and the GPU-hours of the CIFAR-100 tables
+            ("lockstep benchmark", "packages/distill/benchmarks/bench_lockstep.py", ["--estimate"]),
+            ("stacking / streams benchmark", "packages/distill/benchmarks/bench_stacking.py", []),
         ):
-            times[name] = run([sys.executable, script, "--device", args.device], ROOT)
+            times[name] = run([sys.executable, script, "--device", args.device, *extra], ROOT)
     if args.device == "cuda" and gpu_count() >= 2:
         times["2-GPU torchrun case"] = ddp_case(out)
     else:
