@@ -14,6 +14,7 @@ import torchvision
 from PIL import Image
 
 from repro.core import ReproError
+from repro.core.checkpoint import load_checkpoint
 from repro.data.imagenet import index_imagenet
 from repro.distill.folderdata import FolderData, random_resized_box
 
@@ -165,7 +166,7 @@ def test_kd_run_on_a_folder_index_with_a_pretrained_teacher(tiny, tmp_path):
         "teacher": "resnet18_imagenet",
         "teacher_weights": str(tmp_path / "t.pth"),
         "method": "dkd",
-        "method_args": {"temperature": 1, "warmup": 1, "beta": 0.5},
+        "args": {"temperature": 1, "warmup": 1, "beta": 0.5},
         "train": {
             "epochs": 1,
             "batch_size": 4,
@@ -303,3 +304,47 @@ def test_a_fine_grained_index_is_a_folder_index():
 
     assert is_folder_index({"name": "imagenet"}) and is_folder_index({"format": "folder-index"})
     assert not is_folder_index({"name": "cifar100", "splits": {}})
+
+
+def test_a_lockstep_group_on_a_folder_index_equals_its_cells_alone(tiny, tmp_path):
+    """The paper run groups ImageNet and fine-grained rows too (folder datasets: JPEGs decoded
+    and cropped per sample, flips per sample): each grouped cell ends bit for bit as alone."""
+    from repro.distill.run import train_group, train_run
+
+    torch.manual_seed(0)
+    torch.save(
+        torchvision.models.resnet18(weights=None, num_classes=3).state_dict(), tmp_path / "t.pth"
+    )
+    train = {"epochs": 2, "batch_size": 4, "lr": 0.1, "lr_milestones": [1], "crop_padding": 0,
+             "image_size": 32, "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225],
+             "eval_batch_size": 4, "threads": 1}  # fmt: skip
+    energy = {"policy": "energy", "r_low": 0.25, "r_high": 0.25}
+    cells = [
+        {
+            "student": "resnet8",
+            "teacher": "resnet18_imagenet",
+            "variant": variant,
+            "teacher_weights": str(tmp_path / "t.pth"),
+            "method": method,
+            "args": args,
+            "train": train,
+        }  # fmt: skip
+        for variant, method, args in (
+            ("dkd", "dkd", {"warmup": 1}),
+            ("energy_kd", "kd", {"temperature": energy}),
+        )
+    ]
+    for cell in cells:
+        train_run(cell, tiny, tmp_path / "alone" / cell["variant"])
+    outs = [tmp_path / "group" / c["variant"] for c in cells]
+    train_group(cells, tiny, outs)
+    for cell, out in zip(cells, outs, strict=True):
+        alone = tmp_path / "alone" / cell["variant"]
+        a = load_checkpoint(alone / "model.pt")["model"]
+        b = load_checkpoint(out / "model.pt")["model"]
+        assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a), cell["variant"]
+        ra, rb = (json.loads((d / "result.json").read_text()) for d in (alone, out))
+        assert ra == rb
+        assert set(ra["prepared"]) == (
+            set() if cell["variant"] == "dkd" else {"tau_low", "tau_high"}
+        )
