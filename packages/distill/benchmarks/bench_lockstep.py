@@ -45,7 +45,7 @@ from repro.distill.arraydata import CIFAR100_STATS, ArrayData  # noqa: E402
 from repro.distill.lockstep import LockstepTrainer  # noqa: E402
 from repro.distill.methods import build_method  # noqa: E402
 from repro.distill.models import build_model  # noqa: E402
-from repro.distill.shared import SharedTeacher  # noqa: E402
+from repro.distill.shared import SharedTeacher, share_pruned_copies  # noqa: E402
 from repro.distill.trainer import TrainConfig, Trainer  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -69,6 +69,8 @@ def make_trainers(pool, cells, teacher, students, data, device, bf16, shared: bo
         args = plan.variant_args(pool, variant, "cifar100", pair)
         t = wrapper if shared else copy.deepcopy(teacher)
         distillers.append(build_method(method, copy.deepcopy(students[student]), t, **args))
+    if shared:
+        share_pruned_copies(distillers, wrapper)
     trainers = []
     for d in distillers:
         cfg = TrainConfig(

@@ -78,8 +78,8 @@ def teachers(monkeypatch):
     made = []
 
     class Counting(shared_module.SharedTeacher):
-        def __init__(self, teacher):
-            super().__init__(teacher)
+        def __init__(self, teacher, lead=None):
+            super().__init__(teacher, lead)
             made.append(self)
 
     monkeypatch.setattr(shared_module, "SharedTeacher", Counting)
@@ -96,12 +96,16 @@ def test_a_group_trains_each_cell_as_alone_with_one_teacher_forward_per_batch(
     for variant, out in zip(variants, outs, strict=True):
         _same_run(root / "alone" / variant, out)
     assert [r["epochs"] for r in results] == [2, 3, 2, 2]
-    (shared,) = teachers
+    shared, pruned = teachers  # the group's teacher; r2kd_cutmix's pruned copy
     # 240 samples / 32 = 8 batches per epoch; 4 cells in epochs 1-2, energy_dkd alone in 3;
     # prepare: energy_dkd and heda share 7 full batches (the last partial one is dropped)
     steps_shared, steps_alone, prepare = 2 * 8, 8, 7
     assert shared.computed == steps_shared + steps_alone + prepare
     assert shared.reused == 3 * steps_shared + prepare
+    # other inputs, each computed once: heda's mixed subset and r2kd_cutmix's augmented copy
+    assert (shared.computed_other, shared.reused_other) == (2 * steps_shared, 0)
+    # the pruned copy (one R2KD cell): the batch and the augmented copy
+    assert (pruned.computed, pruned.computed_other, pruned.reused) == (16, 16, 0)
 
 
 @pytest.mark.parametrize("precision", ["autocast", "float32"])
@@ -120,6 +124,32 @@ def test_cpu_bf16_group_equals_alone_runs(alone, tmp_path, teachers, precision):
         _same_run(tmp_path / "alone" / cell["variant"], out)
     # 8 batches shared by both; the prepare step's 7 batches are energy_dkd's alone
     assert teachers[-1].computed == 8 + 7 and teachers[-1].reused == 8
+
+
+def test_r2kd_cells_share_their_pruned_copy_and_equal_augmented_copies(alone, tmp_path, teachers):
+    """r2kd and r2kd_cutmix prune equal copies of the teacher: the group keeps one, run once
+    per batch; r2kd_cutmix and r2kd_cutmix_noprune draw the same CutMix from the same run
+    seed: the teacher runs once on that augmented copy. Each cell still equals its alone run."""
+    root, data, ckpt = alone
+    variants = {"r2kd": {}, "r2kd_cutmix": {"augmentation": "cutmix"},
+                "r2kd_cutmix_noprune": {"augmentation": "cutmix", "prune": False}}  # fmt: skip
+    cells = [
+        {**_cell("r2kd_cutmix", epochs=1), "variant": v, "args": args}
+        for v, args in variants.items()
+    ]
+    for cell in cells:
+        train_run(cell, data, tmp_path / "alone" / cell["variant"], ckpt)
+    outs = [tmp_path / "group" / v for v in variants]
+    train_group(cells, data, outs, ckpt)
+    for cell, out in zip(cells, outs, strict=True):
+        _same_run(tmp_path / "alone" / cell["variant"], out)
+    shared, pruned = teachers[-2:]
+    assert pruned.inner is not shared.inner
+    assert (pruned.computed, pruned.reused) == (8, 8)  # r2kd computes, r2kd_cutmix reuses
+    assert pruned.computed_other == 8  # r2kd_cutmix's augmented copy (noprune has no copy)
+    # the teacher on the augmented copy: r2kd_cutmix computes, r2kd_cutmix_noprune reuses
+    assert (shared.computed_other, shared.reused_other) == (8, 8)
+    assert (shared.computed, shared.reused) == (8, 16)
 
 
 def test_a_stopped_group_resumes_every_cell_to_the_uninterrupted_weights(alone, tmp_path):

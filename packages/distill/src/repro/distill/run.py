@@ -300,7 +300,7 @@ def _params_cell(params: dict[str, Any], k: int) -> Cell:
 
 def _train_group(cells, data_dir, out_dirs, teacher_ckpt, cfgs, dist) -> list[dict[str, Any]]:
     from repro.distill.lockstep import LockstepTrainer
-    from repro.distill.shared import SharedTeacher
+    from repro.distill.shared import SharedTeacher, share_pruned_copies
 
     for cfg in cfgs:
         cfg.device = str(dist.device)
@@ -318,6 +318,8 @@ def _train_group(cells, data_dir, out_dirs, teacher_ckpt, cfgs, dist) -> list[di
         build_method(p["method"], s, shared, **p.get("args", {}))
         for p, s in zip(cells, students, strict=True)
     ]
+    if shared is not None:  # R2KD cells' equal pruned copies: one module, one forward
+        share_pruned_copies(distillers, shared)
     trainers = [
         Trainer(d, train, test, c, out, name=_run_name(p, c), dist=dist, params=p)
         for p, c, d, out in zip(cells, cfgs, distillers, out_dirs, strict=True)
