@@ -193,3 +193,13 @@ def test_r2kd_with_train_mode_pruned_bn_resumes_to_the_uninterrupted_weights(alo
     assert load_checkpoint(tmp_path / "resumed" / "checkpoint.pt")["period"] == 1
     train_run(cell, data, tmp_path / "resumed", ckpt)
     _same_run(tmp_path / "full", tmp_path / "resumed")
+
+
+def test_a_mistyped_params_key_is_named_before_training(alone, tmp_path):
+    root, data, ckpt = alone
+    cell = {**_cell("kd"), "method_args": {"temperature": 2}}  # "args" mistyped
+    with pytest.raises(ReproError, match="--params: unknown key 'method_args'"):
+        train_run(cell, data, tmp_path / "alone", ckpt)
+    with pytest.raises(ReproError, match="--params cell 1: unknown key 'method_args'"):
+        train_group([_cell("heda"), cell], data, [tmp_path / "a", tmp_path / "b"], ckpt)
+    assert not (tmp_path / "alone").exists() and not (tmp_path / "a").exists()

@@ -29,6 +29,7 @@ import torch
 from repro.core import ReproError
 from repro.core.atomic import sha256_file, write_json
 from repro.core.checkpoint import load_checkpoint
+from repro.core.config import check_keys
 from repro.core.device import resolve_device
 from repro.core.distributed import Dist, session
 from repro.core.seeding import seed_everything
@@ -139,6 +140,14 @@ def load_data(
     return meta, train, ArrayData.load(data_dir, "test", cfg.device, num_classes)
 
 
+#: The keys of one run's params (``plan.kd_params`` and the models trained alone): a typo is
+#: an error naming it, not a setting silently left at its default.
+RUN_KEYS = (
+    "student", "teacher", "method", "variant", "recipe", "dataset", "args", "train",
+    "teacher_weights", "teacher_weights_key", "init_weights", "init_weights_key",
+)  # fmt: skip
+
+
 def train_run(
     params: dict[str, Any],
     data_dir: str | os.PathLike[str],
@@ -147,6 +156,7 @@ def train_run(
 ) -> dict[str, Any]:
     """Train one (method, teacher, student, dataset, seed) run into ``out_dir`` (in one
     process, or in each process of a torchrun job)."""
+    check_keys(params, RUN_KEYS, "--params")
     cfg = TrainConfig.from_dict(dict(params.get("train", {})))
     with session(cfg.device, "train.device") as dist:
         return _train_run(params, data_dir, out_dir, teacher_ckpt, cfg, dist)
@@ -243,6 +253,8 @@ def train_group(
         raise ReproError(
             f"train-group: {len(cells)} cells and {len(out_dirs)} run folders (one per cell)"
         )
+    for k, params in enumerate(cells):
+        check_keys(params, RUN_KEYS, f"--params cell {k}")
     for k, params in enumerate(cells[1:], 1):
         for key in GROUP_KEYS:
             if params.get(key) != cells[0].get(key):
