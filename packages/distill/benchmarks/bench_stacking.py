@@ -137,6 +137,14 @@ def _autocast_dtype(x: Tensor) -> torch.dtype | None:
     return torch.get_autocast_dtype(kind) if torch.is_autocast_enabled(kind) else None
 
 
+def _in_dtype(
+    layer: nn.Module, x: Tensor, dtype: torch.dtype
+) -> tuple[Tensor, Tensor, Tensor | None]:
+    """``x``, ``layer.weight`` and ``layer.bias`` (or None) cast to ``dtype``."""
+    bias = None if layer.bias is None else layer.bias.to(dtype)
+    return x.to(dtype), layer.weight.to(dtype), bias
+
+
 class _CastConv2d(nn.Conv2d):
     """Conv2d that casts its input and weights to the autocast dtype itself.
 
@@ -148,8 +156,7 @@ class _CastConv2d(nn.Conv2d):
         dtype = _autocast_dtype(x)
         if dtype is None:
             return super().forward(x)
-        bias = None if self.bias is None else self.bias.to(dtype)
-        return self._conv_forward(x.to(dtype), self.weight.to(dtype), bias)
+        return self._conv_forward(*_in_dtype(self, x, dtype))
 
 
 class _CastLinear(nn.Linear):
@@ -160,8 +167,7 @@ class _CastLinear(nn.Linear):
         dtype = _autocast_dtype(x)
         if dtype is None:
             return super().forward(x)
-        bias = None if self.bias is None else self.bias.to(dtype)
-        return F.linear(x.to(dtype), self.weight.to(dtype), bias)
+        return F.linear(*_in_dtype(self, x, dtype))
 
 
 class _CastBatchNorm2d(nn.BatchNorm2d):
