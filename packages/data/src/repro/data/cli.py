@@ -93,11 +93,14 @@ def prepare(
                 "https://image-net.org (train + val in class folders) and set "
                 "config key 'data.imagenet.root'"
             )
-        index_imagenet(params["root"], out, params.get("num_classes", 1000))
+        index_imagenet(params["root"], out, params.get("num_classes", 1000), params.get("subset"))
     elif dataset in FGVR:
         from repro.data.fgvr import index_fgvr
 
-        index_fgvr(dataset, params.get("root"), out, params.get("check_counts", True))
+        index_fgvr(
+            dataset, params.get("root"), out, params.get("check_counts", True),
+            params.get("subset"),
+        )  # fmt: skip
     else:
         raise ReproError(f"unknown dataset '{dataset}'")
 

@@ -34,6 +34,7 @@ from typing import Any
 
 from repro.core import ReproError
 from repro.core.atomic import write_json, write_text
+from repro.data.subset import check_subset, take
 
 Split = list[tuple[str, int]]
 
@@ -198,9 +199,11 @@ def root_problem(name: str, cfg: dict[str, Any]) -> str | None:
 
 def index_fgvr(
     name: str, root: str | os.PathLike[str], out_dir: str | os.PathLike[str],
-    check_counts: bool = True,
+    check_counts: bool = True, subset: dict[str, Any] | None = None,
 ) -> dict[str, Any]:  # fmt: skip
-    """Read ``name``'s official lists under ``root``, check them and write the index."""
+    """Read ``name``'s official lists under ``root``, check them and write the index; with
+    ``subset`` (:mod:`repro.data.subset`) only the first classes' first images are listed."""
+    check_subset(name, subset)
     if name not in READERS:
         raise ReproError(f"unknown fine-grained dataset '{name}' (one of {', '.join(DATASETS)})")
     problem = root_problem(name, {"root": str(root) if root else None})
@@ -221,6 +224,7 @@ def index_fgvr(
             raise ReproError(f"{name}: {root / absent} is listed but missing")
     counts = {}
     for split_name, split in (("train", train), ("val", test)):
+        split = take(split, subset, split_name)
         buf = io.StringIO()
         writer = csv.writer(buf, lineterminator="\n")
         writer.writerow(["path", "label"])
@@ -233,6 +237,7 @@ def index_fgvr(
         "root": str(root.resolve()),
         "classes": classes,
         "counts": counts,
+        "subset": subset or None,
         "format_version": 1,
     }
     write_json(Path(out_dir) / "meta.json", meta)

@@ -17,6 +17,7 @@ from typing import Any
 
 from repro.core import ReproError
 from repro.core.atomic import write_json, write_text
+from repro.data.subset import check_subset, take
 
 WNID = re.compile(r"^n\d{8}$")
 EXTENSIONS = {".jpeg", ".jpg", ".png"}
@@ -36,9 +37,15 @@ def _classes(split_dir: Path) -> list[str]:
 
 
 def index_imagenet(
-    root: str | os.PathLike[str], out_dir: str | os.PathLike[str], num_classes: int = 1000
+    root: str | os.PathLike[str],
+    out_dir: str | os.PathLike[str],
+    num_classes: int = 1000,
+    subset: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Validate the layout under ``root`` and write the CSV index and ``meta.json``."""
+    """Validate the layout under ``root`` and write the CSV index and ``meta.json``; with
+    ``subset`` (:mod:`repro.data.subset`) the index lists only the first classes' first
+    images (the whole layout is still checked)."""
+    check_subset("imagenet", subset)
     root = Path(root)
     if not root.is_dir():
         raise ReproError(f"imagenet: {root} (config key 'data.imagenet.root') does not exist")
@@ -55,23 +62,24 @@ def index_imagenet(
         buf = io.StringIO()
         writer = csv.writer(buf, lineterminator="\n")
         writer.writerow(["path", "label"])
-        n = 0
+        rows = []
         for wnid in train_cls:
             files = sorted(
                 p for p in (root / split / wnid).iterdir() if p.suffix.lower() in EXTENSIONS
             )
             if not files:
                 raise ReproError(f"imagenet: {root / split / wnid} has no images")
-            for f in files:
-                writer.writerow([f.relative_to(root).as_posix(), label[wnid]])
-            n += len(files)
+            rows += [(f.relative_to(root).as_posix(), label[wnid]) for f in files]
+        rows = take(rows, subset, split)
+        writer.writerows(rows)
         write_text(Path(out_dir) / f"{split}.csv", buf.getvalue())
-        counts[split] = n
+        counts[split] = len(rows)
     meta = {
         "name": "imagenet",
         "root": str(root.resolve()),
         "classes": train_cls,
         "counts": counts,
+        "subset": subset or None,
         "format_version": 1,
     }
     write_json(Path(out_dir) / "meta.json", meta)

@@ -1,0 +1,125 @@
+"""The smoke overlay (config/smoke.yaml) changes the paper run's scale and placement only."""
+
+from __future__ import annotations
+
+import copy
+import fnmatch
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+
+#: Config paths (dots; ``*`` one key or list index) the smoke overlay may change, and why each
+#: is scale or placement. Anything else changed is a failure: the smoke run is the paper run.
+SCALE_KEYS = {
+    "run": "results folder name (results/smoke)",
+    # seeds: how many repeats
+    "kd.seeds": "seeds",
+    "kd_leaderboard.seeds": "seeds",
+    "mhsan.seeds": "seeds",
+    # epochs, iterations, steps (and the LR milestones, which count epochs or iterations)
+    "kd.recipes.*.epochs": "epochs",
+    "kd.recipes.*.lr_milestones": "epochs at which the LR decays",
+    "kd.variants.*.train.*.epochs": "epochs",
+    "kd.variants.*.train.*.lr_milestones": "epochs at which the LR decays",
+    "burst_sr.train.iterations": "iterations",
+    "burst_sr.train.lr_step": "iterations between LR decays",
+    "burst_sr.train.checkpoint_every": "iterations between checkpoints",
+    "burst_sr.train.log_every": "iterations between log lines",
+    "burst_sr.models.*.train.iterations": "iterations",
+    "mhsan.train.stages.*.epochs": "epochs",
+    "fmri_adv.stimuli.attack.steps": "attack steps",
+    # data sizes
+    "data.*.subset": "images per class, classes used (labels and outputs stay the full set's)",
+    "fmri_adv.stimuli.per_class": "images per class",
+    "burst_sr.val.count": "validation bursts",
+    "mhsan.test_images": "test-set size the protocols expect",
+    "fmri_adv.brain.simulate.n_subjects": "simulated subjects",
+    "fmri_adv.brain.simulate.n_runs": "simulated runs",
+    # batch sizes, permutation counts
+    "kd.recipes.*.batch_size": "batch size",
+    "kd.recipes.*.eval_batch_size": "batch size",
+    "burst_sr.train.batch_size": "batch size",
+    "mhsan.train.batch_size": "batch size",
+    "fmri_adv.dnn.stats.n_permutations": "permutations",
+    "fmri_adv.analysis.stats.n_permutations": "permutations",
+    # placement: where a job runs and what it may use, never what it computes
+    "kd.recipes.*.device": "device",
+    "burst_sr.device": "device",
+    "fmri_adv.device": "device",
+    "mhsan.device": "device",
+    "kd.recipes.*.workers": "data-loading processes",
+    "mhsan.train.workers": "data-loading processes",
+    "kd.resources.*": "job resources",
+    "burst_sr.gpus": "job resources",
+    "burst_sr.threads": "job resources",
+    "burst_sr.mem_mb": "job resources",
+    "burst_sr.runtime": "job resources",
+    "fmri_adv.gpus": "job resources",
+    "mhsan.resources": "job resources",
+}
+
+
+def merge(base, overlay):
+    """Snakemake's merge of several --configfile files: dicts recursively, anything else
+    (lists included) replaced."""
+    out = copy.deepcopy(base)
+    for key, value in overlay.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def changed_paths(before, after, prefix=""):
+    """Dotted paths whose value differs (lists of equal length compared item by item)."""
+    if isinstance(before, dict) and isinstance(after, dict):
+        paths = []
+        for key in sorted(set(before) | set(after), key=str):
+            path = f"{prefix}.{key}" if prefix else str(key)
+            if key not in before or key not in after:
+                paths.append(path)
+            else:
+                paths += changed_paths(before[key], after[key], path)
+        return paths
+    if isinstance(before, list) and isinstance(after, list) and len(before) == len(after):
+        return [p for i, (b, a) in enumerate(zip(before, after, strict=True))
+                for p in changed_paths(b, a, f"{prefix}.{i}")]  # fmt: skip
+    return [] if before == after else [prefix]
+
+
+def allowed(path: str) -> bool:
+    """A changed path is allowed when it is a scale key or lies under one."""
+    parts = path.split(".")
+    for pattern in SCALE_KEYS:
+        n = len(pattern.split("."))
+        if len(parts) >= n and fnmatch.fnmatchcase(".".join(parts[:n]), pattern):
+            return True
+    return False
+
+
+def load(name: str):
+    return yaml.safe_load((ROOT / "config" / name).read_text())
+
+
+def test_the_overlay_changes_only_scale_keys():
+    paper = load("paper.yaml")
+    changed = changed_paths(paper, merge(paper, load("smoke.yaml")))
+    assert changed, "the overlay changes nothing"
+    outside = [p for p in changed if not allowed(p)]
+    assert not outside, f"config/smoke.yaml changes keys that are not scale keys: {outside}"
+
+
+def test_the_checker_catches_a_non_scale_change():
+    """The comparison itself: a changed LR, architecture list or protocol is caught, also
+    inside a restated list."""
+    paper = load("paper.yaml")
+    overlay = load("smoke.yaml")
+    overlay["mhsan"]["train"]["stages"][1]["lr"] = 0.001
+    overlay["kd"]["recipes"]["cifar"]["momentum"] = 0.5
+    overlay["mhsan"]["train"]["protocols"] = ["coco_5k"]
+    bad = [p for p in changed_paths(paper, merge(paper, overlay)) if not allowed(p)]
+    assert bad == ["kd.recipes.cifar.momentum", "mhsan.train.protocols",
+                   "mhsan.train.stages.1.lr"]  # fmt: skip
