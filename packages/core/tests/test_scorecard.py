@@ -53,8 +53,9 @@ def test_single_run_has_no_std_and_reported_rows_can_be_listed():
         "method": "b",
         "psnr_reported": 40.0, "psnr_ours": None, "psnr_std": None, "psnr_diff": None,
         "ssim_reported": 0.95, "ssim_ours": None, "ssim_std": None, "ssim_diff": None,
-        "n": None, "test_n": None, "source": "s2", "note": None,
+        "n": None, "test_n": None, "source": "s2", "note": None, "planned": False,
     }  # fmt: skip
+    assert rows[0]["planned"] is True  # a declared cell; the listed reported row is not
 
 
 def test_markdown_prints_the_papers_precision_and_dashes_for_empty_cells():

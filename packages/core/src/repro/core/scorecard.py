@@ -119,9 +119,11 @@ def score_rows(
 ) -> list[dict[str, Any]]:
     """One row per cell: keys, then per metric ``<m>_reported``, ``<m>_ours`` (mean over the
     matching runs), ``<m>_std`` (sample std, n > 1), ``<m>_diff`` (ours - reported); then
-    ``n`` (runs), ``test_n`` (test-set size), ``source`` and ``note``."""
+    ``n`` (runs), ``test_n`` (test-set size), ``source``, ``note`` and ``planned`` (false for a
+    published row we do not run, listed by ``include_reported``)."""
     match = table.match_keys
     cells = [dict(c) for c in table.cells]
+    planned = len(cells)
     if table.include_reported:
         cells += [
             {k: rep.get(k) for k in table.keys}
@@ -129,7 +131,7 @@ def score_rows(
             if not any(_matches(rep, c, match) for c in cells)
         ]
     rows = []
-    for cell in cells:
+    for i, cell in enumerate(cells):
         runs = [r for r in ours if _matches(r, cell, table.keys)]
         rep = next((r for r in reported if _matches(r, cell, match)), None)
         row: dict[str, Any] = {k: cell.get(k) for k in table.keys}
@@ -155,6 +157,7 @@ def score_rows(
         row["source"] = rep.get("source") if rep else None
         notes = [cell.get("note")] + sorted({r.get("note") for r in runs if r.get("note")})
         row["note"] = "; ".join(n for n in notes if n) or None
+        row["planned"] = i < planned
         rows.append(row)
     return rows
 
