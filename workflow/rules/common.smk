@@ -30,7 +30,7 @@ NEVER = "(?!x)x"  # a wildcard constraint that matches nothing
 # Each paper's rule file appends its final outputs (summary tables, figures) here.
 PAPER_TARGETS = []
 #: Reported (published) numbers, one file per paper; read only by its scorecard job.
-REPORTED = Path("config") / "reported"
+REPORTED = Path(workflow.basedir) / "config" / "reported"
 
 
 def pkg_version(name):
