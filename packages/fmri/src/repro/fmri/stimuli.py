@@ -37,6 +37,11 @@ COLUMNS = (
 )  # fmt: skip
 
 
+def stimulus_id(condition: str, k: int) -> str:
+    """The id of source image ``k``'s ``condition`` version (``trial_type`` in events.tsv)."""
+    return f"{condition}-{k:03d}"
+
+
 @dataclass
 class StimulusSet:
     """Images ``(n, H, W, C)`` uint8 in table order, one table row (dict) per image."""
@@ -235,7 +240,7 @@ def make_stimuli(
         linf = (imgs.int() - x.int()).abs().amax(dim=(1, 2, 3)).cpu().numpy()
         for k in range(len(src)):
             cls = int(labels[src[k]])
-            sid = f"{cond}-{k:03d}"
+            sid = stimulus_id(cond, k)
             rows.append(
                 {
                     "id": sid,
