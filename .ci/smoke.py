@@ -1,5 +1,6 @@
 """The paper run at smoke size: config/paper.yaml + config/smoke.yaml on fake official-format
-inputs, every paper, then the HTML report and a check of the scorecards.
+inputs (config/cpu.yaml too where torch sees no GPU), every paper, then the HTML report and
+a check of the scorecards.
 
     uv run python .ci/smoke.py [--out .smoke] [--cores N] [-- <more snakemake options>]
 
@@ -36,8 +37,16 @@ def run(cmd: list[str], cwd: Path = ROOT) -> float:
     return time.perf_counter() - t0
 
 
-def snakemake_args(out: Path, inputs: Path) -> list[str]:
-    configs = [ROOT / "config" / "paper.yaml", ROOT / "config" / "smoke.yaml", inputs]
+def has_gpu() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def snakemake_args(out: Path, inputs: Path, gpu: bool) -> list[str]:
+    """The paper config, the smoke overlay, config/cpu.yaml without a GPU, the fake inputs."""
+    cpu = [] if gpu else [ROOT / "config" / "cpu.yaml"]
+    configs = [ROOT / "config" / "paper.yaml", ROOT / "config" / "smoke.yaml", *cpu, inputs]
     return ["-s", str(ROOT / "Snakefile"), "--directory", str(out),
             "--configfile", *map(str, configs)]  # fmt: skip
 
@@ -75,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     inputs = out / "inputs" / "inputs.yaml"
     times = {"fake inputs (repro-data fake)": run(
         [str(bindir / "repro-data"), "fake", "--out", str(inputs.parent)])}  # fmt: skip
-    common = snakemake_args(out, inputs)
+    common = snakemake_args(out, inputs, has_gpu())
     times["paper run at smoke size (snakemake)"] = run(
         [str(bindir / "snakemake"), *common, "--cores", args.cores, *args.extra]
     )

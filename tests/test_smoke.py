@@ -123,3 +123,10 @@ def test_the_checker_catches_a_non_scale_change():
     bad = [p for p in changed_paths(paper, merge(paper, overlay)) if not allowed(p)]
     assert bad == ["kd.recipes.cifar.momentum", "mhsan.train.protocols",
                    "mhsan.train.stages.1.lr"]  # fmt: skip
+
+
+def test_the_cpu_overlay_changes_only_gpu_requests():
+    paper = load("paper.yaml")
+    changed = changed_paths(paper, merge(paper, load("cpu.yaml")))
+    assert changed and all(p.endswith((".gpu", ".gpus")) for p in changed), changed
+    assert all(allowed(p) for p in changed)

@@ -56,6 +56,8 @@ def test_single_run_has_no_std_and_reported_rows_can_be_listed():
         "n": None, "test_n": None, "source": "s2", "note": None, "planned": False,
     }  # fmt: skip
     assert rows[0]["planned"] is True  # a declared cell; the listed reported row is not
+    declared = Table("t", ("method",), (Metric("psnr", 2),), [{"method": "b", "planned": False}])
+    assert score_rows(declared, [], [])[0]["planned"] is False  # declared as published only
 
 
 def test_markdown_prints_the_papers_precision_and_dashes_for_empty_cells():

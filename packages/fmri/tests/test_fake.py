@@ -39,6 +39,7 @@ def test_fake_bids_scans_with_the_paper_stimulus_ids(written):
     out, overlay = written
     root = overlay["fmri_adv"]["brain"]["bids_root"]
     assert root == str(out / "bids")
+    assert overlay["fmri_adv"]["stimuli"] == {"require_correct": False}  # random-weight networks
     assert json.loads((out / "bids" / "dataset_description.json").read_text())["BIDSVersion"]
     data = bids.scan(root, BidsParams(), PAPER_IDS)  # the analysis's defaults: TR 1.5, task adv
     assert [s.label for s in data.subjects] == ["01", "02"]

@@ -120,7 +120,8 @@ def score_rows(
     """One row per cell: keys, then per metric ``<m>_reported``, ``<m>_ours`` (mean over the
     matching runs), ``<m>_std`` (sample std, n > 1), ``<m>_diff`` (ours - reported); then
     ``n`` (runs), ``test_n`` (test-set size), ``source``, ``note`` and ``planned`` (false for a
-    published row we do not run, listed by ``include_reported``)."""
+    published row we do not run: listed by ``include_reported``, or a cell declared with
+    ``planned: false``)."""
     match = table.match_keys
     cells = [dict(c) for c in table.cells]
     planned = len(cells)
@@ -157,7 +158,7 @@ def score_rows(
         row["source"] = rep.get("source") if rep else None
         notes = [cell.get("note")] + sorted({r.get("note") for r in runs if r.get("note")})
         row["note"] = "; ".join(n for n in notes if n) or None
-        row["planned"] = i < planned
+        row["planned"] = i < planned and bool(cell.get("planned", True))
         rows.append(row)
     return rows
 

@@ -569,6 +569,7 @@ def scorecard_cells(table: Mapping[str, Any]) -> list[dict[str, Any]]:
                 "student": student,
                 "variant": variant,
                 "note": REPORTED_ONLY_NOTE,
+                "planned": False,
             }
     return [{"dataset": table["dataset"], **c} for c in cells.values()]
 

@@ -52,8 +52,15 @@ def paper_stimuli(seed: int = 0) -> StimulusSet:
 
 
 def write_fakes(out: Path) -> dict[str, Any]:
-    """A simulated BIDS dataset under ``out/bids``; the overlay naming it."""
+    """A simulated BIDS dataset under ``out/bids``; the overlay naming it. The fake networks
+    (``repro.distill.fake``) have random weights and classify no image correctly, so the
+    overlay also lets the stimuli be drawn among all images (``require_correct: false``)."""
     root = Path(out) / "bids"
     root.mkdir(parents=True, exist_ok=True)
     simulate_bids(paper_stimuli(), SimParams(seed=0, n_subjects=SUBJECTS, n_runs=RUNS), root)
-    return {"fmri_adv": {"brain": {"bids_root": str(root.resolve())}}}
+    return {
+        "fmri_adv": {
+            "brain": {"bids_root": str(root.resolve())},
+            "stimuli": {"require_correct": False},
+        }
+    }
