@@ -16,6 +16,7 @@ published only may stay empty). Devices are ``auto`` in the overlay: CUDA where 
 from __future__ import annotations
 
 import argparse
+import copy
 import csv
 import os
 import subprocess
@@ -23,8 +24,99 @@ import sys
 import time
 from pathlib import Path
 
+import yaml
+
 ROOT = Path(__file__).resolve().parents[1]
 PAPERS = ("energy-kd", "cskd", "r2kd", "burst-sr", "fmri-adv", "mhsan")
+#: The KD papers' sections and the leaderboard: the tables the covering subset trims.
+KD_SECTIONS = ("energy_kd", "cskd", "r2kd")
+BOARD = "kd_leaderboard"
+
+
+def merge(base: dict, overlay: dict) -> dict:
+    """Snakemake's merge of several --configfile files: dicts recursively, anything else
+    (lists included) replaced."""
+    out = copy.deepcopy(base)
+    for key, value in overlay.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def smoke_config() -> dict:
+    """config/paper.yaml with config/smoke.yaml on top."""
+    load = lambda name: yaml.safe_load((ROOT / "config" / name).read_text())  # noqa: E731
+    return merge(load("paper.yaml"), load("smoke.yaml"))
+
+
+def _tables(config: dict) -> list[tuple[str, int, dict]]:
+    """(section, index, table) of every KD table; the leaderboard as one table (index -1)."""
+    found = [(sec, i, t) for sec in KD_SECTIONS for i, t in enumerate(config[sec]["tables"])]
+    return found + ([(BOARD, -1, config[BOARD])] if config.get(BOARD) else [])
+
+
+def _models(pair: str) -> set[str]:
+    return set(pair.split("-"))
+
+
+def forward_flops(model: str) -> int:
+    """FLOPs of one forward of a zoo model on a 32 x 32 image (a pair's relative cost)."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from repro.distill.models import build_model
+
+    net = build_model(model, num_classes=10).eval()
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        net(torch.zeros(1, 3, 32, 32))
+    return counter.get_total_flops()
+
+
+def cover(config: dict, cost=forward_flops) -> dict:
+    """An overlay trimming every KD table (and the leaderboard) to a covering subset of its
+    pairs and variants: every table keeps at least one cell (so every dataset, recipe and
+    scorecard table runs), every variant of the paper run runs at least once, every
+    architecture at least once, seeds as the smoke config has them. Greedy: first each
+    table's variants not yet covered, most first; then pairs, each time the pair that adds the
+    most architectures per cell it costs (ties, and a table that needs no new architecture: the
+    pair of the cheapest forwards, ``cost``). Non-KD papers are kept whole."""
+    tables = _tables(config)
+    costs: dict[str, int] = {}
+
+    def pair_cost(pair: str) -> int:
+        for m in _models(pair) - set(costs):
+            costs[m] = cost(m)
+        return sum(costs[m] for m in _models(pair))
+
+    variants: dict[tuple, list[str]] = {(sec, i): [] for sec, i, _ in tables}
+    done: set[str] = set()
+    for sec, i, t in sorted(tables, key=lambda x: -len(set(x[2]["variants"]))):
+        new = [v for v in t["variants"] if v not in done]
+        variants[(sec, i)] = new
+        done.update(new)
+    pairs: dict[tuple, list[str]] = {(sec, i): [] for sec, i, _ in tables}
+    needed = set().union(*(_models(p) for _, _, t in tables for p in t["pairs"]))
+    while needed:
+        best = max(
+            ((sec, i, p) for sec, i, t in tables for p in t["pairs"]
+             if p not in pairs[(sec, i)]),
+            key=lambda c: (len(_models(c[2]) & needed) / max(1, len(variants[c[:2]])),
+                           -pair_cost(c[2])),
+        )  # fmt: skip
+        pairs[best[:2]].append(best[2])
+        needed -= _models(best[2])
+    overlay: dict = {}
+    for sec, i, t in tables:
+        kept = {**t, "pairs": pairs[(sec, i)] or [min(t["pairs"], key=pair_cost)],
+                "variants": variants[(sec, i)] or t["variants"][:1]}  # fmt: skip
+        if sec == BOARD:
+            overlay[BOARD] = {"pairs": kept["pairs"], "variants": kept["variants"]}
+        else:
+            overlay.setdefault(sec, {"tables": copy.deepcopy(config[sec]["tables"])})
+            overlay[sec]["tables"][i] = kept
+    return overlay
 
 
 def run(cmd: list[str], cwd: Path = ROOT) -> float:
