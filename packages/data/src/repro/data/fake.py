@@ -67,6 +67,7 @@ class _Zip:
     zip tools write them); text is deflated, images stored."""
 
     def __init__(self, path: Path) -> None:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
         self.zf = zipfile.ZipFile(path, "w")
         self.folders: set[str] = set()
 
@@ -109,6 +110,7 @@ def make_cifar100_archive(path: Path, n_train: int = 20, n_test: int = 10, seed:
     """
     rng = np.random.default_rng(seed)
     truth = {}
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
     # gzip header mtime 0 and tar mtime 0: the same content gives the same bytes (and md5)
     with gzip.GzipFile(path, "wb", mtime=0) as gz, tarfile.open(fileobj=gz, mode="w") as tar:
         folder = tarfile.TarInfo("cifar-100-python")
