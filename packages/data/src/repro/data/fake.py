@@ -45,10 +45,15 @@ def smooth_image(rng: np.random.Generator, width: int, height: int) -> Image.Ima
 
 def encode(image: Image.Image, kind: str = "RGB", quality: int = 90) -> bytes:
     """``image`` as file bytes: a JPEG in mode ``kind`` (``RGB``, ``L``, ``CMYK``) or, for
-    ``PNG``, a PNG."""
+    ``PNG``, a PNG. A CMYK JPEG gets a black (K) plane that is not zero, as in print files, so
+    a reader that ignores K gets other colours than PIL's ``convert("RGB")``."""
     buf = io.BytesIO()
     if kind == "PNG":
         image.convert("RGB").save(buf, format="PNG")
+    elif kind == "CMYK":
+        c, m, y, _ = image.convert("CMYK").split()
+        k = image.convert("L").point(lambda v: 96 - v * 96 // 255)
+        Image.merge("CMYK", (c, m, y, k)).save(buf, format="JPEG", quality=quality)
     else:
         image.convert(kind).save(buf, format="JPEG", quality=quality)
     return buf.getvalue()
