@@ -3,8 +3,10 @@ own verifiers, fetch and prepare/index functions with the official class counts.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
+import io
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +15,7 @@ import yaml
 from PIL import Image
 
 from repro.core import ReproError
+from repro.data import inputs
 from repro.data.arrays import load_split, read_meta
 from repro.data.cli import check, fetch, main
 from repro.data.fake import (
@@ -31,34 +34,51 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 @pytest.fixture(scope="module")
-def fake(tmp_path_factory) -> dict:
-    """repro-data's fake inputs (written once for this module) -> its ``data`` overlay."""
-    return write_fakes(tmp_path_factory.mktemp("fake") / "data")["data"]
+def fake_run(tmp_path_factory) -> tuple[Path, list[str]]:
+    """``repro-data fake --out DIR`` with repro-data's own plug-in (written once for this
+    module; other packages' plug-ins are their tests' business) -> DIR and the printed lines."""
+    out = tmp_path_factory.mktemp("fake")
+    ours = [(name, write) for name, write in inputs.plugins() if name == "data"]
+    with pytest.MonkeyPatch.context() as mp, contextlib.redirect_stdout(io.StringIO()) as log:
+        mp.setattr(inputs, "plugins", lambda: ours)
+        assert main(["fake", "--out", str(out)]) == 0
+    return out, log.getvalue().splitlines()
+
+
+@pytest.fixture(scope="module")
+def fake(fake_run) -> dict:
+    """The ``data`` overlay of repro-data's fake inputs."""
+    return yaml.safe_load((fake_run[0] / "inputs.yaml").read_text())["data"]
 
 
 def _leaves(tree: dict) -> list:
     return [x for v in tree.values() for x in (_leaves(v) if isinstance(v, dict) else [v])]
 
 
-def test_cli_runs_every_plug_in_and_writes_inputs_yaml_whose_paths_exist(tmp_path, capsys):
-    assert main(["fake", "--out", str(tmp_path / "fake")]) == 0
-    text = (tmp_path / "fake" / "inputs.yaml").read_text()
+def test_repro_data_registers_its_writer_as_a_fake_plug_in():
+    found = inputs.plugins()
+    assert dict(found)["data"] is write_fakes
+    assert [name for name, _ in found] == sorted(name for name, _ in found)
+
+
+def test_cli_writes_inputs_yaml_whose_paths_exist(fake_run, tmp_path, capsys):
+    out, lines = fake_run
+    text = (out / "inputs.yaml").read_text()
     assert text.startswith("# Fake inputs in the official file formats")
-    usage = (
-        f"snakemake --configfile config/paper.yaml config/smoke.yaml {tmp_path}/fake/inputs.yaml"
-    )
+    usage = f"snakemake --configfile config/paper.yaml config/smoke.yaml {out}/inputs.yaml"
     assert usage in text
     cfg = yaml.safe_load(text)
     data = cfg["data"]
-    assert set(data) >= {"cifar100", "tinyimagenet", "zurich", "imagenet", *FGVR_CLASSES}
+    assert set(data) == {"cifar100", "tinyimagenet", "zurich", "imagenet", *FGVR_CLASSES}
     paths = [v for v in _leaves(cfg) if isinstance(v, str) and "/" in v]
-    assert len(paths) >= 8
+    assert len(paths) == 8
     for path in paths:
         assert Path(path).is_absolute() and Path(path).exists(), path
+        assert Path(path).is_relative_to(out / "data")  # the plug-in's own folder
     assert data["cifar100"]["download"] is False and data["tinyimagenet"]["check_counts"] is False
-    out = capsys.readouterr().out.splitlines()
-    line = next(x for x in out if x.startswith("data: "))
+    (line,) = [x for x in lines if x.startswith("data: ")]  # one line per plug-in
     assert "files" in line and " s); sets data.cifar100, data.tinyimagenet" in line
+    assert lines[-1] == f"wrote {out / 'inputs.yaml'}"
     # a folder it did not write is refused, in one line
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "notes.txt").write_text("keep me")

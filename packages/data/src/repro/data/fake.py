@@ -224,7 +224,9 @@ def make_zurich_zip(
                 raw = rng.integers(0, 1024, (57, 57)).astype(np.float32)
                 bayer = Image.fromarray(raw).resize((448, 448), Image.Resampling.BILINEAR)
                 png = io.BytesIO()
-                Image.fromarray(np.asarray(bayer).astype(np.uint16)).save(png, "PNG")
+                Image.fromarray(np.asarray(bayer).astype(np.uint16)).save(
+                    png, "PNG", compress_level=3
+                )
                 if split == "train" and i == skip:
                     continue
                 zf.add(f"{top}/{split}/canon/{i}.jpg", blob)
