@@ -87,6 +87,19 @@ def test_cli_writes_inputs_yaml_whose_paths_exist(fake_run, tmp_path, capsys):
     assert (tmp_path / "mine" / "notes.txt").read_text() == "keep me"
 
 
+def test_paper_config_with_the_overlay_is_valid(fake_run):
+    """config/paper.yaml + inputs.yaml, deep-merged as Snakemake merges config files, passes
+    the workflow's schema (every key the overlay sets exists for its dataset)."""
+    from repro.core.config import deep_update, validate_config
+
+    root = Path(__file__).resolve().parents[3]
+    cfg = yaml.safe_load((root / "config" / "paper.yaml").read_text())
+    deep_update(cfg, yaml.safe_load((fake_run[0] / "inputs.yaml").read_text()))
+    validate_config(cfg, root / "workflow" / "schemas" / "config.schema.yaml", "paper + fake")
+    assert cfg["data"]["tinyimagenet"]["check_counts"] is False
+    assert cfg["data"]["zurich"]["hash"] is None  # the first fetch records one
+
+
 def test_overlays_are_deep_merged_and_a_conflict_names_both_plug_ins(tmp_path):
     def writer(overlay):
         def write(out: Path) -> dict:
