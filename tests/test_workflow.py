@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
 import shutil
@@ -284,11 +283,9 @@ def test_burst_sr_on_zurich_without_its_archive_stops_before_any_job(workdir):
 
 
 def test_zurich_archive_is_prepared_and_its_hash_recorded(workdir):
-    path = ROOT / "packages" / "data" / "tests" / "conftest.py"  # official-layout test archives
-    spec = importlib.util.spec_from_file_location("repro_data_test_archives", path)
-    archives = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(archives)
-    jpegs = archives.make_zurich_zip(workdir / "zurich.zip")
+    from repro.data.fake import make_zurich_zip  # the official layout, small
+
+    jpegs = make_zurich_zip(workdir / "zurich.zip")
     cfg = yaml.safe_load((workdir / "config" / "paper.yaml").read_text())
     cfg["data"]["zurich"].update(archive=str(workdir / "zurich.zip"), check_counts=False)
     (workdir / "config" / "zurich.yaml").write_text(yaml.safe_dump(cfg))

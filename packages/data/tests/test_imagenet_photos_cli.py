@@ -7,26 +7,22 @@ import skimage.data
 
 from repro.core import ReproError
 from repro.data.cli import check, main
+from repro.data.fake import imagenet_wnids, make_imagenet
 from repro.data.imagenet import index_imagenet
 from repro.data.photos import load_photos, prepare_photos
 
-WNIDS = ["n01440764", "n01443537", "n01484850"]
-
-
-def make_imagenet(root, wnids=WNIDS, per_class=2):
-    for split in ("train", "val"):
-        for w in wnids:
-            (root / split / w).mkdir(parents=True)
-            for i in range(per_class):
-                (root / split / w / f"{w}_{i}.JPEG").write_bytes(b"jpeg")
+WNIDS = imagenet_wnids(3)
 
 
 def test_imagenet_index_lists_every_image_with_its_class(tmp_path):
-    make_imagenet(tmp_path / "ilsvrc")
+    make_imagenet(tmp_path / "ilsvrc", classes=3, per_class=2, head=0)
     meta = index_imagenet(tmp_path / "ilsvrc", tmp_path / "idx", num_classes=3)
+    assert meta["classes"] == WNIDS == sorted(WNIDS)
     rows = list(csv.DictReader((tmp_path / "idx" / "val.csv").open()))
     assert len(rows) == 6 and meta["counts"] == {"train": 6, "val": 6}
-    assert rows[2] == {"path": f"val/{WNIDS[1]}/{WNIDS[1]}_0.JPEG", "label": "1"}
+    assert rows[2]["path"].startswith(f"val/{WNIDS[1]}/ILSVRC2012_val_") and rows[2]["label"] == "1"
+    train = list(csv.DictReader((tmp_path / "idx" / "train.csv").open()))
+    assert train[3] == {"path": f"train/{WNIDS[1]}/{WNIDS[1]}_1.JPEG", "label": "1"}
     assert not any((tmp_path / "idx").glob("*.JPEG"))  # indexed, not copied
 
 
@@ -39,7 +35,7 @@ def test_imagenet_index_lists_every_image_with_its_class(tmp_path):
     ],
 )
 def test_imagenet_layout_errors_name_the_problem(tmp_path, breakage, message):
-    make_imagenet(tmp_path / "ilsvrc")
+    make_imagenet(tmp_path / "ilsvrc", classes=3, per_class=2, head=0)
     n = 3
     if breakage == "missing_val":
         for p in sorted((tmp_path / "ilsvrc" / "val").rglob("*"), reverse=True):

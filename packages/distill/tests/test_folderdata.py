@@ -87,6 +87,28 @@ def test_eval_batches_are_centre_crops_like_pil(tiny):
     assert torch.equal(images[grey][0], images[grey][1])  # greyscale decoded to 3 equal planes
 
 
+def test_greyscale_cmyk_and_png_named_jpeg_files_decode_to_pils_rgb(tmp_path):
+    """ILSVRC-2012's quirks (repro.data.fake): each comes out as 3 planes equal to what
+    PIL's convert('RGB') gives (a CMYK JPEG read as 4 planes, or without the Adobe inversion,
+    a greyscale one read as 1 plane, a PNG decoded by extension, all fail here)."""
+    from repro.data.fake import make_imagenet
+
+    quirks = make_imagenet(tmp_path / "ilsvrc", classes=4, per_class=4, head=0)
+    index_imagenet(tmp_path / "ilsvrc", tmp_path / "index", num_classes=4)
+    val = FolderData.load(tmp_path / "index", "val", crop_size=16)  # shorter side to 18
+    images = torch.cat([x for x, _ in val.batches(8, shuffle=False)])
+    assert images.shape == (16, 3, 16, 16)
+    rows = _rows(tmp_path / "index", "val")
+    paths = [tmp_path / "ilsvrc" / r["path"] for r in rows]
+    for kind in ("L", "CMYK", "PNG"):
+        (path,) = [p for p in quirks[kind] if p.parent.parent.name == "val"]
+        img = images[paths.index(path)].numpy().astype(np.float64)
+        diff = np.abs(img - _pil_centre_crop(path, resize=18, crop=16))
+        assert diff.mean() < 0.5 and diff.max() <= 3, (kind, diff.mean(), diff.max())
+        if kind == "L":
+            assert np.array_equal(img[0], img[1]) and np.array_equal(img[1], img[2])
+
+
 def test_train_crops_are_reproducible_and_independent_of_workers(tiny):
     train = FolderData.load(tiny, "train")
 

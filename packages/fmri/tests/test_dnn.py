@@ -134,6 +134,33 @@ def test_folder_pool_gives_centre_crops(tmp_path):
     assert (x[:, :, :12, 2] < 50).all() and (x[:, :, 16:, 0] < 50).all()
 
 
+def test_folder_pool_reads_greyscale_cmyk_and_png_named_jpeg_files_as_pils_rgb(tmp_path):
+    """ILSVRC-2012's quirks (repro.data.fake) in the val classes the study draws from: each
+    comes out as 3 planes equal to PIL's convert('RGB') (a CMYK JPEG as 4 planes or without
+    its K plane, a greyscale one as 1 plane, fail here)."""
+    from PIL import Image
+
+    from repro.data.fake import make_imagenet
+    from repro.data.imagenet import index_imagenet
+    from repro.fmri.stimuli import open_pool
+
+    quirks = make_imagenet(tmp_path / "raw", classes=4, per_class=4, head=0)
+    index_imagenet(tmp_path / "raw", tmp_path / "index", num_classes=4)
+    pool, _ = open_pool(tmp_path / "index", "val", 16)  # shorter side to 18, centre 16 x 16
+    for kind in ("L", "CMYK", "PNG"):
+        (path,) = [p for p in quirks[kind] if p.parent.parent.name == "val"]
+        i = pool.paths.index(path.relative_to(tmp_path / "raw").as_posix())
+        (x,) = pool.load(np.array([i]))
+        img = Image.open(path).convert("RGB")
+        w, h = img.size
+        img = img.resize((18, int(18 * h / w)) if w <= h else (int(18 * w / h), 18),
+                         Image.Resampling.BILINEAR)  # fmt: skip
+        left, top = (img.size[0] - 16) // 2, (img.size[1] - 16) // 2
+        ref = np.asarray(img.crop((left, top, left + 16, top + 16))).astype(np.float64)
+        diff = np.abs(x.astype(np.float64) - ref)
+        assert x.shape == (16, 16, 3) and diff.mean() < 0.5 and diff.max() <= 3, (kind, diff.max())
+
+
 @pytest.mark.slow
 def test_stimuli_from_an_imagenet_index_with_torchvision_weights(tmp_path):
     from repro.data.imagenet import index_imagenet

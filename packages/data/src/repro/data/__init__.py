@@ -1,3 +1,3 @@
 """repro.data."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

@@ -6,6 +6,7 @@ Rules pass their config section as ``--params JSON``. Examples::
     repro-data fetch cifar100 --out data/archives/cifar100.tar.gz --params '{...}'
     repro-data check --params '{...}' cifar100 imagenet
     repro-data prepare cub200 --out data/cub200 --params '{"root": "/data/CUB_200_2011"}'
+    repro-data fake --out .fake   # every package's fake inputs + .fake/inputs.yaml
 """
 
 from __future__ import annotations
@@ -202,12 +203,22 @@ def _main(argv: list[str] | None) -> int:
     p_check.add_argument("datasets", nargs="+")
     p_check.add_argument("--params", type=cliutil.json_arg, default={}, help="'data' config")
     p_check.add_argument("--root", type=Path, default=Path("data"))
+    p_fake = sub.add_parser(
+        "fake",
+        help="write small inputs in the official formats (every registered 'repro.fake' "
+        "plug-in) and DIR/inputs.yaml, a config fragment that points a paper run at them",
+    )
+    p_fake.add_argument("--out", type=Path, required=True, metavar="DIR")
     args = parser.parse_args(argv)
 
     if args.command == "fetch":
         fetch(args.dataset, args.out, args.params)
     elif args.command == "prepare":
         prepare(args.dataset, args.out, args.params, args.archive, args.imbalance)
+    elif args.command == "fake":
+        from repro.data.inputs import write_inputs
+
+        write_inputs(args.out)
     else:
         problems = check(args.params, args.datasets, args.root)
         for line in problems:  # every problem, one line each
