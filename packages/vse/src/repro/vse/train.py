@@ -21,6 +21,7 @@ views and dropout masks as one that was never interrupted.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -182,6 +183,15 @@ class PairSource:
         self.preprocess = preprocess
         self.cache_root, self.cache_dtype = cache_root, cache_dtype
         self._cache: FeatureCache | None = None
+        # what the cached views are of, besides the backbone: these images (a split of equal
+        # size, e.g. COCO's val and test, must not read another's features) and, for random
+        # crops, the seed that draws them
+        paths = "\n".join(str(path) for path in data.paths).encode()
+        self.cache_spec = {
+            **preprocess.spec(),
+            "images": hashlib.sha256(paths).hexdigest()[:16],
+            "view_seed": seed if preprocess.random else None,
+        }
 
     def cache(self) -> FeatureCache:
         """The feature cache of the backbone's weights when last checked (see
@@ -194,7 +204,7 @@ class PairSource:
     def check_cache(self) -> None:
         """Key the cache by the backbone's current weights; call when they may have changed
         (at the start of each stage)."""
-        key = cache_key(self.model.backbone, self.preprocess.spec())
+        key = cache_key(self.model.backbone, self.cache_spec)
         if self._cache is None or self._cache.key != key:
             self._cache = FeatureCache(
                 key,
