@@ -56,6 +56,56 @@ def test_paper_dry_run_plans_paper_datasets(paper_dry_run):
     assert "results/paper/provenance.json" in proc.stdout
 
 
+def test_the_paper_dry_run_plans_mhsan_on_coco_and_flickr30k(paper_dry_run):
+    """Every MHSAN table is planned: one training job per (dataset, model), each with its
+    dataset's params and feature cache, and one scorecard over both datasets."""
+    proc = paper_dry_run
+    jobs = job_counts(proc.stdout)
+    assert jobs["mhsan_train"] == 2 * 4 and jobs["mhsan_report"] == 1
+    warned = [line for line in proc.stderr.splitlines() if line.startswith("warning:")]
+    for dataset in ("coco", "f30k"):
+        for key in ("split_file", "images"):
+            assert sum(f"mhsan.datasets.{dataset}.{key}: not set" in w for w in warned) == 1
+        for model in ("r1", "r5", "r10", "r10_nodiv"):
+            assert f"results/paper/mhsan/runs/{dataset}/{model}/seed0/result.json" in proc.stdout
+    commands = [
+        line.split("Shell command: ", 1)[1]
+        for line in proc.stdout.splitlines()
+        if "repro-vse train " in line
+    ]
+    assert len(commands) == 8
+    for command in commands:
+        params = json.loads(re.search(r"--params '([^']*)'", command)[1])
+        dataset = params["dataset"]
+        assert f"--cache results/paper/mhsan/cache/{dataset} " in command
+        assert f"--out results/paper/mhsan/runs/{dataset}/" in command
+        assert params["protocols"] == {"coco": ["coco_1k", "coco_5k"], "f30k": ["f30k_1k"]}[dataset]
+        assert "test_images" not in params  # null: the official test-set sizes
+        bidirectional = params["model"].get("bidirectional", False)
+        assert bidirectional == (dataset == "f30k" and params["model"]["heads"] == 10
+                                 and params.get("loss", {}).get("weight", 0.1) > 0)  # fmt: skip
+
+
+def test_mhsan_test_images_reaches_only_the_training_jobs(workdir):
+    """The scale key changes the training jobs' params and the scorecard's note only."""
+    proc = snakemake(
+        "-n", "-p", "--cores", "1", "results/quick/mhsan/summary.csv",
+        "--config", "mhsan={test_images: 1000}", cwd=workdir,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    commands = [
+        json.loads(re.search(r"--params '([^']*)'", line)[1])
+        for line in proc.stdout.splitlines()
+        if "repro-vse train " in line or "repro-vse report " in line
+    ]
+    assert len(commands) == 3 and all(c["test_images"] == 1000 for c in commands)
+    bad = snakemake(
+        "-n", "--cores", "1", "results/quick/mhsan/summary.csv",
+        "--config", "mhsan={test_images: 0}", cwd=workdir,
+    )  # fmt: skip
+    assert bad.returncode != 0 and "mhsan.test_images" in bad.stderr
+
+
 def test_the_paper_runs_lockstep_commands_name_the_results_folder_not_each_run_folder(
     paper_dry_run,
 ):
@@ -136,11 +186,13 @@ def test_paper_run_without_imagenet_stops_before_any_job(workdir):
     errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
     assert any("data.imagenet.root" in e and "image-net.org" in e for e in errors)
     assert any("data.cub200.root is not set" in e and "CUB_200_2011.tgz" in e for e in errors)
-    # imagenet, zurich, the two unset pretrained teachers, MHSAN's three inputs, R2KD's four
+    # imagenet, zurich, the two unset pretrained teachers, MHSAN's five inputs, R2KD's four
     # fine-grained sets and their ImageNet-pretrained initial weights (2 models x 4 sets)
     keys = [
         "data.imagenet.root", "data.zurich.archive", "resnet34_imagenet", "resnet50_imagenet",
-        "mhsan.train.model.backbone_weights", "mhsan.split_file", "mhsan.images",
+        "mhsan.train.model.backbone_weights", "mhsan.datasets.coco.split_file",
+        "mhsan.datasets.coco.images", "mhsan.datasets.f30k.split_file",
+        "mhsan.datasets.f30k.images",
         "data.cub200.root", "data.mit67.root", "data.stanford40.root", "data.dogs.root",
     ]  # fmt: skip
     assert len(errors) == len(keys) + 8 and all(any(k in e for e in errors) for k in keys), errors

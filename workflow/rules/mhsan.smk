@@ -1,15 +1,15 @@
-# MHSAN (multi-head self-attention visual-semantic embedding): the generated quick set (or the
-# user's COCO / Flickr30K through their Karpathy split files), one training job per (model,
-# seed) with the frozen-backbone feature cache, and the scorecard. Params: repro.vse.plan.
+# MHSAN (multi-head self-attention visual-semantic embedding): the generated quick set and/or
+# the user's COCO and Flickr30K through their Karpathy split files, one training job per
+# (dataset, model, seed) with the frozen-backbone feature cache of its dataset, and one
+# scorecard with a table per (dataset, protocol). Params: repro.vse.plan.
 from repro.vse import plan as vseplan
 
 MHSAN = config.get("mhsan", {})
 MHSAN_ON = "mhsan" in PAPERS
 MHSAN_RES = MHSAN.get("resources", {})
-# The split file a job reads: generated here for the synthetic set, the user's otherwise.
-mhsan_data = lambda wildcards: (
-    [vseplan.split_file(MHSAN)] if MHSAN.get("dataset") == "synthetic" else []
-)
+MHSAN_DATASETS = vseplan.datasets(MHSAN) if MHSAN_ON else []
+# The figure's dataset: the report draws one test image of it.
+MHSAN_FIGURE = vseplan.report_params(MHSAN)["figure"]["dataset"] if MHSAN_ON else None
 
 
 rule mhsan_make_synthetic:
@@ -35,28 +35,32 @@ rule mhsan_make_synthetic:
 
 rule mhsan_train:
     input:
-        mhsan_data,
+        lambda wildcards: vseplan.generated_inputs(MHSAN, wildcards.dataset),
     output:
-        model=f"{RESULTS}/mhsan/runs/{{model}}/seed{{seed}}/model.pt",
-        result=f"{RESULTS}/mhsan/runs/{{model}}/seed{{seed}}/result.json",
+        model=f"{RESULTS}/mhsan/runs/{{dataset}}/{{model}}/seed{{seed}}/model.pt",
+        result=f"{RESULTS}/mhsan/runs/{{dataset}}/{{model}}/seed{{seed}}/result.json",
     wildcard_constraints:
+        dataset="|".join(MHSAN_DATASETS) or NEVER,
         model="|".join(MHSAN.get("models", {})) or NEVER,
+        seed=r"\d+",
     params:
         version=pkg_version("vse"),
         cfg=lambda wildcards: as_json(
-            vseplan.run_params(MHSAN, wildcards.model, int(wildcards.seed))
+            vseplan.run_params(MHSAN, wildcards.dataset, wildcards.model, int(wildcards.seed))
         ),
-        split=lambda wildcards: vseplan.split_file(MHSAN),
-        images=lambda wildcards: vseplan.image_root(MHSAN),
+        split=lambda wildcards: vseplan.split_file(MHSAN, wildcards.dataset),
+        images=lambda wildcards: vseplan.image_root(MHSAN, wildcards.dataset),
         out=lambda wildcards, output: os.path.dirname(output.result),
         device=MHSAN.get("device", "cpu"),
-        cache=lambda wildcards, output: (
-            f"--cache {Path(output.result).parents[2] / 'cache'}" if MHSAN.get("cache", True) else ""
+        cache=lambda wildcards: (
+            f"--cache {vseplan.cache_dir(RESULTS, wildcards.dataset)}"
+            if MHSAN.get("cache", True)
+            else ""
         ),
     log:
-        f"logs/{RUN}/mhsan/{{model}}/seed{{seed}}.log",
+        f"logs/{RUN}/mhsan/{{dataset}}/{{model}}/seed{{seed}}.log",
     benchmark:
-        f"benchmarks/{RUN}/mhsan/{{model}}/seed{{seed}}.tsv"
+        f"benchmarks/{RUN}/mhsan/{{dataset}}/{{model}}/seed{{seed}}.tsv"
     threads: MHSAN_RES.get("threads", 1)
     resources:
         mem_mb=MHSAN_RES.get("mem_mb", 4000),
@@ -73,10 +77,10 @@ rule mhsan_train:
 rule mhsan_report:
     input:
         runs=[
-            f"{RESULTS}/mhsan/runs/{m}/seed{s}/result.json"
-            for m, s in (vseplan.runs(MHSAN) if MHSAN_ON else [])
+            f"{vseplan.run_dir(RESULTS, d, m, s)}/result.json"
+            for d, m, s in (vseplan.runs(MHSAN) if MHSAN_ON else [])
         ],
-        data=mhsan_data,
+        data=lambda wildcards: vseplan.generated_inputs(MHSAN, MHSAN_FIGURE) if MHSAN_ON else [],
         reported=REPORTED / "mhsan.yaml",
     output:
         csv=f"{RESULTS}/mhsan/summary.csv",
@@ -105,8 +109,8 @@ rule mhsan_report:
         version=pkg_version("vse"),
         cfg=as_json(vseplan.report_params(MHSAN)) if MHSAN_ON else "{}",
         results=lambda wildcards, output: str(Path(output.csv).parents[1]),
-        split=lambda wildcards: vseplan.split_file(MHSAN),
-        images=lambda wildcards: vseplan.image_root(MHSAN),
+        split=lambda wildcards: vseplan.split_file(MHSAN, MHSAN_FIGURE),
+        images=lambda wildcards: vseplan.image_root(MHSAN, MHSAN_FIGURE),
         out=lambda wildcards, output: os.path.dirname(output.csv),
     log:
         f"logs/{RUN}/mhsan/report.log",
@@ -124,8 +128,8 @@ rule mhsan_report:
         " --out {params.out} > {log} 2>&1"
 
 
-# The user's COCO / Flickr30K files and ImageNet weights must be set and exist (before any
-# training job; a dry run of the default target lists them as warnings).
+# Each dataset's split file and images and the ImageNet weights must be set and exist (before
+# any training job; a dry run of the default target lists them as warnings).
 PREFLIGHT_CHECKS.append(
     lambda planned: (
         vseplan.check(MHSAN)

@@ -9,7 +9,14 @@ import torch
 
 from repro.core import ReproError
 from repro.vse.cache import FeatureCache, cache_key
-from repro.vse.data import Preprocess, SyntheticConfig, Vocabulary, load_karpathy, make_synthetic
+from repro.vse.data import (
+    CaptionedImages,
+    Preprocess,
+    SyntheticConfig,
+    Vocabulary,
+    load_karpathy,
+    make_synthetic,
+)
 from repro.vse.losses import attention_penalty
 from repro.vse.models import ModelConfig, seeded_model
 from repro.vse.train import (
@@ -191,3 +198,28 @@ def test_encode_is_the_same_with_and_without_cache(synthetic):
         source.model.eval()
         _, attn = source.model.embed_texts(source.tokens, source.lengths)
     assert a.penalty_text == pytest.approx(float(attention_penalty(attn)), rel=1e-5)
+
+
+def test_splits_of_equal_size_and_other_seeds_do_not_share_a_disk_cache(synthetic, tmp_path):
+    """COCO's val and test (5,000 images each) go through the same evaluation views: each
+    must read its own features. Random crops of another seed are other views."""
+    data, vocab = synthetic
+    model = seeded_model(ModelConfig.from_dict(SMALL), len(vocab), 0)
+    half = [
+        CaptionedImages(data.paths[a : a + 3], data.captions[5 * a : 5 * a + 15]) for a in (0, 3)
+    ]
+    root = str(tmp_path / "cache")
+
+    def source(part, pre=None, seed=0):
+        pre = pre or Preprocess()
+        return PairSource(part, vocab, pre, model, seed=seed, cache_root=root, workers=1)
+
+    val, test = source(half[0]), source(half[1])
+    a = encode(model, val, batch_size=4, cached=True)
+    b = encode(model, test, batch_size=4, cached=True)
+    assert val.cache().dir != test.cache().dir and test.cache().computed == 3
+    assert not torch.allclose(a.images, b.images)
+    assert source(half[0]).cache().dir == val.cache().dir  # a rerun reads it back
+    crop = Preprocess(kind="random_resized_crop", size=(24, 24))
+    assert source(half[0], crop, 0).cache().dir != source(half[0], crop, 1).cache().dir
+    assert source(half[0], Preprocess(), 1).cache().dir == val.cache().dir  # no random views

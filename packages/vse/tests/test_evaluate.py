@@ -125,3 +125,50 @@ def test_bad_shapes_and_protocol_sizes_are_one_line_errors():
         retrieval_metrics(np.zeros((3, 15)), folds=5)
     with pytest.raises(ReproError, match="needs 1000 test images"):
         protocol_metrics(np.zeros((3, 15)), "f30k_1k")
+
+
+def _by_hand(sims: np.ndarray) -> dict[str, float]:
+    """R@1/5/10 and rsum of one fold from the definitions, query by query (distinct scores)."""
+    n = sims.shape[0]
+    i2t = [
+        min(sorted(sims[i], reverse=True).index(sims[i, j]) for j in range(5 * i, 5 * i + 5))
+        for i in range(n)
+    ]
+    t2i = [sorted(sims[:, j], reverse=True).index(sims[j // 5, j]) for j in range(5 * n)]
+    out = {}
+    for name, r in (("i2t", i2t), ("t2i", t2i)):
+        for k in (1, 5, 10):
+            out[f"{name}_r{k}"] = 100.0 * sum(x < k for x in r) / len(r)
+    out["rsum"] = sum(out.values())
+    return out
+
+
+# 10 test images, 50 captions, distinct scores: a scrambled ramp with each image's own
+# captions raised by an amount that varies, so ranks differ between folds and protocols
+TEN = (np.arange(500).reshape(10, 50) * 37 % 500).astype(np.float64) / 500
+for _i in range(10):
+    TEN[_i, 5 * _i : 5 * _i + 5] += 0.1003 * (_i % 4)
+
+
+def test_test_images_scales_every_protocol():
+    folds = [_by_hand(TEN[2 * f : 2 * f + 2, 10 * f : 10 * f + 10]) for f in range(5)]
+    whole = _by_hand(TEN)
+    coco_1k = protocol_metrics(TEN, "coco_1k", test_images=10)  # 5 folds of 2 images
+    for key in ("i2t_r1", "i2t_r5", "t2i_r1", "t2i_r5", "rsum"):
+        assert coco_1k[key] == pytest.approx(np.mean([f[key] for f in folds])), key
+    assert coco_1k["rsum"] != pytest.approx(whole["rsum"])  # the folds are not the whole set
+    for protocol in ("coco_5k", "f30k_1k", "full"):
+        m = protocol_metrics(TEN, protocol, test_images=10)
+        for key, value in whole.items():
+            assert m[key] == pytest.approx(value), (protocol, key)
+
+
+def test_test_images_size_errors_are_one_line():
+    with pytest.raises(ReproError, match=r"needs 20 test images \(mhsan.test_images\), got 10"):
+        protocol_metrics(TEN, "f30k_1k", test_images=20)
+    with pytest.raises(ReproError, match="5 must divide test_images"):
+        protocol_metrics(np.zeros((12, 60)), "coco_1k", test_images=12)
+    protocol_metrics(np.zeros((12, 60)), "coco_5k", test_images=12)  # one fold: any size
+    with pytest.raises(ReproError, match="needs 5000 test images, got 10"):  # official sizes
+        protocol_metrics(TEN, "coco_1k")
+    assert protocol_metrics(TEN, "full")["rsum"] == pytest.approx(_by_hand(TEN)["rsum"])

@@ -3,8 +3,10 @@
 While the CNN is frozen (MHSAN's first two stages, and every quick run) its output for a given
 view of an image never changes, so the first request computes it and every later one reads it:
 those stages then train at the speed of the attention and text parts. The cache is keyed by a
-hash of the backbone's weights and buffers and of the preprocessing, so a cache made by other
-weights or other views is never read. The stage logic (:func:`repro.vse.train.apply_stage`)
+hash of the backbone's weights and buffers and of a spec of the views (the training code's
+:class:`repro.vse.train.PairSource` puts the preprocessing, a digest of the split's image paths
+and, for random crops, the seed in it), so a cache made by other weights, other images or other
+views is never read. The stage logic (:func:`repro.vse.train.apply_stage`)
 says when the cache may be used at all: never once the CNN trains.
 
 Storage: in memory (a tensor on the training device; the quick run) or on disk under

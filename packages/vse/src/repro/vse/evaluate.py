@@ -12,7 +12,8 @@ row i).
   ``meanr = mean(rank) + 1`` (1-based); ``rsum`` = the six recalls summed.
 - ``folds=5`` (COCO 1K) splits the N images into 5 contiguous folds (with their captions),
   computes every metric per fold and averages, as vsepp's ``evalrank(fold5=True)``;
-  ``folds=1`` is COCO 5K and Flickr30K 1K.
+  ``folds=1`` is COCO 5K and Flickr30K 1K. Each protocol checks the test-set size
+  (:mod:`repro.vse.protocols`; ``test_images`` scales every protocol to a small split).
 
 Ties. vsepp orders a query's scores with ``numpy.argsort(d)[::-1]``. Here the order is that of
 ``numpy.argsort(d, kind="stable")[::-1]``: a candidate's 0-based position is the number of
@@ -38,9 +39,8 @@ import torch
 from torch import Tensor
 
 from repro.core import ReproError
-
-PROTOCOLS = {"coco_1k": (5000, 5), "coco_5k": (5000, 1), "f30k_1k": (1000, 1)}
-"""Test protocols: (number of test images, number of folds averaged)."""
+from repro.vse.protocols import PROTOCOLS as PROTOCOLS  # re-exported: (images, folds)
+from repro.vse.protocols import check_size
 
 BLOCK_ELEMENTS = {"cpu": 1 << 19, "cuda": 1 << 26}
 """Similarities per block of rows: a CPU block stays in cache (0.5 M scores)."""
@@ -198,15 +198,15 @@ def retrieval_metrics(sims: Tensor | np.ndarray, folds: int = 1) -> dict[str, fl
     return {k: float(np.mean([m[k] for m in per_fold])) for k in per_fold[0]}
 
 
-def protocol_metrics(sims: Tensor | np.ndarray, protocol: str) -> dict[str, float]:
-    """Metrics of a named test protocol (:data:`PROTOCOLS`), checking the test-set size."""
-    if protocol not in PROTOCOLS:
-        raise ReproError(f"unknown protocol '{protocol}' (known: {', '.join(PROTOCOLS)})")
-    images, folds = PROTOCOLS[protocol]
+def protocol_metrics(
+    sims: Tensor | np.ndarray, protocol: str, test_images: int | None = None
+) -> dict[str, float]:
+    """Metrics of a named test protocol (:data:`PROTOCOLS`, or ``full``: the whole matrix),
+    checking the test-set size: the official one, or ``test_images`` when given (COCO 1K:
+    5 folds of ``test_images / 5``; :func:`repro.vse.protocols.expected`)."""
     sims = _as_tensor(sims)
-    if sims.shape[0] != images:
-        raise ReproError(f"protocol {protocol} needs {images} test images, got {sims.shape[0]}")
-    return retrieval_metrics(sims, folds)
+    _check_shape(sims)
+    return retrieval_metrics(sims, check_size(protocol, sims.shape[0], test_images))
 
 
 def evaluate_run(
@@ -219,7 +219,8 @@ def evaluate_run(
     cache_root: str | Path | None = None,
 ) -> dict:
     """Score a trained ``model.pt`` on a split; ``params``: ``{"split": "test", "protocols":
-    ["coco_1k", "coco_5k"]}`` (defaults: test, full). Writes ``out`` (JSON) and returns it."""
+    ["coco_1k", "coco_5k"], "test_images": null}`` (defaults: test, full, the official sizes).
+    Writes ``out`` (JSON) and returns it."""
     from repro.core.atomic import write_json
     from repro.core.checkpoint import load_checkpoint
     from repro.core.config import check_keys
@@ -228,10 +229,11 @@ def evaluate_run(
     from repro.vse.models import MHSAN
     from repro.vse.train import PairSource, RunParams, encode, split_metrics
 
-    check_keys(params, ["split", "protocols"], "params")
+    check_keys(params, ["split", "protocols", "test_images"], "params")
     dev = resolve_device(device, "device")
     split = params.get("split", "test")
     protocols = tuple(params.get("protocols", ["full"]))
+    test_images = params.get("test_images")
     state = load_checkpoint(checkpoint, map_location=str(dev))
     if not {"model", "vocab", "params"} <= set(state):
         raise ReproError(f"{checkpoint}: not a repro-vse model.pt (keys: {sorted(state)})")
@@ -242,6 +244,8 @@ def evaluate_run(
     model.load_state_dict(state["model"])
     model.to(dev)
     data = load_karpathy(split_file, image_root, [split])
+    for protocol in protocols:  # before encoding: a wrong split stops at once
+        check_size(protocol, len(data), test_images)
     root = str(cache_root) if cache_root is not None else None
     source = PairSource(
         data,
@@ -258,7 +262,7 @@ def evaluate_run(
         "params": params,
         "split": split,
         "n_images": len(data),
-        "metrics": split_metrics(enc.images @ enc.texts.T, protocols),
+        "metrics": split_metrics(enc.images @ enc.texts.T, protocols, test_images),
         "penalty_image": enc.penalty_image,
         "penalty_text": enc.penalty_text,
     }

@@ -3,11 +3,16 @@
 Config section ``mhsan`` (schema ``workflow/schemas/mhsan.schema.yaml``, which lists every
 parameter key; a test holds it equal to the parameter dataclasses)::
 
-    dataset: synthetic        # synthetic | coco | f30k
+    datasets:                 # every dataset the run trains and reports (one table per protocol)
+      coco: {split_file: null, images: null}    # the Karpathy split JSON, the image root
+      f30k:                                     # overrides for one dataset, deep-merged:
+        split_file: null                        #   train (over mhsan.train), then
+        images: null                            #   models.<model> (over mhsan.models.<model>)
+        models: {r10: {model: {bidirectional: true}}}
+      # quick: synthetic: {}  (generated from mhsan.synthetic; no files to set)
     synthetic: {...}          # SyntheticConfig of the generated quick set
-    split_file: null          # coco/f30k: the Karpathy split JSON (dataset_coco.json, ...)
-    images: null              # coco/f30k: the image root folder
-    train: {...}              # RunParams shared by every model (without dataset and seed)
+    test_images: null         # scale key: every protocol's test-set size (null: official)
+    train: {...}              # RunParams shared by every dataset and model (without dataset, seed)
     models:                   # the scorecard's rows: overrides of train, deep-merged
       r1: {model: {heads: 1}}
       r10: {model: {heads: 10}}
@@ -15,7 +20,12 @@ parameter key; a test holds it equal to the parameter dataclasses)::
     device: cpu
     resources: {gpu: 0, threads: 1, mem_mb: 4000, runtime: 60}
 
-One training job per (model, seed): ``results/<run>/mhsan/runs/<model>/seed<k>/``.
+A run's params, deep-merged in this order: ``train``, ``datasets.<d>.train``, ``models.<m>``,
+``datasets.<d>.models.<m>``; then its dataset, seed, protocols (by default the dataset's) and
+``test_images`` when set.
+One training job per (dataset, model, seed): ``results/<run>/mhsan/runs/<d>/<m>/seed<k>/``,
+the frozen-backbone feature cache per dataset (``results/<run>/mhsan/cache/<d>/``), and one
+scorecard with a table per (dataset, protocol).
 """
 
 from __future__ import annotations
@@ -25,10 +35,19 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from repro.vse.protocols import DATASET_PROTOCOLS, PROTOCOLS
+
 SECTION = "mhsan"
+SYNTHETIC = "synthetic"
 SYNTHETIC_DIR = "data/vse-synthetic"
-#: Test protocols of each dataset (``repro.vse.evaluate.PROTOCOLS``; ``full``: the whole set).
-PROTOCOLS = {"synthetic": ["full"], "coco": ["coco_1k", "coco_5k"], "f30k": ["f30k_1k"]}
+#: Test protocols of each dataset (``repro.vse.protocols``; ``full``: the whole test set).
+PROTOCOLS_OF = {name: list(p) for name, p in DATASET_PROTOCOLS.items()}
+#: The user's files of a real dataset: key -> what it is.
+USER_FILES = {
+    "split_file": "the Karpathy split JSON",
+    "images": "the image root folder",
+}
+SPLIT_FILES = {"coco": "dataset_coco.json", "f30k": "dataset_flickr30k.json"}
 
 
 def _merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
@@ -41,65 +60,144 @@ def _merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def split_file(section: Mapping[str, Any]) -> str:
-    """The Karpathy split JSON the jobs read (the generated one for the synthetic set)."""
-    if section["dataset"] == "synthetic":
+def datasets(section: Mapping[str, Any]) -> list[str]:
+    """The datasets the run trains on, in config order."""
+    return list(section["datasets"])
+
+
+def _dataset(section: Mapping[str, Any], dataset: str) -> Mapping[str, Any]:
+    return section["datasets"][dataset] or {}
+
+
+def split_file(section: Mapping[str, Any], dataset: str) -> str:
+    """The Karpathy split JSON a dataset's jobs read (the generated one for the synthetic set)."""
+    if dataset == SYNTHETIC:
         return f"{SYNTHETIC_DIR}/dataset_synthetic.json"
-    return section["split_file"]
+    return _dataset(section, dataset).get("split_file")
 
 
-def image_root(section: Mapping[str, Any]) -> str:
-    return SYNTHETIC_DIR if section["dataset"] == "synthetic" else section["images"]
+def image_root(section: Mapping[str, Any], dataset: str) -> str:
+    if dataset == SYNTHETIC:
+        return SYNTHETIC_DIR
+    return _dataset(section, dataset).get("images")
 
 
-def run_params(section: Mapping[str, Any], model: str, seed: int) -> dict[str, Any]:
+def generated_inputs(section: Mapping[str, Any], dataset: str) -> list[str]:
+    """Files the workflow makes before a dataset's jobs (the synthetic split file)."""
+    return [split_file(section, dataset)] if dataset == SYNTHETIC else []
+
+
+def run_params(section: Mapping[str, Any], dataset: str, model: str, seed: int) -> dict[str, Any]:
     """The ``--params`` of one training job (``repro.vse.train.RunParams``)."""
-    params = _merge(section["train"], section["models"][model])
-    params.update(dataset=section["dataset"], seed=seed)
-    params.setdefault("protocols", PROTOCOLS[section["dataset"]])
+    own = _dataset(section, dataset)
+    params = _merge(section["train"], own.get("train", {}))
+    params = _merge(params, section["models"][model])
+    params = _merge(params, own.get("models", {}).get(model, {}))
+    params.update(dataset=dataset, seed=seed)
+    params.setdefault("protocols", PROTOCOLS_OF[dataset])
+    if section.get("test_images") is not None:  # absent when null: official sizes
+        params["test_images"] = section["test_images"]
     return params
 
 
-def runs(section: Mapping[str, Any]) -> list[tuple[str, int]]:
-    """(model, seed) of every training job."""
-    return [(m, s) for m in section["models"] for s in section.get("seeds", [0])]
+def runs(section: Mapping[str, Any]) -> list[tuple[str, str, int]]:
+    """(dataset, model, seed) of every training job."""
+    return [
+        (d, m, s) for d in datasets(section) for m in section["models"]
+        for s in section.get("seeds", [0])
+    ]  # fmt: skip
 
 
-def run_dir(results: str, model: str, seed: int) -> str:
-    return f"{results}/mhsan/runs/{model}/seed{seed}"
+def run_dir(results: str, dataset: str, model: str, seed: int) -> str:
+    return f"{results}/mhsan/runs/{dataset}/{model}/seed{seed}"
+
+
+def cache_dir(results: str, dataset: str) -> str:
+    """The frozen-backbone feature cache of one dataset's runs (keyed inside by the backbone's
+    weights and the preprocessing)."""
+    return f"{results}/mhsan/cache/{dataset}"
 
 
 def report_params(section: Mapping[str, Any]) -> dict[str, Any]:
-    """The scorecard job's params: each model's heads and diversity weight, the seeds, the
-    protocols and the model whose attention maps the figure shows (most heads, first)."""
-    models = {}
-    for name in section["models"]:
-        p = run_params(section, name, 0)
-        models[name] = {
-            "heads": p["model"].get("heads", 10),
-            "diversity": p.get("loss", {}).get("weight", 0.1) > 0,
-        }
+    """The scorecard job's params: per dataset, each model's heads and diversity weight and
+    the protocols; the seeds; the (dataset, model) whose attention maps the figure shows (the
+    first dataset's model with most heads, diversity first); ``test_images`` when set."""
+    out: dict[str, Any] = {"datasets": {}, "seeds": list(section.get("seeds", [0]))}
+    for dataset in datasets(section):
+        models = {}
+        protocols: list[str] = []
+        for name in section["models"]:
+            p = run_params(section, dataset, name, 0)
+            models[name] = {
+                "heads": p["model"].get("heads", 10),
+                "diversity": p.get("loss", {}).get("weight", 0.1) > 0,
+            }
+            protocols += [x for x in p["protocols"] if x not in protocols]
+        out["datasets"][dataset] = {"models": models, "protocols": protocols}
+    first = datasets(section)[0]
+    models = out["datasets"][first]["models"]
     figure = max(models, key=lambda n: (models[n]["heads"], models[n]["diversity"]))
-    return {
-        "dataset": section["dataset"],
-        "models": models,
-        "seeds": list(section.get("seeds", [0])),
-        "protocols": run_params(section, figure, 0)["protocols"],
-        "figure_model": figure,
-    }
+    out["figure"] = {"dataset": first, "model": figure}
+    if section.get("test_images") is not None:
+        out["test_images"] = section["test_images"]
+    return out
+
+
+def _protocol_problems(section: Mapping[str, Any]) -> list[str]:
+    test_images = section.get("test_images")
+    if test_images is None:
+        return []
+    problems = []
+    for dataset in datasets(section):
+        for model in section["models"]:
+            for protocol in run_params(section, dataset, model, 0)["protocols"]:
+                folds = PROTOCOLS.get(protocol, (None, 1))[1]
+                if test_images % folds:
+                    problems.append(
+                        f"{SECTION}.test_images: {test_images} is not a multiple of {folds} "
+                        f"(protocol {protocol} of {SECTION}.datasets.{dataset} averages "
+                        f"{folds} equal folds)"
+                    )
+    return problems
 
 
 def check(section: Mapping[str, Any]) -> list[str]:
-    """One-line problems the schema cannot see: the user's files (dataset, ImageNet weights)."""
+    """One-line problems the schema cannot see: the user's files (each dataset's split file and
+    images, ImageNet weights), overrides naming no model, a ``test_images`` the folds do not
+    divide."""
     problems = []
-    for name in section["models"]:
-        model = run_params(section, name, 0)["model"]
-        if model.get("backbone", "resnet152") == "resnet152":
-            where = (
-                "train.model"
-                if "backbone_weights" not in section["models"][name].get("model", {})
-                else f"models.{name}.model"
-            )
+    for dataset in datasets(section):
+        for name in _dataset(section, dataset).get("models", {}):
+            if name not in section["models"]:
+                problems.append(
+                    f"{SECTION}.datasets.{dataset}.models.{name}: no such model in "
+                    f"{SECTION}.models ({', '.join(section['models'])})"
+                )
+    if problems:
+        return problems
+    for dataset in datasets(section):
+        allowed = ["full", *PROTOCOLS_OF[dataset]]
+        for name in section["models"]:
+            for protocol in run_params(section, dataset, name, 0)["protocols"]:
+                if protocol not in allowed:
+                    problems.append(
+                        f"{SECTION}.datasets.{dataset}: protocol {protocol} is not one of "
+                        f"{dataset}'s ({', '.join(allowed)})"
+                    )
+    for dataset in datasets(section):
+        own = _dataset(section, dataset)
+        for name in section["models"]:
+            model = run_params(section, dataset, name, 0)["model"]
+            if model.get("backbone", "resnet152") != "resnet152":
+                continue
+            if "backbone_weights" in own.get("models", {}).get(name, {}).get("model", {}):
+                where = f"datasets.{dataset}.models.{name}.model"
+            elif "backbone_weights" in section["models"][name].get("model", {}):
+                where = f"models.{name}.model"
+            elif "backbone_weights" in own.get("train", {}).get("model", {}):
+                where = f"datasets.{dataset}.train.model"
+            else:
+                where = "train.model"
             weights = model.get("backbone_weights")
             if not weights:
                 problems.append(
@@ -108,12 +206,17 @@ def check(section: Mapping[str, Any]) -> list[str]:
                 )
             elif not Path(weights).is_file():
                 problems.append(f"{SECTION}.{where}.backbone_weights: {weights} does not exist")
-    if section["dataset"] == "synthetic":
-        return list(dict.fromkeys(problems))
-    for key in ("split_file", "images"):
-        value = section.get(key)
-        if not value:
-            problems.append(f"{SECTION}.{key}: not set (needed for dataset {section['dataset']})")
-        elif not Path(value).exists():
-            problems.append(f"{SECTION}.{key}: {value} does not exist")
+    for dataset in datasets(section):
+        if dataset == SYNTHETIC:
+            continue
+        own = _dataset(section, dataset)
+        for key, what in USER_FILES.items():
+            value = own.get(key)
+            where = f"{SECTION}.datasets.{dataset}.{key}"
+            if not value:
+                example = f", e.g. {SPLIT_FILES[dataset]}" if key == "split_file" else ""
+                problems.append(f"{where}: not set ({what} of {dataset}{example})")
+            elif not Path(value).exists():
+                problems.append(f"{where}: {value} does not exist")
+    problems += _protocol_problems(section)
     return list(dict.fromkeys(problems))

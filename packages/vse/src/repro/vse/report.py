@@ -1,8 +1,10 @@
 """The MHSAN scorecard (paper tables beside our runs), its figures and provenance.
 
-Params: :func:`repro.vse.plan.report_params`. Rows are (protocol, direction, heads, diversity,
-model) with R@1/5/10 in percent, printed to one decimal as the paper prints them; published
-rows (``config/reported/mhsan.yaml``) match on protocol, direction, heads and diversity.
+Params: :func:`repro.vse.plan.report_params`. One table per (dataset, protocol) the run
+trains, e.g. COCO 1K, COCO 5K and Flickr30K 1K; rows are (dataset, protocol, direction,
+heads, diversity, model) with R@1/5/10 in percent, printed to one decimal as the paper prints
+them. Published rows (``config/reported/mhsan.yaml``) match on dataset, protocol, direction,
+heads and diversity, so each table shows the reported numbers of its own dataset only.
 """
 
 from __future__ import annotations
@@ -23,8 +25,8 @@ from repro.core.provenance import write_provenance
 from repro.core.scorecard import Metric, Table, load_reported, write_scorecard
 from repro.core.tables import write_table
 
-KEYS = ("protocol", "direction", "heads", "diversity", "model")
-MATCH = ("protocol", "direction", "heads", "diversity")
+KEYS = ("dataset", "protocol", "direction", "heads", "diversity", "model")
+MATCH = ("dataset", "protocol", "direction", "heads", "diversity")
 METRICS = (Metric("r1", 1, "R@1"), Metric("r5", 1, "R@5"), Metric("r10", 1, "R@10"))
 DIRECTIONS = {"i2t": "sentence retrieval (image -> text)", "t2i": "image retrieval (text -> image)"}
 PROTOCOL_TITLES = {
@@ -35,14 +37,17 @@ PROTOCOL_TITLES = {
 }
 
 
-def run_rows(params: Mapping[str, Any], name: str, result: Mapping[str, Any]) -> list[dict]:
+def run_rows(
+    params: Mapping[str, Any], dataset: str, name: str, result: Mapping[str, Any]
+) -> list[dict]:
     """One run's scorecard rows: per protocol and direction, R@1/5/10 (and the run's rsum)."""
-    spec = params["models"][name]
+    spec = params["datasets"][dataset]["models"][name]
     rows = []
     for protocol, metrics in result["metrics"].items():
         for d in DIRECTIONS:
             rows.append(
                 {
+                    "dataset": dataset,
                     "protocol": protocol,
                     "direction": d,
                     "heads": spec["heads"],
@@ -125,9 +130,9 @@ def attention_figure(
     save_figure(fig, out)
 
 
-def heads_figure(rows: Sequence[Mapping[str, Any]], out: Path) -> None:
+def heads_figure(rows: Sequence[Mapping[str, Any]], out: Path, dataset: str = "") -> None:
     """R@1 in both directions and rsum against the number of heads (diversity on; mean and
-    min/max over seeds)."""
+    min/max over seeds) on the first row's protocol."""
     import matplotlib.pyplot as plt
 
     use_style()
@@ -152,51 +157,75 @@ def heads_figure(rows: Sequence[Mapping[str, Any]], out: Path) -> None:
     right.set(xlabel="attention heads r", ylabel="rsum (sum of six recalls, %)", xticks=heads)
     left.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.22))
     fig.suptitle(
-        f"Recall against the number of heads ({PROTOCOL_TITLES[protocol]}; mean over seeds, "
-        "bars: range)",
+        f"Recall against the number of heads ({PROTOCOL_TITLES.get(protocol, protocol)}"
+        f"{f' of {dataset}' if dataset else ''}; mean over seeds, bars: range)",
         fontsize=9,
     )
     save_figure(fig, out)
 
 
-def mhsan_report(
+def _reported_rows(reported_file: str | os.PathLike[str]) -> list[dict[str, Any]]:
+    rows = load_reported(reported_file)
+    for i, row in enumerate(rows):
+        if not row.get("dataset"):
+            raise ReproError(f"{reported_file}: rows[{i}] has no dataset (coco or f30k)")
+        row["diversity"] = "yes" if row.get("diversity", True) else "no"
+    return rows
+
+
+def scorecard(
     params: Mapping[str, Any],
     results_dir: str | os.PathLike[str],
     reported_file: str | os.PathLike[str],
-    split_file: str,
-    images: str,
     out: str | os.PathLike[str],
-) -> list[dict[str, Any]]:
-    """``summary.{csv,md,html}``, ``runs.csv``, ``figures/`` and ``provenance.json``."""
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """``summary.{csv,md,html}`` and ``runs.csv``: a table per (dataset, protocol), each with
+    our runs of that dataset and the reported rows of that dataset and protocol (published
+    rows we did not run have an empty ours). Returns (the scorecard's rows, our run rows)."""
     from repro.vse.plan import run_dir
 
     out = Path(out)
     ours: list[dict[str, Any]] = []
-    for name in params["models"]:
-        for seed in params["seeds"]:
-            path = Path(run_dir(str(results_dir), name, seed)) / "result.json"
-            if not path.is_file():
-                raise ReproError(f"report: {path} is missing")
-            result = json.loads(path.read_text(encoding="utf-8"))
-            ours += [{**row, "seed": seed} for row in run_rows(params, name, result)]
-    reported = load_reported(reported_file)
-    for row in reported:
-        row["diversity"] = "yes" if row.get("diversity", True) else "no"
-    tables = []
-    for protocol in params["protocols"]:
-        cells = list({tuple(r[k] for k in KEYS): {k: r[k] for k in KEYS}
-                      for r in ours if r["protocol"] == protocol}.values())  # fmt: skip
-        tables.append(
-            Table(
-                f"{PROTOCOL_TITLES.get(protocol, protocol)} ({params['dataset']})",
-                keys=KEYS,
-                metrics=METRICS,
-                cells=sorted(cells, key=lambda c: (c["direction"], c["heads"], c["diversity"])),
-                include_reported=True,
-                match=MATCH,
+    for dataset, spec in params["datasets"].items():
+        for name in spec["models"]:
+            for seed in params["seeds"]:
+                path = Path(run_dir(str(results_dir), dataset, name, seed)) / "result.json"
+                if not path.is_file():
+                    raise ReproError(f"report: {path} is missing")
+                result = json.loads(path.read_text(encoding="utf-8"))
+                ours += [{**row, "seed": seed} for row in run_rows(params, dataset, name, result)]
+    reported = _reported_rows(reported_file)
+    tables, shown = [], []
+    for dataset, spec in params["datasets"].items():
+        for protocol in spec["protocols"]:
+            here = {"dataset": dataset, "protocol": protocol}
+            mine = [r for r in ours if all(r[k] == v for k, v in here.items())]
+            theirs = [r for r in reported if all(r.get(k) == v for k, v in here.items())]
+            cells = list({tuple(r[k] for k in KEYS): {k: r[k] for k in KEYS}
+                          for r in mine}.values())  # fmt: skip
+            cells += [
+                {**{k: rep.get(k) for k in KEYS}, "model": None}
+                for rep in theirs
+                if not any(all(rep.get(k) == c[k] for k in MATCH) for c in cells)
+            ]
+            tables.append(
+                Table(
+                    f"{PROTOCOL_TITLES.get(protocol, protocol)} ({dataset})",
+                    keys=KEYS,
+                    metrics=METRICS,
+                    cells=sorted(
+                        cells,
+                        key=lambda c: (
+                            c["direction"],
+                            c["heads"],
+                            c["diversity"],
+                            c["model"] or "",
+                        ),
+                    ),
+                    match=MATCH,
+                )
             )
-        )
-    tables_reported = [r for r in reported if r["protocol"] in params["protocols"]]
+            shown += theirs
     listed = [
         ("figures/attention.png", "Each head's attention over one test image and its caption."),
         ("figures/recall_vs_heads.png", "R@1 and rsum against the number of attention heads."),
@@ -207,23 +236,49 @@ def mhsan_report(
         "reported: Park et al. (WACV 2020) tables with their sources; rows without a model "
         "were not run here. difference = ours - reported.",
     ]
-    if params["dataset"] == "synthetic":
+    if "synthetic" in params["datasets"]:
         notes.append(
             "The quick run uses a synthetic captioned-shapes set (repro-vse make-synthetic) "
             "with a small CNN: its numbers are not comparable with COCO or Flickr30K."
         )
+    if params.get("test_images") is not None:
+        notes.append(
+            f"Every test protocol was scaled to {params['test_images']} test images "
+            "(mhsan.test_images; COCO 1K: 5 folds of a fifth of them): not the paper's test "
+            "sets, so the numbers are not comparable with the reported ones."
+        )
     rows = write_scorecard(
-        tables, ours, tables_reported, out / "summary.csv", out / "summary.md",
+        tables, ours, shown, out / "summary.csv", out / "summary.md",
         "MHSAN reproduction", notes, listed, out / "summary.html",
     )  # fmt: skip
     write_table(
         ours,
         out / "runs.csv",
-        columns=["protocol", "direction", "model", "heads", "diversity", "seed", "r1", "r5",
-                 "r10", "medr", "rsum", "test_n"],
+        columns=["dataset", "protocol", "direction", "model", "heads", "diversity", "seed", "r1",
+                 "r5", "r10", "medr", "rsum", "test_n"],
     )  # fmt: skip
-    figure_run = Path(run_dir(str(results_dir), params["figure_model"], params["seeds"][0]))
+    return rows, ours
+
+
+def mhsan_report(
+    params: Mapping[str, Any],
+    results_dir: str | os.PathLike[str],
+    reported_file: str | os.PathLike[str],
+    split_file: str,
+    images: str,
+    out: str | os.PathLike[str],
+) -> list[dict[str, Any]]:
+    """:func:`scorecard`, ``figures/`` and ``provenance.json``; ``split_file`` and ``images``
+    are those of the figure's dataset (``params["figure"]``)."""
+    from repro.vse.plan import run_dir
+
+    out = Path(out)
+    rows, ours = scorecard(params, results_dir, reported_file, out)
+    dataset, model = params["figure"]["dataset"], params["figure"]["model"]
+    figure_run = Path(run_dir(str(results_dir), dataset, model, params["seeds"][0]))
     attention_figure(figure_run / "model.pt", split_file, images, out / "figures/attention.png")
-    heads_figure(ours, out / "figures/recall_vs_heads.png")
+    protocol = params["datasets"][dataset]["protocols"][0]
+    mine = [r for r in ours if r["dataset"] == dataset and r["protocol"] == protocol]
+    heads_figure(mine, out / "figures/recall_vs_heads.png", dataset)
     write_provenance(out / "provenance.json", dict(params), None, Path(__file__).parent)
     return rows

@@ -21,6 +21,7 @@ views and dropout masks as one that was never interrupted.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -182,6 +183,15 @@ class PairSource:
         self.preprocess = preprocess
         self.cache_root, self.cache_dtype = cache_root, cache_dtype
         self._cache: FeatureCache | None = None
+        # what the cached views are of, besides the backbone: these images (a split of equal
+        # size, e.g. COCO's val and test, must not read another's features) and, for random
+        # crops, the seed that draws them
+        paths = "\n".join(str(path) for path in data.paths).encode()
+        self.cache_spec = {
+            **preprocess.spec(),
+            "images": hashlib.sha256(paths).hexdigest()[:16],
+            "view_seed": seed if preprocess.random else None,
+        }
 
     def cache(self) -> FeatureCache:
         """The feature cache of the backbone's weights when last checked (see
@@ -194,7 +204,7 @@ class PairSource:
     def check_cache(self) -> None:
         """Key the cache by the backbone's current weights; call when they may have changed
         (at the start of each stage)."""
-        key = cache_key(self.model.backbone, self.preprocess.spec())
+        key = cache_key(self.model.backbone, self.cache_spec)
         if self._cache is None or self._cache.key != key:
             self._cache = FeatureCache(
                 key,
@@ -296,12 +306,13 @@ class RunParams:
     grad_clip: float = 0.0
     workers: int = 4
     cache_dtype: str = "float32"
-    protocols: tuple[str, ...] = ("full",)  # evaluate.PROTOCOLS, or "full": the whole test set
+    protocols: tuple[str, ...] = ("full",)  # protocols.PROTOCOLS, or "full": the whole test set
+    test_images: int | None = None  # every protocol's test-set size instead of the official one
 
     @classmethod
     def from_dict(cls, params: dict) -> RunParams:
         from repro.vse.data import TRAIN_SPLITS
-        from repro.vse.evaluate import PROTOCOLS
+        from repro.vse.protocols import PROTOCOLS, expected
 
         check_keys(params, [f.name for f in dataclasses.fields(cls)], "params")
         for key in ("dataset", "model", "stages"):
@@ -327,16 +338,22 @@ class RunParams:
             raise ReproError(
                 f"params.protocols: unknown '{bad[0]}' (known: full, {', '.join(PROTOCOLS)})"
             )
+        for protocol in p["protocols"]:  # a test_images the folds do not divide
+            try:
+                expected(protocol, p.get("test_images"))
+            except ReproError as exc:
+                raise ReproError(f"params.{exc}") from None
         return cls(**p)
 
 
-def split_metrics(sims: Tensor, protocols: Sequence[str]) -> dict[str, dict[str, float]]:
-    """Metrics of each protocol on one test similarity matrix."""
-    from repro.vse.evaluate import protocol_metrics, retrieval_metrics
+def split_metrics(
+    sims: Tensor, protocols: Sequence[str], test_images: int | None = None
+) -> dict[str, dict[str, float]]:
+    """Metrics of each protocol on one test similarity matrix (``test_images``: the size every
+    protocol expects instead of the official one)."""
+    from repro.vse.evaluate import protocol_metrics
 
-    return {
-        p: retrieval_metrics(sims) if p == "full" else protocol_metrics(sims, p) for p in protocols
-    }
+    return {p: protocol_metrics(sims, p, test_images) for p in protocols}
 
 
 def stage_at(stages: Sequence[Stage], epoch: int) -> int:
@@ -370,6 +387,7 @@ def train_run(
     from repro.vse.data import TRAIN_SPLITS, load_karpathy
     from repro.vse.evaluate import retrieval_metrics
     from repro.vse.models import seeded_model
+    from repro.vse.protocols import check_size
 
     run = RunParams.from_dict(params)
     dev = resolve_device(device, "device")
@@ -379,6 +397,8 @@ def train_run(
         "val": load_karpathy(split_file, image_root, ["val"]),
         "test": load_karpathy(split_file, image_root, ["test"]),
     }
+    for protocol in run.protocols:  # a test split of the wrong size stops before training
+        check_size(protocol, len(splits["test"]), run.test_images)
     vocab = Vocabulary.build(splits["train"].captions, run.min_word_count)
     model = seeded_model(run.model, len(vocab), run.seed).to(dev)
     root = str(cache_root) if cache_root is not None else None
@@ -459,7 +479,7 @@ def train_run(
     enc = encode(model, sources["test"], run.batch_size, cached, run.loss.penalty)
     result = {
         "params": params,
-        "metrics": split_metrics(enc.images @ enc.texts.T, run.protocols),
+        "metrics": split_metrics(enc.images @ enc.texts.T, run.protocols, run.test_images),
         "test_n": {"images": len(splits["test"]), "captions": 5 * len(splits["test"])},
         "test_penalty_image": enc.penalty_image,
         "test_penalty_text": enc.penalty_text,
