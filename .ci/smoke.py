@@ -2,14 +2,16 @@
 inputs (config/cpu.yaml too where torch sees no GPU), every paper, then the HTML report and
 a check of the scorecards.
 
-    uv run python .ci/smoke.py [--out .smoke] [--cores N] [-- <more snakemake options>]
+    uv run python .ci/smoke.py [--out .smoke] [--cores N] [--full] [-- <snakemake options>]
 
 Steps: ``repro-data fake --out OUT/inputs`` (files in the exact official formats and
 ``inputs.yaml`` pointing the paper config at them), then in ``OUT`` (its own data/, results/,
 logs/: nothing of a real run is touched) ``snakemake --configfile config/paper.yaml
 config/smoke.yaml OUT/inputs/inputs.yaml``, ``snakemake --report OUT/report.html`` and the
 check that every paper's scorecard has ours filled in every cell the run plans (rows that are
-published only may stay empty). Devices are ``auto`` in the overlay: CUDA where there is one
+published only may stay empty). By default the KD tables are trimmed to a covering subset
+(:func:`cover`: every table, dataset, variant and architecture at least once) so that it fits
+CI; ``--full`` runs every cell. Devices are ``auto`` in the overlay: CUDA where there is one
 (AMP, channels_last), else CPU. Prints each step's wall time; the first failure stops it.
 """
 
@@ -135,10 +137,18 @@ def has_gpu() -> bool:
     return torch.cuda.is_available()
 
 
-def snakemake_args(out: Path, inputs: Path, gpu: bool) -> list[str]:
-    """The paper config, the smoke overlay, config/cpu.yaml without a GPU, the fake inputs."""
-    cpu = [] if gpu else [ROOT / "config" / "cpu.yaml"]
-    configs = [ROOT / "config" / "paper.yaml", ROOT / "config" / "smoke.yaml", *cpu, inputs]
+def snakemake_args(out: Path, inputs: Path, gpu: bool, full: bool) -> list[str]:
+    """The paper config, the smoke overlay, the covering subset (unless ``full``),
+    config/cpu.yaml without a GPU, the fake inputs."""
+    extra = [] if gpu else [ROOT / "config" / "cpu.yaml"]
+    if not full:
+        path = out / "cover.yaml"
+        path.write_text(
+            "# written by .ci/smoke.py: the covering subset of the KD tables (cover())\n"
+            + yaml.safe_dump(cover(smoke_config()), sort_keys=False)
+        )
+        extra.insert(0, path)
+    configs = [ROOT / "config" / "paper.yaml", ROOT / "config" / "smoke.yaml", *extra, inputs]
     return ["-s", str(ROOT / "Snakefile"), "--directory", str(out),
             "--configfile", *map(str, configs)]  # fmt: skip
 
@@ -168,6 +178,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=ROOT / ".smoke")
     parser.add_argument("--cores", default="all")
+    parser.add_argument(
+        "--full", action="store_true",
+        help="every cell of every table (default: the covering subset CI runs, see cover())",
+    )  # fmt: skip
     parser.add_argument("extra", nargs="*", help="more snakemake options (after --)")
     args = parser.parse_args(argv)
     out = args.out.resolve()
@@ -176,7 +190,7 @@ def main(argv: list[str] | None = None) -> int:
     inputs = out / "inputs" / "inputs.yaml"
     times = {"fake inputs (repro-data fake)": run(
         [str(bindir / "repro-data"), "fake", "--out", str(inputs.parent)])}  # fmt: skip
-    common = snakemake_args(out, inputs, has_gpu())
+    common = snakemake_args(out, inputs, has_gpu(), args.full)
     times["paper run at smoke size (snakemake)"] = run(
         [str(bindir / "snakemake"), *common, "--cores", args.cores, *args.extra]
     )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import fnmatch
 from pathlib import Path
 
@@ -61,18 +60,6 @@ SCALE_KEYS = {
 }
 
 
-def merge(base, overlay):
-    """Snakemake's merge of several --configfile files: dicts recursively, anything else
-    (lists included) replaced."""
-    out = copy.deepcopy(base)
-    for key, value in overlay.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = merge(out[key], value)
-        else:
-            out[key] = copy.deepcopy(value)
-    return out
-
-
 def changed_paths(before, after, prefix=""):
     """Dotted paths whose value differs (lists of equal length compared item by item)."""
     if isinstance(before, dict) and isinstance(after, dict):
@@ -98,6 +85,19 @@ def allowed(path: str) -> bool:
         if len(parts) >= n and fnmatch.fnmatchcase(".".join(parts[:n]), pattern):
             return True
     return False
+
+
+def _smoke_script():
+    """.ci/smoke.py, loaded by path (it is a script, not a package module)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("repro_smoke", ROOT / ".ci" / "smoke.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+merge = _smoke_script().merge  # Snakemake's merge of several --configfile files
 
 
 def load(name: str):
@@ -130,3 +130,53 @@ def test_the_cpu_overlay_changes_only_gpu_requests():
     changed = changed_paths(paper, merge(paper, load("cpu.yaml")))
     assert changed and all(p.endswith((".gpu", ".gpus")) for p in changed), changed
     assert all(allowed(p) for p in changed)
+
+
+def coverage(config) -> dict[str, set]:
+    """What the paper plan exercises, from the KD planner: each paper's tables (by index),
+    datasets, architectures (teachers, students, models trained alone), variants, recipes."""
+    from repro.distill import plan
+
+    cells = plan.pool_cells(config, plan.PAPERS)
+    alone = [m for p in plan.PAPERS for m in plan.paper_vanilla(config, p)]
+    return {
+        "tables": {
+            (p, i)
+            for p in plan.PAPERS
+            for i, t in enumerate(plan.tables(config, p))
+            if plan._table_cells(t)
+        },  # fmt: skip
+        "datasets": {c.dataset for c in cells},
+        "architectures": {m for c in cells for m in (c.teacher, c.student)},
+        "models trained alone": {m for _, m, _ in alone},
+        "variants": {c.variant for c in cells},
+        "recipes": {(c.dataset, c.recipe) for c in cells},
+        "leaderboard variants": set(plan.leaderboard(config)["variants"]),
+    }
+
+
+def test_the_covering_subset_covers_the_paper_plan():
+    """CI's subset of the KD tables leaves out no table, dataset, architecture, variant or
+    recipe of the paper plan, has fewer cells, and touches no other section."""
+    from repro.distill import plan
+
+    smoke = _smoke_script()
+    full = smoke.smoke_config()
+    overlay = smoke.cover(full, cost=len)  # any cost: coverage must not depend on it
+    assert set(overlay) <= {"energy_kd", "cskd", "r2kd", "kd_leaderboard"}
+    covered = smoke.merge(full, overlay)
+    want, got = coverage(full), coverage(covered)
+    for aspect, items in want.items():
+        assert items <= got[aspect], f"{aspect} left out: {sorted(items - got[aspect])}"
+    n_full = len(plan.pool_cells(full, plan.PAPERS))
+    n_cover = len(plan.pool_cells(covered, plan.PAPERS))
+    assert n_cover < n_full / 5, (n_cover, n_full)
+    assert plan.leaderboard(covered)["seeds"] == [0, 1]  # intervals need two seeds
+
+
+def test_the_coverage_check_notices_a_dropped_variant():
+    smoke = _smoke_script()
+    full = smoke.smoke_config()
+    overlay = smoke.cover(full, cost=len)
+    overlay["kd_leaderboard"]["variants"] = ["kd"]
+    assert "heda" in coverage(full)["variants"] - coverage(smoke.merge(full, overlay))["variants"]

@@ -19,7 +19,8 @@ def written(tmp_path_factory):
 
 def test_coco_split_file_and_images_load(written):
     out, overlay = written
-    split_file, root = overlay["mhsan"]["split_file"], overlay["mhsan"]["images"]
+    coco = overlay["mhsan"]["datasets"]["coco"]
+    split_file, root = coco["split_file"], coco["images"]
     assert split_file == str(out / "coco" / "dataset_coco.json") and root == str(out / "coco")
     entries = json.loads((out / "coco" / "dataset_coco.json").read_text())["images"]
     assert {len(e["sentences"]) for e in entries} == {5, 6, 7}
@@ -41,20 +42,23 @@ def test_coco_split_file_and_images_load(written):
 
 
 def test_flickr30k_split_file_and_images_load(written):
-    out, _ = written
+    out, overlay = written
     split_file, root = out / "f30k" / "dataset_flickr30k.json", out / "f30k" / "flickr30k-images"
+    assert overlay["mhsan"]["datasets"]["f30k"] == {"split_file": str(split_file),
+                                                    "images": str(root)}  # fmt: skip
     entries = json.loads(split_file.read_text())["images"]
     assert not any("filepath" in e or "cocoid" in e for e in entries)
     train = data.load_karpathy(split_file, root, data.TRAIN_SPLITS["f30k"])
     test = data.load_karpathy(split_file, root, ["test"])
-    assert (len(train), len(test), len(test.captions)) == (20, 10, 50)
+    assert (len(train), len(test), len(test.captions)) == (20, 25, 125)
     assert all(p.is_file() and p.stem.isdigit() for p in train.paths + test.paths)
     assert data.read_image(train.paths[0]).shape == (3, 24, 24)
 
 
 def test_coco_test_split_forms_five_folds_but_not_the_papers_sizes(written):
     _, overlay = written
-    test = data.load_karpathy(overlay["mhsan"]["split_file"], overlay["mhsan"]["images"], ["test"])
+    coco = overlay["mhsan"]["datasets"]["coco"]
+    test = data.load_karpathy(coco["split_file"], coco["images"], ["test"])
     sims = torch.eye(len(test)).repeat_interleave(5, dim=1)  # each image's own captions score 1
     folds = evaluate.retrieval_metrics(sims, folds=5)
     assert folds["i2t_r1"] == 100.0 and folds["t2i_r1"] == 100.0

@@ -27,7 +27,7 @@ import numpy as np
 from repro.core.atomic import atomic_path, write_json
 
 COCO_SPLITS = {"train": 20, "restval": 5, "val": 5, "test": 25}
-F30K_SPLITS = {"train": 20, "val": 5, "test": 10}
+F30K_SPLITS = {"train": 20, "val": 5, "test": 25}  # one test size: mhsan.test_images
 IMAGE_SIZE = 24
 #: (split, index within the split) of the COCO images with 6 or 7 captions.
 EXTRA_CAPTIONS = {("test", 0): 6, ("test", 7): 7, ("train", 3): 6}
@@ -123,15 +123,22 @@ def write_f30k(root: str | Path, seed: int = 1) -> Path:
 
 
 def write_fakes(out: Path) -> dict[str, Any]:
-    """COCO and Flickr30K under ``out``; the overlay for COCO (the paper config's dataset).
-
-    Flickr30K is written (``out/f30k``: split file ``dataset_flickr30k.json``, image root
-    ``out/f30k/flickr30k-images``) but named by no key: the ``mhsan`` section holds one
-    dataset's ``split_file`` and ``images``. The ResNet-152 backbone file
-    (``mhsan.train.model.backbone_weights``) comes from ``repro.distill.fake``, the one writer
-    of torchvision weight files."""
+    """COCO and Flickr30K under ``out``; the overlay naming both (``mhsan.datasets``). Both
+    test splits have 25 images, so one ``mhsan.test_images: 25`` (config/smoke.yaml) sizes
+    every protocol. The ResNet-152 backbone file (``mhsan.train.model.backbone_weights``)
+    comes from ``repro.distill.fake``, the one writer of torchvision weight files."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     coco = write_coco(out / "coco")
-    write_f30k(out / "f30k")
-    return {"mhsan": {"split_file": str(coco.resolve()), "images": str(coco.parent.resolve())}}
+    f30k = write_f30k(out / "f30k")
+    return {
+        "mhsan": {
+            "datasets": {
+                "coco": {"split_file": str(coco.resolve()), "images": str(coco.parent.resolve())},
+                "f30k": {
+                    "split_file": str(f30k.resolve()),
+                    "images": str((f30k.parent / "flickr30k-images").resolve()),
+                },
+            }
+        }
+    }
