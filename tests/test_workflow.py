@@ -565,3 +565,15 @@ def test_an_edit_to_one_variant_replans_its_lockstep_group(workdir):
     assert edited != text
     quick.write_text(edited)
     assert replanned() == {"train_kd_group": 1, "report_energy_kd": 1, "total": 2}
+
+
+def test_a_run_in_another_folder_reads_the_reported_numbers_of_the_workflow(tmp_path):
+    """`--directory` elsewhere (as the smoke run does: .ci/smoke.py): the scorecards' reported
+    numbers come from the workflow's config/reported/, not from the working folder (a
+    relative path there failed with a missing input)."""
+    proc = snakemake(
+        "-n", "--cores", "1", "results/paper/fmri-adv/summary.md", "results/paper/mhsan/summary.md",
+        "--configfile", str(ROOT / "config" / "paper.yaml"), cwd=tmp_path,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert str(ROOT / "config" / "reported" / "fmri-adv.yaml") in proc.stdout

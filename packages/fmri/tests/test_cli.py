@@ -41,7 +41,9 @@ def test_malformed_bids_stops_the_analysis_with_one_line(tiny_bids, tmp_path, ca
 @pytest.mark.slow
 def test_pipeline_end_to_end(digits_dir, trained_nets, tmp_path):
     t, s = str(trained_nets["target"]), str(trained_nets["substitute"])
-    stim_params = {"nets": NETS, "per_class": 1, "attack": {"epsilon": 32, "step_size": 4}}
+    # device "auto" as config/smoke.yaml sets it (torch.device("auto") raised before)
+    stim_params = {"nets": NETS, "per_class": 1, "attack": {"epsilon": 32, "step_size": 4},
+                   "device": "auto"}  # fmt: skip
     assert (
         main(
             [
@@ -71,7 +73,7 @@ def test_pipeline_end_to_end(digits_dir, trained_nets, tmp_path):
                 "--substitute",
                 s,
                 "--params",
-                json.dumps({"nets": NETS, "stats": {"n_permutations": 199}}),
+                json.dumps({"nets": NETS, "stats": {"n_permutations": 199}, "device": "auto"}),
                 "--out",
                 str(tmp_path / "dnn"),
             ]
@@ -106,6 +108,8 @@ def test_pipeline_end_to_end(digits_dir, trained_nets, tmp_path):
                 str(tmp_path / "dnn"),
                 "--params",
                 json.dumps(ana),
+                "--device",
+                "auto",
                 "--out",
                 str(tmp_path / "ana"),
             ]

@@ -60,6 +60,14 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _device(name: str) -> str:
+    """A config device (``auto``, ``cpu``, ``cuda[:i]``) as torch names it; one line naming
+    the key when it is malformed or not here."""
+    from repro.core.device import resolve_device
+
+    return str(resolve_device(name, "fmri_adv.device"))
+
+
 def _main(argv: list[str] | None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
@@ -71,6 +79,7 @@ def _main(argv: list[str] | None) -> int:
         from repro.fmri.stimuli import attack_success, build_stimuli
 
         prm = P.from_dict(P.StimulusParams, args.params, "stimuli")
+        prm.device = _device(prm.device)
         stim = build_stimuli(args.data, args.target, args.substitute, prm, args.out)
         log.info(
             "%d stimuli; attack success on the target: %s", len(stim.table), attack_success(stim)
@@ -83,6 +92,7 @@ def _main(argv: list[str] | None) -> int:
         from repro.fmri.stimuli import load_nets, read_stimuli
 
         prm = P.from_dict(P.DnnParams, args.params, "dnn")
+        prm.device = _device(prm.device)
         stim = read_stimuli(args.stimuli)
         nets = load_nets(
             prm.nets,
@@ -117,7 +127,7 @@ def _main(argv: list[str] | None) -> int:
         prm = P.from_dict(P.AnalysisParams, args.params, "analyse")
         stim = read_stimuli(args.stimuli)
         refs = load_dnn_rdms(args.dnn, stim.ids) if args.dnn else {}
-        results, arrays = analyse(args.bids, stim, refs, prm, args.device)
+        results, arrays = analyse(args.bids, stim, refs, prm, _device(args.device))
         results["params_full"] = asdict(prm)
         save_arrays(args.out / "rdms.npz", arrays)
         write_json(args.out / "analysis.json", results)
