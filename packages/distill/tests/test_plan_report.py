@@ -585,3 +585,34 @@ def test_accuracy_figure_bars_are_the_noise_and_titles_state_n_and_the_test_set_
     )
     assert "n = 1 per method" in ax_one.get_title() and "450" in ax_one.get_title()
     assert "n = 5 per method" in ax_five.get_title() and "10000" in ax_five.get_title()
+
+
+def test_overlapping_energy_bands_are_a_start_up_error_and_a_constructor_error():
+    from repro.distill.temperature import as_policy
+
+    bad = json.loads(json.dumps(CONFIG))
+    bad["kd"]["variants"]["energy_kd"]["args"]["temperature"].update(r_low=0.6, r_high=0.4)
+    assert plan.check(bad, ["energy-kd", "cskd"]) == [
+        "kd.variants.energy_kd.args.temperature.r_low / r_high: r_low + r_high = 0.6 + 0.4 = 1 "
+        ">= 1: the low- and high-energy bands overlap; their sum must be < 1"
+    ]
+    # the policy's default r_high (0.2) counts, and so does the variant's under an override
+    only_low = json.loads(json.dumps(CONFIG))
+    only_low["kd"]["variants"]["energy_kd"]["args"]["temperature"] = {
+        "policy": "energy", "r_low": 0.85,
+    }  # fmt: skip
+    assert plan.check(only_low, ["energy-kd", "cskd"]) == [
+        "kd.variants.energy_kd.args.temperature.r_low / r_high: r_low + r_high = 0.85 + 0.2 = "
+        "1.05 >= 1: the low- and high-energy bands overlap; their sum must be < 1"
+    ]
+    config = {"kd": {**BOARD_POOL, "dataset_args": {
+        "tinyimagenet": {"energy_kd": {"temperature": {"r_high": 0.9}}}}}}  # fmt: skip
+    assert plan.check(config, ["energy-kd"])[0] == (
+        "kd.dataset_args.tinyimagenet.energy_kd.args.temperature.r_low / r_high: r_low + "
+        "r_high = 0.2 + 0.9 = 1.1 >= 1: the low- and high-energy bands overlap; their sum must "
+        "be < 1"
+    )
+    for rates in ({"r_low": 0.6, "r_high": 0.4}, {"r_low": 0.85}):
+        with pytest.raises(ValueError, match=r"^r_low \+ r_high = .* >= 1: the low- and high"):
+            as_policy({"policy": "energy", **rates})
+    assert as_policy({"policy": "energy", "r_low": 0.5, "r_high": 0.49}).split.r_high == 0.49
