@@ -428,3 +428,83 @@ def test_every_method_of_a_seed_sees_the_same_batches_and_crops(toy, tmp_path, m
     for method in ("r2kd", "heda"):
         other = runs[method][-len(kd) :]  # heda's prepare step draws batches first
         assert all(torch.equal(x, y) for x, y in zip(kd, other, strict=True)), method
+
+
+# ---------------------------------------------------------------- cskd_lud = the lud code's loss
+
+
+def _lud_args() -> dict:
+    """``kd.variants.cskd_lud.args`` of config/paper.yaml (the variant itself, not a copy)."""
+    import pathlib
+
+    import yaml
+
+    root = next(p for p in pathlib.Path(__file__).parents if (p / "config/paper.yaml").is_file())
+    with open(root / "config" / "paper.yaml") as fh:
+        variant = yaml.safe_load(fh)["kd"]["variants"]["cskd_lud"]
+    assert variant["method"] == "cskd"
+    return variant["args"]
+
+
+def _t_softmax(z: Tensor, t) -> Tensor:
+    t = torch.as_tensor(t, dtype=z.dtype)
+    return torch.softmax(z / (t.reshape(-1, 1) if t.dim() else t), dim=1)
+
+
+def _t_cos_rows(a: Tensor, b: Tensor) -> Tensor:
+    return (a * b).sum(1).abs() / (a.norm(dim=1) * b.norm(dim=1) + EPS)
+
+
+def _lud_total(student: nn.Module, teacher: nn.Module, weak: Tensor, strong: Tensor, y: Tensor):
+    """The lud code's CSKD loss (``llieeai/lud`` ``mdistiller/distillers/CSKD.py`` @2704bb2),
+    written here from its formulas: CE on both views; on the weak view the column term at T = 4
+    and at the CSWT temperatures (alpha T^2 scaled), times the fraction of samples whose teacher
+    max-probability is <= the median; the class- and batch-correlation terms (P^T P, P P^T) at
+    both temperatures on the weak view only, times the class / sample fractions; on the strong
+    view the two column terms unmasked, at the **weak view's** CSWT temperatures."""
+    zs_w, zs_s = student(weak)[0], student(strong)[0]
+    with torch.no_grad():
+        zt_w, zt_s = teacher(weak)[0], teacher(strong)[0]
+    pt = torch.softmax(zt_w, 1)
+    conf, mass = pt.max(1).values.numpy(), pt.sum(0).numpy()
+    f_samples = float(np.mean(conf <= np.percentile(conf, 50)))
+    f_classes = float(np.mean(mass <= np.percentile(mass, 50)))
+    s = _t_cos_rows(torch.softmax(zs_w.detach(), 1), pt)
+    temps = 2.0 + 4.0 * (s.max() - s) / (s.max() - s.min())
+
+    def cs(zs, zt, t):
+        scale = (t.mean() if isinstance(t, Tensor) else torch.tensor(t)) ** 2
+        return 2.0 * scale * (1 - _t_cos_rows(_t_softmax(zs, t).T, _t_softmax(zt, t).T).mean())
+
+    def gram(zs, zt, t, classes):
+        ps, pt_ = _t_softmax(zs, t), _t_softmax(zt, t)
+        gs, gt = (ps.T @ ps, pt_.T @ pt_) if classes else (ps @ ps.T, pt_ @ pt_.T)
+        return 1 - _t_cos_rows(gt, gs).mean()
+
+    ce = nn.functional.cross_entropy(zs_w, y) + nn.functional.cross_entropy(zs_s, y)
+    weak_cs = f_samples * (cs(zs_w, zt_w, 4.0) + cs(zs_w, zt_w, temps))
+    strong_cs = cs(zs_s, zt_s, 4.0) + cs(zs_s, zt_s, temps)
+    cc = f_classes * (gram(zs_w, zt_w, 4.0, True) + gram(zs_w, zt_w, temps, True))
+    bc = f_samples * (gram(zs_w, zt_w, 4.0, False) + gram(zs_w, zt_w, temps, False))
+    return ce + weak_cs + strong_cs + cc + bc
+
+
+def test_cskd_lud_is_the_lud_codes_loss_value_and_gradients() -> None:
+    import copy
+
+    weak, y = _batch(12, 6)
+    strong = weak.flip(3) + 0.7 * _batch(12, 7)[0]  # any other view: RandAugment is tested above
+    student, teacher = Net(0), Net(1)
+    hand_student = copy.deepcopy(student)
+    d = build_method("cskd", student, teacher, **_lud_args())
+    d.strong = lambda images: strong  # type: ignore[method-assign]
+    d.train()
+    _, losses = d.forward_train(weak, y, epoch=1)
+    got = sum(losses.values())
+    got.backward()
+    hand_student.train()
+    want = _lud_total(hand_student, copy.deepcopy(teacher).eval(), weak, strong, y)
+    want.backward()
+    assert got.item() == pytest.approx(want.item(), rel=1e-9)
+    for (name, a), b in zip(student.named_parameters(), hand_student.parameters(), strict=True):
+        torch.testing.assert_close(a.grad, b.grad, rtol=1e-7, atol=1e-9, msg=name)

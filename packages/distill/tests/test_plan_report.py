@@ -544,3 +544,75 @@ def test_train_group_refuses_params_that_do_not_name_a_cells_run_folder(monkeypa
     assert rc == 2 and calls == []
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert err.startswith("error: train-group: --params cell 1: no 'variant'"), err
+
+
+def test_accuracy_figure_bars_are_the_noise_and_titles_state_n_and_the_test_set_size(tmp_path):
+    """One image of 450 (0.22 points) must not read as a win: one run gets the 95 % Wilson
+    interval of its accuracy on the test-set size, several runs the std over seeds, and each
+    panel's title states n and the test-set size."""
+    from scipy import stats
+
+    from repro.distill.report import accuracy_figure
+
+    def row(pair, variant, ours, n, std=None, test_n=450):
+        teacher, student = pair
+        return {"dataset": "cifar100", "teacher": teacher, "student": student,
+                "variant": variant, "top1_ours": ours, "top1_std": std, "n": n,
+                "test_n": test_n, "top1_reported": None}  # fmt: skip
+
+    one, five = ("wrn_16_2", "resnet20"), ("vgg13", "vgg8")
+    rows = [
+        row(one, "kd", 100 * 360 / 450, 1), row(one, "cskd", 100 * 361 / 450, 1),
+        row(five, "kd", 72.5, 5, std=0.61, test_n=10000),
+        row(five, "dkd", 73.1, 5, std=0.34, test_n=10000),
+    ]  # fmt: skip
+    fig = accuracy_figure(rows, tmp_path / "accuracy.png")
+    assert (tmp_path / "accuracy.png").stat().st_size > 5000
+    ax_one, ax_five = fig.axes[:2]
+
+    def bars(ax):  # (x_lo, x_hi) of every horizontal error bar, in plotting order
+        return [
+            (seg[0][0], seg[1][0]) for c in ax.containers for seg in c.lines[2][0].get_segments()
+        ]
+
+    want = [stats.binomtest(k, 450).proportion_ci(0.95, "wilson") for k in (360, 361)]
+    np.testing.assert_allclose(
+        bars(ax_one), [(100 * ci.low, 100 * ci.high) for ci in want], rtol=0, atol=1e-6
+    )
+    assert bars(ax_one)[0][1] > 100 * 361 / 450  # one image apart: the intervals overlap
+    np.testing.assert_allclose(
+        bars(ax_five), [(72.5 - 0.61, 72.5 + 0.61), (73.1 - 0.34, 73.1 + 0.34)], atol=1e-9
+    )
+    assert "n = 1 per method" in ax_one.get_title() and "450" in ax_one.get_title()
+    assert "n = 5 per method" in ax_five.get_title() and "10000" in ax_five.get_title()
+
+
+def test_overlapping_energy_bands_are_a_start_up_error_and_a_constructor_error():
+    from repro.distill.temperature import as_policy
+
+    bad = json.loads(json.dumps(CONFIG))
+    bad["kd"]["variants"]["energy_kd"]["args"]["temperature"].update(r_low=0.6, r_high=0.4)
+    assert plan.check(bad, ["energy-kd", "cskd"]) == [
+        "kd.variants.energy_kd.args.temperature.r_low / r_high: r_low + r_high = 0.6 + 0.4 = 1 "
+        ">= 1: the low- and high-energy bands overlap; their sum must be < 1"
+    ]
+    # the policy's default r_high (0.2) counts, and so does the variant's under an override
+    only_low = json.loads(json.dumps(CONFIG))
+    only_low["kd"]["variants"]["energy_kd"]["args"]["temperature"] = {
+        "policy": "energy", "r_low": 0.85,
+    }  # fmt: skip
+    assert plan.check(only_low, ["energy-kd", "cskd"]) == [
+        "kd.variants.energy_kd.args.temperature.r_low / r_high: r_low + r_high = 0.85 + 0.2 = "
+        "1.05 >= 1: the low- and high-energy bands overlap; their sum must be < 1"
+    ]
+    config = {"kd": {**BOARD_POOL, "dataset_args": {
+        "tinyimagenet": {"energy_kd": {"temperature": {"r_high": 0.9}}}}}}  # fmt: skip
+    assert plan.check(config, ["energy-kd"])[0] == (
+        "kd.dataset_args.tinyimagenet.energy_kd.args.temperature.r_low / r_high: r_low + "
+        "r_high = 0.2 + 0.9 = 1.1 >= 1: the low- and high-energy bands overlap; their sum must "
+        "be < 1"
+    )
+    for rates in ({"r_low": 0.6, "r_high": 0.4}, {"r_low": 0.85}):
+        with pytest.raises(ValueError, match=r"^r_low \+ r_high = .* >= 1: the low- and high"):
+            as_policy({"policy": "energy", **rates})
+    assert as_policy({"policy": "energy", "r_low": 0.5, "r_high": 0.49}).split.r_high == 0.49

@@ -714,9 +714,11 @@ def _own_args_problems(spec: Mapping[str, Any], args: Mapping[str, Any], key: st
     from the variant."""
     base = spec.get("args", {}).get("temperature")
     own = dict(args)
+    inherited = None
     if isinstance(own.get("temperature"), Mapping) and isinstance(base, Mapping):
         own["temperature"] = {"policy": base.get("policy"), **own["temperature"]}
-    return check_method(spec.get("method"), own, key)
+        inherited = base
+    return check_method(spec.get("method"), own, key, inherited)
 
 
 def _table_problems(pool: Mapping[str, Any], table: Mapping[str, Any], key: str) -> list[str]:

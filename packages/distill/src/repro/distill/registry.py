@@ -46,8 +46,8 @@ def policy_names() -> list[str]:
     return list(_modules("policy"))
 
 
-@functools.cache
-def _keyword_args(kind: str, name: str) -> tuple[str, ...]:
+def _init(kind: str, name: str) -> ast.FunctionDef:
+    """The ``__init__`` of the class a module names in ``METHOD = `` / ``POLICY = `` (source)."""
     path = _modules(kind)[name]
     tree = ast.parse(path.read_text(encoding="utf-8"))
     marker = _KINDS[kind][1]
@@ -59,8 +59,53 @@ def _keyword_args(kind: str, name: str) -> tuple[str, ...]:
         and isinstance(node.value, ast.Name)
     )
     cls = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == cls_name)
-    init = next(n for n in cls.body if isinstance(n, ast.FunctionDef) and n.name == "__init__")
-    return tuple(a.arg for a in init.args.kwonlyargs)
+    return next(n for n in cls.body if isinstance(n, ast.FunctionDef) and n.name == "__init__")
+
+
+@functools.cache
+def _keyword_args(kind: str, name: str) -> tuple[str, ...]:
+    return tuple(a.arg for a in _init(kind, name).args.kwonlyargs)
+
+
+@functools.cache
+def _keyword_defaults(kind: str, name: str) -> dict[str, Any]:
+    """The literal defaults of a class's keyword-only ``__init__`` arguments (from the source;
+    a default that is not a literal, e.g. a module constant, is left out)."""
+    args = _init(kind, name).args
+    out = {}
+    for arg, default in zip(args.kwonlyargs, args.kw_defaults, strict=True):
+        if default is not None:
+            try:
+                out[arg.arg] = ast.literal_eval(default)
+            except ValueError:
+                continue
+    return out
+
+
+def energy_band_problem(r_low: Any, r_high: Any) -> str | None:
+    """Why the energy policy's rates are wrong (one line, naming ``r_low`` / ``r_high``), or
+    None. The low band is the r_low fraction of lowest teacher energies, the high band the
+    r_high fraction of highest: each rate is in [0, 1), and r_low + r_high >= 1 makes the bands
+    overlap (tau_high <= tau_low: a sample would be both low and high energy)."""
+    for key, rate in (("r_low", r_low), ("r_high", r_high)):
+        if isinstance(rate, bool) or not isinstance(rate, int | float) or not 0 <= rate < 1:
+            return f"{key} must be a number in [0, 1), got {rate!r}"
+    if r_low + r_high >= 1:
+        return (
+            f"r_low + r_high = {r_low} + {r_high} = {r_low + r_high:g} >= 1: the low- and "
+            "high-energy bands overlap; their sum must be < 1"
+        )
+    return None
+
+
+def _policy_value_problems(policy: str, args: Mapping[str, Any], key: str) -> list[str]:
+    """Problems with the values of a policy's arguments (its defaults filled in), each one
+    line naming the keys."""
+    if policy != "energy":
+        return []
+    full = {**_keyword_defaults("policy", policy), **args}
+    problem = energy_band_problem(full.get("r_low"), full.get("r_high"))
+    return [f"{key}.r_low / r_high: {problem}"] if problem else []
 
 
 def method_args(name: str) -> tuple[str, ...]:
@@ -93,11 +138,18 @@ def policy_class(name: str) -> type:
     return _load("policy", name)
 
 
-def check_method(method: Any, args: Mapping[str, Any], where: str) -> list[str]:
+def check_method(
+    method: Any,
+    args: Mapping[str, Any],
+    where: str,
+    inherited_temperature: Mapping[str, Any] | None = None,
+) -> list[str]:
     """One-line problems with a configured method and its arguments (empty when fine).
 
     ``where`` is the config key of the variant (e.g. ``kd.variants.energy_kd``). A
-    ``temperature`` given as a mapping is a policy: ``{policy: <name>, <its arguments>}``.
+    ``temperature`` given as a mapping is a policy: ``{policy: <name>, <its arguments>}``; the
+    values of its arguments are checked too (the energy policy's bands), with
+    ``inherited_temperature`` (the variant's, for a dataset or pair override) under them.
     """
     if method not in _modules("method"):
         names = ", ".join(method_names())
@@ -120,10 +172,14 @@ def check_method(method: Any, args: Mapping[str, Any], where: str) -> list[str]:
             )
         else:
             accepted = policy_args(policy)
+            unknown = [k for k in temperature if k != "policy" and k not in accepted]
             problems += [
                 f"{key}.{k}: policy '{policy}' takes no argument '{k}' (it takes: "
                 f"{', '.join(accepted)})"
-                for k in temperature
-                if k != "policy" and k not in accepted
+                for k in unknown
             ]
+            if not unknown:
+                values = {**(inherited_temperature or {}), **temperature}
+                values.pop("policy", None)
+                problems += _policy_value_problems(policy, values, key)
     return problems

@@ -48,8 +48,11 @@ KEYS = ("dataset", "teacher", "student", "variant")
 TOP1 = Metric("top1", 2, "top-1 (%)")
 #: The caption of each figure in summary.md (the Snakemake report's are workflow/report/*.rst).
 CAPTIONS = {
-    "accuracy": "Best-epoch test top-1 of each method per pair (mean and std over seeds; "
-    "reported numbers as crosses; teacher and student alone as lines).",
+    "accuracy": "Best-epoch test top-1 of each method per pair: the mean over n seeds with "
+    "the std over seeds as bars, or with one run the 95 % Wilson interval of its accuracy on "
+    "the test-set size (each panel's title gives n and the test-set size: a gap inside the "
+    "bars is noise, not a ranking); reported numbers as crosses; teacher and student alone as "
+    "lines.",
     "energy_histogram": "Teacher energy on the training images with the global thresholds the "
     "Energy KD run computed before training.",
     "energy_vs_confidence": "Teacher energy against its max softmax probability: low energy = "
@@ -155,9 +158,42 @@ def energy_figures(
     return rho
 
 
-def accuracy_figure(rows: Sequence[Mapping[str, Any]], path: Path) -> None:
-    """Best-epoch top-1 of every cell (mean over seeds, bars = sample std), one panel per
-    (dataset, pair); the teacher and the student trained alone are reference lines."""
+def wilson_interval(accuracy: float, n: int, z: float = 1.959964) -> tuple[float, float]:
+    """95 % Wilson score interval (lo, hi), in %, of an accuracy (%) measured on ``n`` images."""
+    p = accuracy / 100.0
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z / (1 + z * z / n) * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    return 100.0 * (centre - half), 100.0 * (centre + half)
+
+
+def accuracy_spread(row: Mapping[str, Any]) -> tuple[float, float, str] | None:
+    """The error bar of a scorecard cell's ours: (below, above, kind). With n > 1 runs the
+    sample std over seeds ("std"); with one run the 95 % Wilson interval of its accuracy on the
+    test-set size ("wilson"); None when there is no number or no known test-set size."""
+    ours, n, size = row.get("top1_ours"), row.get("n") or 0, row.get("test_n")
+    if ours is None:
+        return None
+    if n > 1 and row.get("top1_std") is not None:
+        return row["top1_std"], row["top1_std"], "std"
+    if n == 1 and isinstance(size, int) and size > 0:
+        lo, hi = wilson_interval(ours, size)
+        return ours - lo, hi - ours, "wilson"
+    return None
+
+
+def _counts(values: Sequence[Any], what: str) -> str:
+    known = sorted({v for v in values if v is not None}, key=lambda v: (str(type(v)), v))
+    if not known:
+        return f"{what} unknown"
+    return f"{what} {known[0]}" if len(known) == 1 else f"{what} {'/'.join(map(str, known))}"
+
+
+def accuracy_figure(rows: Sequence[Mapping[str, Any]], path: Path) -> Any:
+    """Best-epoch top-1 of every cell, one panel per (dataset, pair); the teacher and the
+    student trained alone are reference lines. The bars are the noise, so that a gap of one
+    test image does not read as a win: the sample std over seeds (n > 1), or with one run the
+    95 % Wilson interval of the accuracy on the test-set size. Each panel's title states the
+    runs per method (n) and the test-set size. Returns the (closed) figure."""
     import matplotlib.pyplot as plt
 
     from repro.core.plotting import save_figure, use_style
@@ -172,11 +208,16 @@ def accuracy_figure(rows: Sequence[Mapping[str, Any]], path: Path) -> None:
         dict.fromkeys((r["dataset"], r["teacher"], r["student"]) for r in rows if r["teacher"])
     )
     if not pairs:
-        return
+        return None
     fig, axes = plt.subplots(
         len(pairs), 1, figsize=(5.5, 0.35 * len(rows) / max(len(pairs), 1) + 1.6 * len(pairs)),
         squeeze=False,
     )  # fmt: skip
+    labels = {
+        "std": "ours (mean ± std over seeds)",
+        "wilson": "ours (1 run; 95 % Wilson interval on the test set)",
+        None: "ours (no spread: test-set size unknown)",
+    }
     for ax, (dataset, teacher, student) in zip(axes[:, 0], pairs, strict=True):
         cells = [
             r
@@ -184,13 +225,21 @@ def accuracy_figure(rows: Sequence[Mapping[str, Any]], path: Path) -> None:
             if (r["dataset"], r["teacher"], r["student"]) == (dataset, teacher, student)
         ]
         y = np.arange(len(cells))
-        ours = [r.get("top1_ours") for r in cells]
-        std = [r.get("top1_std") or 0.0 for r in cells]
-        has = [i for i, v in enumerate(ours) if v is not None]
-        ax.errorbar(
-            [ours[i] for i in has], y[has], xerr=[std[i] for i in has], fmt="o", color="C0",
-            label="ours (mean ± std over seeds)",
-        )  # fmt: skip
+        spreads = [accuracy_spread(r) for r in cells]
+        for kind, color in (("std", "C0"), ("wilson", "C2"), (None, "C0")):
+            idx = [
+                i
+                for i, r in enumerate(cells)
+                if r.get("top1_ours") is not None
+                and (spreads[i][2] if spreads[i] else None) == kind
+            ]
+            if not idx:
+                continue
+            xerr = None if kind is None else [[spreads[i][j] for i in idx] for j in (0, 1)]
+            ax.errorbar(
+                [cells[i]["top1_ours"] for i in idx], y[idx], xerr=xerr, fmt="o", color=color,
+                capsize=2, label=labels[kind],
+            )  # fmt: skip
         rep = [(i, r["top1_reported"]) for i, r in enumerate(cells) if r.get("top1_reported")]
         if rep:
             ax.plot([v for _, v in rep], [y[i] for i, _ in rep], "x", color="C1", label="reported")
@@ -201,10 +250,14 @@ def accuracy_figure(rows: Sequence[Mapping[str, Any]], path: Path) -> None:
                            label=f"{what} alone ({ref['top1_ours']:.1f})")  # fmt: skip
         ax.set_yticks(y, [r["variant"] for r in cells])
         ax.invert_yaxis()
-        ax.set_title(f"{dataset}: {teacher} -> {student}", fontsize=9)
+        ran = [r for r in cells if r.get("top1_ours") is not None]
+        runs = _counts([r.get("n") for r in ran], "n =")
+        size = _counts([r.get("test_n") for r in ran], "test images:")
+        ax.set_title(f"{dataset}: {teacher} -> {student} ({runs} per method, {size})", fontsize=8)
         ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=7)
     axes[-1, 0].set_xlabel("best-epoch test top-1 (%; axis range fitted to the data)")
     save_figure(fig, path)
+    return fig
 
 
 @torch.no_grad()

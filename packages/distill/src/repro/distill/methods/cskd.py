@@ -21,7 +21,13 @@ terms that are arguments here, so each is a named variant in the config:
   of classes at most their median (both about 0.5);
 - ``strong_view``: a second view of the batch with RandAugment(``strong_ops``,
   ``strong_magnitude``) (MLKD's strong view; here applied to the weak view's crop, in pixel
-  space), with its own CE and the KD terms unmasked.
+  space), with its own CE and the column terms, unmasked, **at the weak view's temperatures**
+  (the code computes CSWT's T_i once, from the weak view, and uses them on both views); the
+  correlation terms are the weak view's only (the code adds none on the strong view).
+
+With all of these (variant ``cskd_lud``) the total equals that code's loss, value and gradients
+(``tests/test_cskd_r2kd_methods.py``), except in a batch whose similarities are all equal,
+where CSWT gives the midpoint and the code NaN.
 """
 
 from __future__ import annotations
@@ -87,13 +93,21 @@ class CSKD(Distiller):
             temps.append(self.base_temperature)
         return temps
 
-    def kd_terms(self, logits_s: Tensor, logits_t: Tensor, masked: bool) -> dict[str, Tensor]:
-        """The distillation terms of one view (already weighted), named ``loss_cs`` etc."""
-        temps = self.temperatures(logits_s, logits_t)
+    def column_terms(
+        self, logits_s: Tensor, logits_t: Tensor, temps: list[float | Tensor]
+    ) -> Tensor:
+        """kd_weight * sum over ``temps`` of the column cosine (T^2-scaled with ``t2_scale``)."""
+        cs = sum(class_cosine_loss(logits_s, logits_t, t, t2_scale=self.t2_scale) for t in temps)
+        return self.kd_weight * cs
+
+    def kd_terms(
+        self, logits_s: Tensor, logits_t: Tensor, temps: list[float | Tensor], masked: bool
+    ) -> dict[str, Tensor]:
+        """The distillation terms of the (weak) view at ``temps`` (already weighted), named
+        ``loss_cs``, ``loss_cc``, ``loss_bc``."""
         per_sample = median_confidence_fraction(logits_t) if masked else 1.0
         per_class = class_confidence_fraction(logits_t) if masked else 1.0
-        cs = sum(class_cosine_loss(logits_s, logits_t, t, t2_scale=self.t2_scale) for t in temps)
-        out = {"loss_cs": self.kd_weight * per_sample * cs}
+        out = {"loss_cs": per_sample * self.column_terms(logits_s, logits_t, temps)}
         if self.class_correlation_weight:
             cc = sum(class_correlation_loss(logits_s, logits_t, t) for t in temps)
             out["loss_cc"] = self.class_correlation_weight * per_class * cc
@@ -116,13 +130,14 @@ class CSKD(Distiller):
         logits_s = self.student_logits(images)
         logits_t = self.teacher_logits(images)
         losses = {"loss_ce": self.ce_weight * F.cross_entropy(logits_s, targets)}
-        losses.update(self.kd_terms(logits_s, logits_t, masked=self.confidence_mask))
+        temps = self.temperatures(logits_s, logits_t)
+        losses.update(self.kd_terms(logits_s, logits_t, temps, masked=self.confidence_mask))
         if self.strong_view:
+            # the third-party code: the weak view's temperatures, the column terms only, unmasked
             strong = self.strong(images)
             strong_s, strong_t = self.student_logits(strong), self.teacher_logits(strong)
             losses["loss_ce_strong"] = self.ce_weight * F.cross_entropy(strong_s, targets)
-            terms = self.kd_terms(strong_s, strong_t, masked=False)
-            losses.update({f"{name}_strong": value for name, value in terms.items()})
+            losses["loss_cs_strong"] = self.column_terms(strong_s, strong_t, temps)
         return logits_s, losses
 
 

@@ -31,6 +31,7 @@ from repro.distill.losses import (
     energy_thresholds,
     per_sample_temperature,
 )
+from repro.distill.registry import energy_band_problem
 from repro.distill.temperature.base import TeacherStatistic, TemperaturePolicy
 
 
@@ -48,6 +49,9 @@ class EnergySplit(TeacherStatistic):
         super().__init__()
         _check_rate("r_low", r_low)
         _check_rate("r_high", r_high)
+        problem = energy_band_problem(r_low, r_high)
+        if problem:
+            raise ValueError(problem)
         self.energy_temperature = energy_temperature
         self.r_low = r_low
         self.r_high = r_high
