@@ -582,3 +582,26 @@ def test_a_run_in_another_folder_reads_the_reported_numbers_of_the_workflow(tmp_
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     assert str(ROOT / "config" / "reported" / "fmri-adv.yaml") in proc.stdout
+
+
+@pytest.mark.parametrize("brain_data", ["simulated", "measured"])
+def test_fmri_captions_say_whether_the_brain_data_are_simulated(brain_data):
+    """The fMRI report captions name the data (the rule's brain_data param: measured when
+    fmri_adv.brain.bids_root is set), rendered as Snakemake renders captions; the white/black
+    figure's axis is an effect size."""
+    from types import SimpleNamespace
+
+    from jinja2 import Environment
+
+    rule = (ROOT / "workflow/rules/fmri_adv.smk").read_text()
+    assert 'brain_data="measured" if FMRI_BIDS_ROOT else "simulated"' in rule
+    env = Environment(trim_blocks=True, lstrip_blocks=True)  # snakemake.report's settings
+    snakemake = SimpleNamespace(params=SimpleNamespace(brain_data=brain_data))
+    other = "measured" if brain_data == "simulated" else "simulated"
+    for name in ("fmri_summary", "fmri_wb", "fmri_roi_layer", "fmri_rdms"):
+        source = (ROOT / "workflow/report" / f"{name}.rst").read_text()
+        text = " ".join(env.from_string(source).render(snakemake=snakemake).split())
+        assert f"{brain_data} fMRI data" in text or f"are {brain_data}" in text, name
+        assert other not in text, name
+    wb = (ROOT / "workflow/report/fmri_wb.rst").read_text()
+    assert "effect size" in wb and "standard deviation" in wb

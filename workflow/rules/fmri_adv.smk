@@ -175,6 +175,7 @@ rule fmri_report:
         provenance=f"{FMRI_DIR}/provenance.json",
     params:
         version=pkg_version("fmri"),
+        brain_data="measured" if FMRI_BIDS_ROOT else "simulated",  # named in the captions
         alpha=FMRI.get("alpha", 0.05),
         stimuli=lambda wildcards, input: os.path.dirname(input.stimuli),
         dnn=lambda wildcards, input: os.path.dirname(input.dnn),

@@ -142,9 +142,34 @@ def test_pipeline_end_to_end(digits_dir, trained_nets, tmp_path):
     with open(tmp_path / "rep" / "summary.csv", newline="") as fh:
         rows = list(csv.DictReader(fh))
     claims = [r for r in rows if r["table"] == "The abstract's claims"]
-    assert len(claims) == 4 and all(r["holds_ours"].split()[0] in ("yes", "no") for r in claims)
+    assert len(claims) == 4
     assert all(r["holds_reported"] == "yes" and "abstract" in r["source"] for r in claims)
-    assert all(r["holds_diff"] in ("agrees", "differs") for r in claims)
+    # simulated brain data: the brain and behaviour claims are not compared with the paper
+    dnn_claims = [r for r in claims if "DNN" in r["claim"]]
+    assert len(dnn_claims) == 2 and all(
+        r["holds_diff"] in ("agrees", "differs") for r in dnn_claims
+    )
+    assert all(r["holds_ours"].split()[0] in ("yes", "no") for r in dnn_claims)
+    for r in claims:
+        if r not in dnn_claims:
+            assert r["holds_ours"] == r["holds_diff"] == ""
+            assert r["note"].startswith("not comparable: simulated data")
+    # a claim and the detail row of its test give the same n: source images for the brain
+    # test (not subjects), the trials of the two conditions compared for behaviour
+    numbers = [r for r in rows if r["table"] == "Our numbers"]
+    brain = next(r for r in claims if "brain" in r["claim"])
+    roi = brain["note"].split("value/p: ROI ")[1].split(",")[0]
+    (detail,) = [r for r in numbers if "brain, simulated" in r["section"] and r["item"] == roi]
+    with open(tmp_path / "stim" / "stimuli.csv", newline="") as fh:
+        n_sources = len({r["source"] for r in csv.DictReader(fh)})
+    assert f"(n = {n_sources})" in brain["note"] and detail["test_n"] == str(n_sources)
+    human = next(r for r in claims if "human" in r["claim"])
+    cond = human["note"].split("accuracy ")[1].split(" - clean")[0]
+    trials = analysis["behaviour"]["n_trials"]
+    assert f"(n = {trials['clean'] + trials[cond]})" in human["note"]
+    (detail,) = [r for r in numbers if r["item"] == f"{cond} - clean"]
+    assert detail["test_n"] == str(trials["clean"] + trials[cond])
+    assert "simulated responses" in detail["section"]
     assert any(r["section"] == "attack success on target" for r in rows)
     for fig in ("example_stimuli", "rdm_panels", "roi_layer_similarity", "white_black_difference"):
         assert (tmp_path / "rep" / "figures" / f"{fig}.png").stat().st_size > 5000

@@ -8,7 +8,15 @@ import pandas as pd
 import pytest
 
 from repro.fmri.bids import Run
-from repro.fmri.glm import RunFit, design_matrix, fit, noise_normalise, one_blas_thread, run_fits
+from repro.fmri.glm import (
+    RunFit,
+    design_matrix,
+    fit,
+    noise_covariance,
+    noise_normalise,
+    one_blas_thread,
+    run_fits,
+)
 from repro.fmri.params import BidsParams, GlmParams
 
 TR, N_VOLS = 2.0, 160
@@ -97,7 +105,7 @@ def test_noise_normalisation():
     fits = []
     for _ in range(2):
         resid = rng.normal(size=(400, 3)) * sd
-        fits.append(RunFit(rng.normal(size=(5, 3)), resid.var(axis=0), resid))
+        fits.append(RunFit(rng.normal(size=(5, 3)), resid.var(axis=0), resid, 400))
     uni = noise_normalise(fits, "univariate")
     np.testing.assert_allclose(
         uni[0], fits[0].betas / np.sqrt((fits[0].variance + fits[1].variance) / 2)
@@ -110,6 +118,57 @@ def test_noise_normalisation():
     ]
     cov = np.cov((resid @ w).T)
     assert np.allclose(cov, np.eye(3) * cov.trace() / 3, atol=0.15 * cov.trace() / 3)
+
+
+@pytest.mark.parametrize("method", ["shrinkage_eye", "shrinkage_diag"])
+def test_noise_covariance_equals_rsatoolbox_with_residual_dof(method):
+    from rsatoolbox.data.noise import cov_from_residuals
+
+    rng = np.random.default_rng(3)
+    mix = rng.normal(size=(12, 12))
+    resid = rng.normal(size=(90, 12)) @ mix * np.linspace(0.5, 3, 12)
+    resid -= resid.mean(axis=0)  # residuals of a design with a constant
+    dof = 90 - 31
+    want = cov_from_residuals(resid.copy(), dof=dof, method=method)
+    np.testing.assert_allclose(noise_covariance(resid, dof, method), want, rtol=1e-10)
+
+
+@pytest.mark.parametrize("method", ["shrinkage_eye", "shrinkage_diag"])
+def test_multivariate_normalisation_whitens_with_the_pooled_dof_covariance(method):
+    from rsatoolbox.data.noise import cov_from_residuals
+
+    rng = np.random.default_rng(4)
+    fits = []
+    for dof in (50, 47):
+        resid = rng.normal(size=(80, 6)) * [1, 1, 2, 2, 3, 3]
+        resid -= resid.mean(axis=0)
+        fits.append(RunFit(rng.normal(size=(5, 6)), resid.var(axis=0), resid, dof))
+    got = noise_normalise(fits, "multivariate", method)
+    cov = cov_from_residuals(np.concatenate([f.residuals for f in fits]), dof=97, method=method)
+    vals, vecs = np.linalg.eigh(cov)
+    want = np.stack([f.betas for f in fits]) @ (vecs / np.sqrt(vals)) @ vecs.T
+    np.testing.assert_allclose(got, want, rtol=1e-8, atol=1e-12)
+
+
+def test_noise_covariance_from_glm_residuals_is_in_noise_units():
+    """With p regressors out of n volumes, sums of squares / n underestimate the noise
+    variance by (n - p) / n (here 0.55); / (n - rank X) does not, so whitened patterns and
+    crossnobis distances are in units of the noise."""
+    rng = np.random.default_rng(5)
+    n, p, sd = 110, 50, 2.0
+    design = pd.DataFrame(
+        np.column_stack([rng.normal(size=(n, p - 1)), np.ones(n)]),
+        columns=[f"s{k}" for k in range(p - 1)] + ["constant"],
+    )
+    fits = [
+        fit(rng.normal(0, sd, (n, 8)), design, ["s0"], "ols") for _ in range(6)
+    ]  # 6 runs of pure noise
+    assert all(f.dof == n - p for f in fits)
+    for method in ("shrinkage_eye", "shrinkage_diag"):
+        cov = noise_covariance(np.concatenate([f.residuals for f in fits]), 6 * (n - p), method)
+        assert abs(np.trace(cov) / 8 / sd**2 - 1) < 0.06
+    # nilearn's own residual variance uses the same degrees of freedom
+    np.testing.assert_allclose(np.mean([f.variance for f in fits]), np.trace(cov) / 8, rtol=0.05)
 
 
 def test_design_matrix_has_one_column_per_stimulus_plus_drift_and_confounds():

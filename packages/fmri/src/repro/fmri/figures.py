@@ -62,8 +62,10 @@ def rdm_panels(
     stim: StimulusSet,
     path: str | os.PathLike[str],
     ncols: int = 4,
+    brain_data: str | None = None,
 ) -> None:
-    """RDMs as matrices (percentile of dissimilarity), condition blocks outlined."""
+    """RDMs as matrices (percentile of dissimilarity), condition blocks outlined;
+    ``brain_data`` (``simulated``/``measured``) is named in the title when ROIs are shown."""
     import matplotlib.pyplot as plt
 
     use_style()
@@ -90,7 +92,8 @@ def rdm_panels(
     if image is not None:
         cbar = fig.colorbar(image, ax=axes.ravel().tolist(), shrink=0.7, pad=0.02)
         cbar.set_label("dissimilarity (percentile)")
-    fig.suptitle(f"RDMs over {len(cond)} stimuli (clean, white-box, black-box)", fontsize=9)
+    where = f"; ROI RDMs from {brain_data} fMRI data" if brain_data else ""
+    fig.suptitle(f"RDMs over {len(cond)} stimuli (clean, white-box, black-box){where}", fontsize=9)
     save_figure(fig, path)
 
 
@@ -99,9 +102,10 @@ def roi_layer_plot(
     path: str | os.PathLike[str],
     comparison: str = "spearman",
     alpha: float = 0.05,
+    data: str = "simulated",
 ) -> None:
     """Similarity of each ROI RDM with each reference RDM; filled markers: significant
-    after correction."""
+    after correction. ``data``: ``simulated`` or ``measured`` fMRI data, named in the title."""
     import matplotlib.pyplot as plt
 
     use_style()
@@ -125,7 +129,7 @@ def roi_layer_plot(
     ax.plot([], [], "o", color="0.3", label=f"significant (adjusted p < {alpha:g})")
     ax.plot([], [], "o", mfc="white", color="0.3", label="not significant")
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7)
-    ax.set_title("ROI x reference RDM similarity (group-mean ROI RDMs)")
+    ax.set_title(f"ROI x reference RDM similarity (group-mean ROI RDMs, {data} fMRI data)")
     save_figure(fig, path)
 
 
@@ -134,14 +138,17 @@ def wb_plot(
     brain_wb: Sequence[dict[str, Any]],
     path: str | os.PathLike[str],
     alpha: float = 0.05,
+    brain_data: str | None = "simulated",
 ) -> None:
-    """White- minus black-box displacement from clean, standardised (mean / sd over source
-    images), per network layer and per ROI; filled bars significant after correction."""
+    """White- minus black-box displacement from clean as an effect size (mean / sd over
+    source images), per network layer and per ROI (``brain_data``: ``simulated`` or
+    ``measured`` fMRI data, named in the panel's title; ``None``: no fMRI data); filled bars
+    significant after correction."""
     import matplotlib.pyplot as plt
 
     use_style()
     groups = [(net, rows, "layer") for net, rows in dnn_wb.items()]
-    groups.append(("brain ROIs", brain_wb, "roi"))
+    groups.append((f"brain ROIs ({brain_data or 'no'} fMRI data)", brain_wb, "roi"))
     widths = [max(1, len(rows)) for _, rows, _ in groups]
     fig, axes = plt.subplots(
         1, len(groups), figsize=(2.0 + 0.5 * sum(widths), 3.2), sharey=True,
@@ -156,7 +163,9 @@ def wb_plot(
         ax.axhline(0, color="0.5", lw=0.6)
         ax.set_xticks(range(len(names)), names, rotation=60, ha="right", fontsize=7)
         ax.set_title(title, fontsize=9)
-    axes[0, 0].set_ylabel("d(clean, white) - d(clean, black)\n(mean / sd over images)")
+    axes[0, 0].set_ylabel(
+        "effect size: mean / sd over images\nof d(clean, white) - d(clean, black)"
+    )
     fig.suptitle(
         f"White- vs black-box representational difference (filled: adjusted p < {alpha:g})",
         fontsize=9,

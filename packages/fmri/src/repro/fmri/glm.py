@@ -13,8 +13,22 @@ Noise normalisation (Walther et al. 2016) before the RDM, with the noise estimat
 a subject's runs together (pooled residuals; per-run estimates from ~60 residual degrees of
 freedom made the cross-run products noisier in the simulations):
 ``univariate`` divides each voxel's betas by its residual standard deviation;
-``multivariate`` whitens the pattern with the inverse square root of the Ledoit-Wolf
-shrinkage estimate of the residual covariance (scikit-learn), the crossnobis recipe.
+``multivariate`` whitens the pattern with the inverse square root of a shrinkage estimate of
+the residual covariance, the crossnobis recipe.
+
+The covariance is in the units of the noise: the residuals' sum of squares divided by the
+residual degrees of freedom ``n - rank(X)`` summed over runs (as nilearn's residual variance
+and rsatoolbox's ``cov_from_residuals(..., dof=...)``), not by the number of volumes ``n``,
+which underestimated it by ``(n - p) / n`` and inflated the crossnobis distances by
+``n / (n - p)`` (1.71 at the quick design: 173-174 volumes, 72 regressors per run). Two
+estimators (``glm.noise_covariance``), each equal to rsatoolbox's of the same name (a test):
+``shrinkage_eye`` (default), Ledoit and Wolf's (2004) shrinkage towards a multiple of the
+identity (scikit-learn's ``LedoitWolf``); ``shrinkage_diag``, rsatoolbox's default, Schäfer
+and Strimmer's (2005) shrinkage of the correlations towards zero, keeping each voxel's own
+variance.
+
+Betas are in the data's raw units (nilearn's ``signal_scaling`` is not applied: ``run_glm``
+on the time series as they are); noise normalisation makes the patterns unit-free.
 """
 
 from __future__ import annotations
@@ -41,11 +55,13 @@ def one_blas_thread():
 
 @dataclass
 class RunFit:
-    """Betas ``(n_stimuli, n_voxels)`` in stimulus order, residual variance and residuals."""
+    """Betas ``(n_stimuli, n_voxels)`` in stimulus order, residual variance, residuals and
+    the residual degrees of freedom ``n_vols - rank(design)``."""
 
     betas: np.ndarray
     variance: np.ndarray
     residuals: np.ndarray
+    dof: int
 
 
 def design_matrix(
@@ -90,13 +106,54 @@ def fit(y: np.ndarray, design: pd.DataFrame, columns: list[str], noise_model: st
     # residuals in the original time domain (nilearn's AR results hold prewhitened ones, each
     # voxel group with its own filter, which mixes badly across voxels)
     residuals = y - x @ theta
+    dof = x.shape[0] - int(np.linalg.matrix_rank(x))
     col = {c: k for k, c in enumerate(design.columns)}
-    return RunFit(theta[[col[c] for c in columns]], variance, residuals)
+    return RunFit(theta[[col[c] for c in columns]], variance, residuals, dof)
 
 
-def noise_normalise(fits: list[RunFit], mode: str) -> np.ndarray:
+#: Covariance estimators of ``noise_covariance`` (rsatoolbox's names).
+COVARIANCE_ESTIMATORS = ("shrinkage_eye", "shrinkage_diag")
+
+
+def noise_covariance(residuals: np.ndarray, dof: int, method: str = "shrinkage_eye") -> np.ndarray:
+    """Shrinkage estimate of the voxel covariance from GLM residuals ``(n, n_voxels)`` (zero
+    mean per voxel, as residuals of a design with a constant are) with ``dof`` degrees of
+    freedom; equals rsatoolbox's ``cov_from_residuals(residuals, dof, method)``.
+
+    ``shrinkage_eye``: Ledoit-Wolf (scikit-learn, ``assume_centered``: sums of squares / n)
+    rescaled by ``n / dof``. ``shrinkage_diag``: sample covariance ``X'X / dof`` with its
+    off-diagonal part shrunk by Schäfer and Strimmer's (2005) optimal factor, in rsatoolbox's
+    formulation.
+    """
+    x = np.asarray(residuals, dtype=np.float64)
+    n = x.shape[0]
+    if dof < 1:
+        raise ReproError(f"noise covariance: {dof} residual degrees of freedom (need >= 1)")
+    if method == "shrinkage_eye":
+        from sklearn.covariance import LedoitWolf
+
+        return LedoitWolf(assume_centered=True).fit(x).covariance_ * (n / dof)
+    if method == "shrinkage_diag":
+        xtx = x.T @ x
+        x2 = x * x
+        s = xtx / dof
+        var = np.maximum(np.diag(s), 1e-300)
+        std = np.sqrt(var)
+        s_mean = xtx / np.outer(std, std) / (n - 1)
+        s2_mean = (x2.T @ x2) / np.outer(var, var) / (n - 1)
+        var_hat = n / dof**2 * (s2_mean - s_mean**2)
+        off = ~np.eye(len(s), dtype=bool)
+        lamb = min(max(np.sum(var_hat[off]) / np.sum(s_mean[off] ** 2), 0.0), 1.0)
+        return np.where(off, s * (1.0 - lamb), s)
+    raise ReproError(
+        f"glm.noise_covariance: unknown estimator '{method}' ({', '.join(COVARIANCE_ESTIMATORS)})"
+    )
+
+
+def noise_normalise(fits: list[RunFit], mode: str, covariance: str = "shrinkage_eye") -> np.ndarray:
     """Betas of each run ``(n_runs, n_stimuli, n_voxels)``, noise-normalised with the noise
-    estimated from all of the subject's runs together (one estimate per ROI)."""
+    estimated from all of the subject's runs together (one estimate per ROI; degrees of
+    freedom: the runs' residual degrees of freedom summed)."""
     betas = np.stack([f.betas for f in fits])
     if mode == "none":
         return betas
@@ -104,10 +161,8 @@ def noise_normalise(fits: list[RunFit], mode: str) -> np.ndarray:
         variance = np.mean([f.variance for f in fits], axis=0)
         return betas / np.sqrt(np.maximum(variance, 1e-12))
     if mode == "multivariate":
-        from sklearn.covariance import LedoitWolf
-
         residuals = np.concatenate([f.residuals for f in fits])
-        cov = LedoitWolf(assume_centered=True).fit(residuals).covariance_
+        cov = noise_covariance(residuals, sum(f.dof for f in fits), covariance)
         vals, vecs = np.linalg.eigh(cov)
         whiten = (vecs / np.sqrt(np.maximum(vals, 1e-12 * vals.max()))) @ vecs.T
         return betas @ whiten
@@ -145,6 +200,6 @@ def run_fits(
     for roi, m in masks.items():
         cols = position[m]
         out[roi] = RunFit(
-            run_fit.betas[:, cols], run_fit.variance[cols], run_fit.residuals[:, cols]
+            run_fit.betas[:, cols], run_fit.variance[cols], run_fit.residuals[:, cols], run_fit.dof
         )
     return out

@@ -199,6 +199,8 @@ class GlmParams:
     drift_order: int = 1  # polynomial drift order
     noise_model: str = "ols"  # ols | ar1 (nilearn run_glm)
     noise_normalisation: str = "multivariate"  # none | univariate | multivariate
+    # multivariate: covariance estimator (rsatoolbox's names), residual dof n - rank(X)
+    noise_covariance: str = "shrinkage_eye"  # shrinkage_eye (Ledoit-Wolf) | shrinkage_diag
 
     def check(self, where: str) -> None:
         _choice(self.drift_model, ("cosine", "polynomial", "none"), f"{where}.drift_model")
@@ -207,6 +209,9 @@ class GlmParams:
             self.noise_normalisation,
             ("none", "univariate", "multivariate"),
             f"{where}.noise_normalisation",
+        )
+        _choice(
+            self.noise_covariance, ("shrinkage_eye", "shrinkage_diag"), f"{where}.noise_covariance"
         )
 
 

@@ -5,6 +5,14 @@
 similarities with p-values, white/black differences, human accuracy). Both are lists of
 dicts that ``repro.core.scorecard`` or ``repro.core.tables`` can write; ``write_report``
 writes ``summary.csv``/``summary.md``, the figures and ``provenance.json``.
+
+Every row and figure that rests on the brain data says whether they are simulated (the
+analysis found ``derivatives/simulation/truth.json``: ``repro-fmri simulate`` wrote them) or
+measured (a user's BIDS dataset). A claim about the brain or human behaviour tested on
+simulated data is not compared with the paper: its "ours" is empty and its note starts with
+:data:`NOT_COMPARABLE`, followed by what the test on the simulated data found. A claim row
+and the detail row of the same test give the same n (source images for the white/black
+difference, trials of the two conditions for behaviour, image pairs for McNemar).
 """
 
 from __future__ import annotations
@@ -18,9 +26,26 @@ import numpy as np
 
 from repro.core.provenance import write_provenance
 
+#: The note of a claim row whose evidence is simulated data.
+NOT_COMPARABLE = "not comparable: simulated data"
+
 
 def _yes(flag: bool) -> str:
     return "yes" if flag else "no"
+
+
+def data_label(simulated: bool) -> str:
+    """How the brain and behavioural data came about: ``simulated`` or ``measured``."""
+    return "simulated" if simulated else "measured"
+
+
+def _brain_claim(item: str, holds: str, simulated: bool, row: dict[str, Any]) -> dict[str, Any]:
+    """A claim row resting on fMRI or behavioural data; on simulated data it is not compared
+    with the paper (no "ours"), the note says so and gives the simulated answer."""
+    if simulated:
+        note = f"{NOT_COMPARABLE} (on the simulated data: {holds}); {row.pop('note')}"
+        return {"section": "claim", "item": item, "ours": None, "note": note, **row}
+    return {"section": "claim", "item": item, "ours": holds, **row}
 
 
 def claim_rows(
@@ -44,54 +69,47 @@ def claim_rows(
             f"{len(target['wb_difference'])} layers; value/p: layer {best['layer']}",
         }
     )
-    brain_note = "simulated fMRI data (planted effect), not the paper's" if simulated else ""
     if analysis is not None:
+        label = data_label(simulated)
         wb = analysis["wb_difference"]
         sig = [r for r in wb if r["significant"]]
         best_roi = min(wb, key=lambda r: r["p"])
         rows.append(
-            {
-                "section": "claim",
-                "item": "white/black-box representations differ in the brain (significant)",
-                "ours": _yes(bool(sig)),
-                "value": best_roi["T"],
-                "p": best_roi["p"],
-                "p_adjusted": best_roi["p_adjusted"],
-                "n": analysis["n_subjects"],
-                "note": "; ".join(
-                    x
-                    for x in (
-                        f"significant in {len(sig)} of {len(wb)} ROIs; value/p: "
-                        f"ROI {best_roi['roi']}",
-                        brain_note,
-                    )
-                    if x
-                ),
-            }
+            _brain_claim(
+                "white/black-box representations differ in the brain (significant)",
+                _yes(bool(sig)),
+                simulated,
+                {
+                    "value": best_roi["T"],
+                    "p": best_roi["p"],
+                    "p_adjusted": best_roi["p_adjusted"],
+                    "n": analysis["n_sources"],
+                    "note": f"{label} fMRI data, {analysis['n_subjects']} subjects; significant "
+                    f"in {len(sig)} of {len(wb)} ROIs; value/p: ROI {best_roi['roi']}, n: source "
+                    "images (sign-flip test on the group RDM)",
+                },
+            )
         )
         beh = analysis.get("behaviour")
         if beh is not None:
             tests = beh["tests"]
             unaffected = all(t["p"] >= alpha for t in tests.values())
-            worst = min(tests.values(), key=lambda t: t["p"])
+            cond, worst = min(tests.items(), key=lambda kv: kv[1]["p"])
             rows.append(
-                {
-                    "section": "claim",
-                    "item": "human categorisation unaffected by either noise",
-                    "ours": _yes(unaffected),
-                    "value": worst["difference"],
-                    "p": worst["p"],
-                    "p_adjusted": None,
-                    "n": analysis["n_subjects"],
-                    "note": "; ".join(
-                        x
-                        for x in (
-                            "accuracy adversarial - clean, smallest p of white/black",
-                            "simulated responses" if simulated else "",
-                        )
-                        if x
-                    ),
-                }
+                _brain_claim(
+                    "human categorisation unaffected by either noise",
+                    _yes(unaffected),
+                    simulated,
+                    {
+                        "value": worst["difference"],
+                        "p": worst["p"],
+                        "p_adjusted": None,
+                        "n": worst["n_trials"],
+                        "note": f"{label} responses, {analysis['n_subjects']} subjects; "
+                        f"accuracy {cond} - clean (the smaller p of white/black), n: trials of "
+                        "the two conditions",
+                    },
+                )
             )
     mc = target["mcnemar"]
     degraded = all(mc[c]["p"] < alpha for c in ("white", "black"))
@@ -104,7 +122,7 @@ def claim_rows(
             "value": target["accuracy"]["black"] - target["accuracy"]["clean"],
             "p": mc["black"]["p"],
             "p_adjusted": None,
-            "n": target["n"]["clean"],
+            "n": target["n"]["black"],
             "note": f"target {target['model']}; value/p: black-box (the weaker attack), "
             "McNemar, one-sided",
         }
@@ -162,10 +180,11 @@ def number_rows(
             )
     if analysis is not None:
         method = analysis["params"]["comparison"]
+        label = data_label(bool(analysis.get("simulated")))
         for r in analysis["relatedness"]:
             rows.append(
                 {
-                    "section": f"ROI x reference ({method})",
+                    "section": f"ROI x reference ({method}, {label} fMRI data)",
                     "item": f"{r['roi']} ~ {r['reference']}",
                     "value": r["r"],
                     "p": r["p"],
@@ -177,27 +196,37 @@ def number_rows(
         for r in analysis["wb_difference"]:
             rows.append(
                 {
-                    "section": "white-black difference (brain)",
+                    "section": f"white-black difference (brain, {label} fMRI data)",
                     "item": r["roi"],
                     "value": r["T"],
                     "p": r["p"],
                     "p_adjusted": r["p_adjusted"],
                     "n": analysis["n_sources"],
-                    "note": f"effect size {r['effect_size']:.2f}",
+                    "note": f"effect size {r['effect_size']:.2f}; n: source images",
                 }
             )
         beh = analysis.get("behaviour")
         if beh is not None:
+            section = f"human accuracy ({label} responses)"
             for cond in ("clean", "white", "black"):
-                acc = beh["accuracy"][cond]
-                test = beh["tests"].get(cond)
                 rows.append(
                     {
-                        "section": "human accuracy",
+                        "section": section,
                         "item": cond,
-                        "value": acc,
-                        "p": test["p"] if test else None,
+                        "value": beh["accuracy"][cond],
                         "n": beh["n_trials"][cond],
+                        "note": "n: trials",
+                    }
+                )
+            for cond, test in beh["tests"].items():
+                rows.append(
+                    {
+                        "section": section,
+                        "item": f"{cond} - clean",
+                        "value": test["difference"],
+                        "p": test["p"],
+                        "n": test["n_trials"],
+                        "note": "n: trials of the two conditions (permutation within subjects)",
                     }
                 )
     return rows
@@ -222,42 +251,22 @@ def scorecard_runs(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
             evidence = ", ".join(
                 f"{k} {r[k]:.4g}" for k in ("value", "p", "p_adjusted") if r.get(k) is not None
             )
-            note = "; ".join(x for x in (f"{evidence} (n = {r['n']})", r.get("note")) if x)
+            parts = [f"{evidence} (n = {r['n']})", r.get("note")]
+            if r["ours"] is None:  # not comparable: say so first
+                parts.reverse()
+            note = "; ".join(x for x in parts if x)
             runs.append({"claim": r["item"], "holds": r["ours"], "note": note})
         else:
             runs.append({**r, "test_n": r.get("n")})
     return runs
 
 
-def write_report(
-    stim_dir: str | os.PathLike[str],
-    dnn_dir: str | os.PathLike[str],
-    analysis_dir: str | os.PathLike[str] | None,
-    out_dir: str | os.PathLike[str],
-    config: Any = None,
-    alpha: float = 0.05,
-    reported_file: str | os.PathLike[str] | None = None,
-) -> list[dict[str, Any]]:
-    """The scorecard (``summary.csv``/``.md``/``.html``: the abstract's claims beside ours,
-    then our numbers), figures and provenance from the three steps' outputs."""
-    from repro.core.scorecard import Metric, Table, load_reported, write_scorecard
-    from repro.fmri import figures
-    from repro.fmri.stimuli import read_stimuli
+def scorecard_tables(numbers: list[dict[str, Any]]) -> list[Any]:
+    """The scorecard's two tables: the abstract's claims (ours beside the paper's) and our
+    numbers (the cells of ``numbers``)."""
+    from repro.core.scorecard import Metric, Table
 
-    out = Path(out_dir)
-    stim = read_stimuli(stim_dir)
-    stim_meta = json.loads((Path(stim_dir) / "meta.json").read_text(encoding="utf-8"))
-    dnn = json.loads((Path(dnn_dir) / "dnn.json").read_text(encoding="utf-8"))
-    dnn_rdms = np.load(Path(dnn_dir) / "rdms.npz")
-    analysis = None
-    simulated = False
-    if analysis_dir is not None:
-        analysis = json.loads((Path(analysis_dir) / "analysis.json").read_text(encoding="utf-8"))
-        simulated = bool(analysis.get("simulated"))
-    claims = claim_rows(dnn, analysis, simulated, alpha)
-    numbers = number_rows(stim_meta, dnn, analysis)
-    reported = load_reported(reported_file) if reported_file else []
-    tables = [
+    return [
         Table(
             "The abstract's claims",
             keys=("claim",),
@@ -274,29 +283,69 @@ def write_report(
             counts=False,
         ),
     ]
+
+
+def write_report(
+    stim_dir: str | os.PathLike[str],
+    dnn_dir: str | os.PathLike[str],
+    analysis_dir: str | os.PathLike[str] | None,
+    out_dir: str | os.PathLike[str],
+    config: Any = None,
+    alpha: float = 0.05,
+    reported_file: str | os.PathLike[str] | None = None,
+) -> list[dict[str, Any]]:
+    """The scorecard (``summary.csv``/``.md``/``.html``: the abstract's claims beside ours,
+    then our numbers), figures and provenance from the three steps' outputs."""
+    from repro.core.scorecard import load_reported, write_scorecard
+    from repro.fmri import figures
+    from repro.fmri.stimuli import read_stimuli
+
+    out = Path(out_dir)
+    stim = read_stimuli(stim_dir)
+    stim_meta = json.loads((Path(stim_dir) / "meta.json").read_text(encoding="utf-8"))
+    dnn = json.loads((Path(dnn_dir) / "dnn.json").read_text(encoding="utf-8"))
+    dnn_rdms = np.load(Path(dnn_dir) / "rdms.npz")
+    analysis = None
+    simulated = False
+    if analysis_dir is not None:
+        analysis = json.loads((Path(analysis_dir) / "analysis.json").read_text(encoding="utf-8"))
+        simulated = bool(analysis.get("simulated"))
+    claims = claim_rows(dnn, analysis, simulated, alpha)
+    numbers = number_rows(stim_meta, dnn, analysis)
+    reported = load_reported(reported_file) if reported_file else []
+    tables = scorecard_tables(numbers)
     notes = [
         "holds reported: the abstract's qualitative claims, with their source; no numbers are "
         "public. holds ours: the same claim from our tests (evidence in the note).",
         f"{len(stim.table)} stimuli: {len(stim.table) // 3} clean images, each with a white-box "
         "and a black-box (transferred) version.",
         "p: permutation / sign-flip / McNemar p-values as described in docs/fmri-adv.md; "
-        "p adjusted: corrected within each family; n: stimuli, sources, subjects or trials.",
+        "p adjusted: corrected within each family; n: stimuli, source images or trials (a "
+        "brain claim's note names the subjects); a claim and its test's detail row share n.",
     ]
-    if simulated:
-        notes.append("The fMRI data are simulated (repro-fmri simulate), not the paper's.")
-    has_brain = analysis is not None
+    label = data_label(simulated)
+    if analysis is not None and simulated:
+        notes.append(
+            "The fMRI data and human responses are simulated (repro-fmri simulate), not the "
+            f"paper's: the brain and behaviour claims are {NOT_COMPARABLE} (the note gives "
+            "what our test found on the simulated data)."
+        )
+    elif analysis is not None:
+        notes.append("The fMRI data and human responses are measured (the BIDS dataset given).")
+    brain = f" ROIs from {label} fMRI data." if analysis is not None else ""
     listed = [
         ("figures/example_stimuli.png", "Clean images with their white- and black-box "
          "versions and the perturbations magnified."),
         ("figures/rdm_panels.png", "Representational dissimilarity matrices of the ROIs, the "
-         "model references and the network layers."),
+         f"model references and the network layers.{brain}"),
         ("figures/white_black_difference.png", "White- minus black-box representational "
-         "difference per layer and ROI, with significance."),
+         "difference per layer and ROI as an effect size (mean / sd over source images of "
+         f"d(clean, white) - d(clean, black)), with significance.{brain}"),
     ]  # fmt: skip
-    if has_brain:
+    if analysis is not None:
         listed.append(
             ("figures/roi_layer_similarity.png", "Similarity of each ROI's RDM with each layer "
-             "and model RDM, with significance.")
+             f"and model RDM, with significance; {label} fMRI data.")
         )  # fmt: skip
     write_scorecard(
         tables, scorecard_runs(claims + numbers), reported, out / "summary.csv",
@@ -308,20 +357,25 @@ def write_report(
     panel = {str(k): dnn_rdms["rdms"][i] for i, k in enumerate(dnn_rdms["names"].tolist())}
     if analysis is not None:
         arr = np.load(Path(analysis_dir) / "rdms.npz")
-        brain = {f"ROI {r}": arr["group_rdms"][i] for i, r in enumerate(arr["rois"].tolist())}
+        rois = {
+            f"ROI {r} ({label})": arr["group_rdms"][i] for i, r in enumerate(arr["rois"].tolist())
+        }
         models = {
             n: arr["reference_rdms"][i]
             for i, n in enumerate(arr["reference_names"].tolist())
             if n.startswith("model/")
         }
-        panel = {**brain, **models, **panel}
+        panel = {**rois, **models, **panel}
         figures.roi_layer_plot(
             analysis["relatedness"],
             figs / "roi_layer_similarity.png",
             analysis["params"]["comparison"],
             alpha,
+            data=label,
         )
-    figures.rdm_panels(panel, stim, figs / "rdm_panels.png")
+    figures.rdm_panels(
+        panel, stim, figs / "rdm_panels.png", brain_data=label if analysis is not None else None
+    )
     figures.wb_plot(
         {
             f"{role} {dnn['networks'][role]['model']}": dnn["networks"][role]["wb_difference"]
@@ -330,6 +384,7 @@ def write_report(
         analysis["wb_difference"] if analysis is not None else [],
         figs / "white_black_difference.png",
         alpha,
+        brain_data=label if analysis is not None else None,
     )
     write_provenance(out / "provenance.json", config, code_dir=Path(__file__).parent)
     return claims + numbers

@@ -49,8 +49,8 @@ def subject_patterns(
     """Per ROI: patterns ``(n_runs, n_stimuli, n_voxels)`` of one subject."""
     masks = {roi: bidslib.load_mask(path) for roi, path in subject.masks.items()}
     runs = [run_fits(run, masks, stim_ids, params.bids, params.glm) for run in subject.runs]
-    mode = params.glm.noise_normalisation
-    return {roi: noise_normalise([r[roi] for r in runs], mode) for roi in masks}
+    mode, cov = params.glm.noise_normalisation, params.glm.noise_covariance
+    return {roi: noise_normalise([r[roi] for r in runs], mode, cov) for roi in masks}
 
 
 def roi_rdm(patterns: np.ndarray, distance: str) -> np.ndarray:
