@@ -1,6 +1,7 @@
 """Model selection (``val_selection``) on hand-made validation matrices where the whole-split
-rsum and the mean rsum over folds pick different epochs, and the folds of validation splits
-past a whole fold or under one."""
+rsum and the mean rsum over folds pick different epochs, the folds of validation splits past
+a whole fold or under one, and the training splits (``train_splits``) on the fake
+``dataset_flickr30k.json`` before and after ``flickr-extend`` adds the images it lacks."""
 
 from __future__ import annotations
 
@@ -12,7 +13,9 @@ import pytest
 import torch
 
 from repro.core import ReproError
+from repro.vse import fake
 from repro.vse.cli import main
+from repro.vse.data import extend_flickr_split, load_train
 from repro.vse.evaluate import validation_metrics
 from repro.vse.protocols import val_folds
 
@@ -155,3 +158,128 @@ def test_a_validation_split_under_one_fold_is_one_fold(split, tmp_path):
     assert result["val_selection"] == {"mode": "folds", "folds": 1, "fold_images": 10}
     with pytest.raises(ReproError, match=r"^params\.val_selection: 'all' is not folds or whole"):
         RunParams.from_dict(_params(val_selection="all"))
+
+
+EXTRA = {  # Flickr30K images that Karpathy's file lacks: their raw captions, hand-tokenised
+    "90001.jpg": [
+        (
+            "A man in a T-shirt, holding a dog's leash.",
+            ["a", "man", "in", "a", "t-shirt", "holding", "a", "dog's", "leash"],
+        ),
+        ("Two kids play soccer !", ["two", "kids", "play", "soccer"]),
+        ("a dog runs", ["a", "dog", "runs"]),
+        ("The 3 girls sit ( smiling ) .", ["the", "3", "girls", "sit", "smiling"]),
+        ("Sunset over water", ["sunset", "over", "water"]),
+    ],
+    "90002.jpg": [(f"Caption number {k} .", ["caption", "number", str(k)]) for k in range(6)],
+    "90003.jpg": [(f"A red bus {k}", ["a", "red", "bus", str(k)]) for k in range(5)],
+}
+
+
+@pytest.fixture
+def flickr(tmp_path):
+    """The fake dataset_flickr30k.json (Karpathy's format and splits: 20 train, 5 val, 25
+    test), Flickr30K's caption file for its images and three more (one with 6 captions), and
+    those three images beside the others."""
+    split_file = fake.write_f30k(tmp_path)
+    images = tmp_path / "flickr30k-images"
+    entries = json.loads(split_file.read_text())["images"]
+    lines = [f"{e['filename']}#{k}\t{s['raw']}" for e in entries
+             for k, s in enumerate(e["sentences"])]  # fmt: skip
+    extra = [f"{name}#{k}\t{raw}" for name, caps in EXTRA.items() for k, (raw, _) in
+             enumerate(caps)]  # fmt: skip
+    captions = tmp_path / "results_20130124.token"
+    captions.write_text("\n".join(lines[:40] + extra + lines[40:]) + "\n")
+    some = next(images.glob("*.jpg")).read_bytes()
+    for name in EXTRA:
+        (images / name).write_bytes(some)
+    return split_file, captions, images, entries
+
+
+def test_flickr_extend_adds_the_images_karpathys_file_lacks(flickr, tmp_path, capsys):
+    split_file, captions, images, entries = flickr
+    out = tmp_path / "dataset_flickr30k_all.json"
+    assert main(["flickr-extend", "--split-file", str(split_file), "--captions", str(captions),
+                 "--out", str(out)]) == 0  # fmt: skip
+    printed = capsys.readouterr().out.strip()
+    assert printed.startswith(f"{out}: ") and printed.endswith(" images")
+    counts = printed.removeprefix(f"{out}: ").removesuffix(" images").split(", ")
+    assert sorted(counts) == ["restval 3", "test 25", "train 20", "val 5"]
+    extended = json.loads(out.read_text())
+    assert extended["dataset"] == "flickr30k" and extended["images"][:50] == entries
+    added = extended["images"][50:]
+    assert [e["filename"] for e in added] == list(EXTRA)
+    assert [e["split"] for e in added] == ["restval"] * 3
+    assert [e["imgid"] for e in added] == [50, 51, 52]
+    assert [e["sentids"] for e in added] == [
+        list(range(250 + 5 * i, 255 + 5 * i)) for i in range(3)
+    ]
+    for e in added:
+        want = EXTRA[e["filename"]][:5]
+        assert [s["raw"] for s in e["sentences"]] == [raw for raw, _ in want]
+        assert [s["tokens"] for s in e["sentences"]] == [tokens for _, tokens in want]
+        assert {s["imgid"] for s in e["sentences"]} == {e["imgid"]}
+
+
+def test_train_splits_change_the_flickr_training_images(flickr, tmp_path):
+    split_file, captions, images, entries = flickr
+    karpathy_train = [e["filename"] for e in entries if e["split"] == "train"]
+    extended = extend_flickr_split(split_file, captions, tmp_path / "all.json")
+    assert extended == {"train": 20, "val": 5, "test": 25, "restval": 3}
+
+    def names(file, choice):
+        return [p.name for p in load_train(file, images, "f30k", choice).paths]
+
+    # Karpathy's own file: nothing lies outside train, val and test, so both give its train
+    assert names(split_file, None) == karpathy_train
+    assert names(split_file, "outside_eval") == karpathy_train
+    # extended: the default still Karpathy's train; outside_eval and [train, restval] add 3
+    every = karpathy_train + list(EXTRA)
+    assert names(tmp_path / "all.json", None) == karpathy_train
+    assert names(tmp_path / "all.json", "outside_eval") == every
+    assert names(tmp_path / "all.json", ["train", "restval"]) == every
+    assert names(tmp_path / "all.json", ["restval"]) == list(EXTRA)
+    loaded = load_train(tmp_path / "all.json", images, "f30k", ["restval"])
+    assert loaded.captions[:5] == [tokens for _, tokens in EXTRA["90001.jpg"]]
+    with pytest.raises(ReproError, match="train_splits: 'test' is an evaluation split"):
+        load_train(split_file, images, "f30k", ["train", "test"])
+    with pytest.raises(ReproError, match="train_splits: 'all' is not a list of split names"):
+        load_train(split_file, images, "f30k", "all")
+
+
+def test_the_run_trains_on_the_chosen_flickr_images(flickr, tmp_path):
+    from repro.vse.train import train_run
+
+    split_file, captions, images, _ = flickr
+    extend_flickr_split(split_file, captions, tmp_path / "all.json")
+    params = _params(dataset="f30k", protocols=["full"],
+                     stages=[{"epochs": 1, "lr": 1e-3, "train": ["image_proj"]}])  # fmt: skip
+    counts = {
+        choice: train_run({**params, "train_splits": choice}, tmp_path / "all.json", images,
+                          tmp_path / str(choice))["n_train_images"]
+        for choice in (None, "outside_eval")
+    }  # fmt: skip
+    assert counts == {None: 20, "outside_eval": 23}
+
+
+def test_a_malformed_flickr_caption_file_is_named(flickr, tmp_path):
+    split_file, captions, _, _ = flickr
+    bad = tmp_path / "bad.token"
+    bad.write_text("1.jpg#0\ta dog\n1.jpg a cat\n")
+    with pytest.raises(ReproError, match=r"bad\.token:2: not '<filename>#<k><TAB><caption>'"):
+        extend_flickr_split(split_file, bad, tmp_path / "x.json")
+    short = tmp_path / "short.token"
+    short.write_text("".join(f"new.jpg#{k}\tcaption {k}\n" for k in range(4)))
+    with pytest.raises(ReproError, match=r"new\.jpg has 4 captions, needs 5"):
+        extend_flickr_split(split_file, short, tmp_path / "x.json")
+    assert not (tmp_path / "x.json").exists()
+
+
+def test_train_splits_in_run_params():
+    from repro.vse.train import RunParams
+
+    assert RunParams.from_dict(_params()).train_splits is None
+    assert RunParams.from_dict(_params(train_splits=["train", "x"])).train_splits == ("train", "x")
+    assert RunParams.from_dict(_params(train_splits="outside_eval")).train_splits == "outside_eval"
+    with pytest.raises(ReproError, match=r"^params\.train_splits: 'val' is an evaluation split"):
+        RunParams.from_dict(_params(train_splits=["val"]))

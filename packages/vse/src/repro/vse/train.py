@@ -311,10 +311,13 @@ class RunParams:
     # model selection: best mean validation rsum over 1,000-image folds (MHSAN's code), or over
     # the whole validation split as one set (protocols.val_folds)
     val_selection: str = "folds"
+    # the Karpathy splits that train: None (the dataset's data.TRAIN_SPLITS), a list of split
+    # names, or "outside_eval" (every image whose split is neither val nor test)
+    train_splits: tuple[str, ...] | str | None = None
 
     @classmethod
     def from_dict(cls, params: dict) -> RunParams:
-        from repro.vse.data import TRAIN_SPLITS
+        from repro.vse.data import TRAIN_SPLITS, check_train_splits
         from repro.vse.protocols import PROTOCOLS, VAL_SELECTIONS, expected
 
         check_keys(params, [f.name for f in dataclasses.fields(cls)], "params")
@@ -345,6 +348,10 @@ class RunParams:
             raise ReproError(
                 f"params.val_selection: '{p['val_selection']}' is not {' or '.join(VAL_SELECTIONS)}"
             )
+        try:
+            p["train_splits"] = check_train_splits(p.get("train_splits"))
+        except ReproError as exc:
+            raise ReproError(f"params.{exc}") from None
         for protocol in p["protocols"]:  # a test_images the folds do not divide
             try:
                 expected(protocol, p.get("test_images"))
@@ -381,9 +388,9 @@ def train_run(
     device: str = "cpu",
     cache_root: str | Path | None = None,
 ) -> dict:
-    """Train on the dataset's training splits through the staged schedule, select the epoch
-    with the best validation rsum (``val_selection``; by default the mean over 1,000-image
-    folds, as MHSAN's code), evaluate it on ``test``.
+    """Train on the dataset's training splits (``train_splits``) through the staged schedule,
+    select the epoch with the best validation rsum (``val_selection``; by default the mean over
+    1,000-image folds, as MHSAN's code), evaluate it on ``test``.
 
     The run folder is :class:`repro.core.training.TrainLoop`'s (``checkpoint.pt`` after every
     epoch with the optimiser and the best epoch so far, exact resume, ``metrics.csv``,
@@ -392,7 +399,7 @@ def train_run(
     from repro.core.checkpoint import load_checkpoint, save_checkpoint
     from repro.core.device import resolve_device
     from repro.core.training import TrainLoop, seed_period
-    from repro.vse.data import TRAIN_SPLITS, load_karpathy
+    from repro.vse.data import load_karpathy, load_train
     from repro.vse.evaluate import validation_metrics
     from repro.vse.models import seeded_model
     from repro.vse.protocols import check_size, val_folds
@@ -401,7 +408,7 @@ def train_run(
     dev = resolve_device(device, "device")
     out = Path(out)
     splits = {
-        "train": load_karpathy(split_file, image_root, TRAIN_SPLITS[run.dataset]),
+        "train": load_train(split_file, image_root, run.dataset, run.train_splits),
         "val": load_karpathy(split_file, image_root, ["val"]),
         "test": load_karpathy(split_file, image_root, ["test"]),
     }
