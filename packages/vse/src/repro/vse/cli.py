@@ -6,6 +6,8 @@
         --out result.json
     repro-vse report --params JSON --results results/quick --reported config/reported/mhsan.yaml \
         --split-file F --images DIR --out results/quick/mhsan
+    repro-vse flickr-extend --split-file dataset_flickr30k.json \
+        --captions results_20130124.token --out dataset_flickr30k_all.json
 
 ``--device`` (auto, cpu, cuda, cuda:<i>) and ``--cache DIR`` (frozen-backbone feature cache on disk;
 default: in memory) do not change results.
@@ -45,6 +47,15 @@ def _main(argv: list[str] | None) -> int:
     p_rep.add_argument("--split-file", type=Path, required=True, help="Karpathy split JSON")
     p_rep.add_argument("--images", type=Path, required=True, help="image root folder")
     p_rep.add_argument("--out", type=Path, required=True)
+    p_ext = sub.add_parser(
+        "flickr-extend",
+        help="add the Flickr30K images Karpathy's split file lacks, as split restval",
+    )
+    p_ext.add_argument("--split-file", type=Path, required=True, help="dataset_flickr30k.json")
+    p_ext.add_argument(
+        "--captions", type=Path, required=True, help="Flickr30K's results_20130124.token"
+    )
+    p_ext.add_argument("--out", type=Path, required=True, help="the extended split file")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
 
@@ -56,6 +67,11 @@ def _main(argv: list[str] | None) -> int:
         from repro.vse.train import train_run
 
         train_run(args.params, args.split_file, args.images, args.out, args.device, args.cache)
+    elif args.command == "flickr-extend":
+        from repro.vse.data import extend_flickr_split
+
+        counts = extend_flickr_split(args.split_file, args.captions, args.out)
+        print(f"{args.out}: " + ", ".join(f"{k} {v}" for k, v in counts.items()) + " images")
     elif args.command == "report":
         from repro.vse.report import mhsan_report
 

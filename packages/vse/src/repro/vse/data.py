@@ -8,7 +8,9 @@ captions per image are used, the first five in file order (a few COCO images hav
 vsepp's precomputed Karpathy data also keeps five). Captions of image i are rows 5i..5i+4, the
 layout :mod:`repro.vse.evaluate` expects. The tokens are the file's own ``tokens`` (lowercased,
 punctuation removed); the vocabulary is built from the training captions only (vsepp's released
-vocabulary also counted test captions, which its README warns about).
+vocabulary also counted test captions, which its README warns about). The training images are
+the dataset's :data:`TRAIN_SPLITS` or the run's ``train_splits`` (:func:`load_train`);
+:func:`extend_flickr_split` adds to Karpathy's Flickr30K file the 769 images it lacks.
 
 Image views are deterministic functions of (seed, image, view id), so a frozen backbone's
 feature map of a view can be cached (:mod:`repro.vse.cache`): ``random_resized_crop`` draws
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -31,7 +34,7 @@ import torch
 from torch import Tensor
 
 from repro.core import ReproError
-from repro.core.atomic import write_json
+from repro.core.atomic import write_json, write_text
 from repro.core.config import check_keys
 
 CAPTIONS_PER_IMAGE = 5
@@ -39,7 +42,11 @@ PAD, UNK = "<pad>", "<unk>"
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 TRAIN_SPLITS = {"coco": ("train", "restval"), "f30k": ("train",), "synthetic": ("train",)}
-"""Karpathy splits used for training (MHSAN trains COCO on train + restval, 113 287 images)."""
+"""Karpathy splits used for training by default (MHSAN trains COCO on train + restval, 113,287
+images, and Flickr30K on ``train``, 29,000 images)."""
+EVAL_SPLITS = ("val", "test")
+OUTSIDE_EVAL = "outside_eval"
+"""``train_splits`` choice: every image of the split file whose split is neither val nor test."""
 
 
 # ---------------------------------------------------------------- Karpathy split files
@@ -57,9 +64,13 @@ class CaptionedImages:
 
 
 def load_karpathy(
-    json_path: str | Path, image_root: str | Path, splits: Sequence[str]
+    json_path: str | Path,
+    image_root: str | Path,
+    splits: Sequence[str] | None,
+    exclude: Sequence[str] = (),
 ) -> CaptionedImages:
-    """The images of ``splits`` in a Karpathy split file, in file order."""
+    """The images of ``splits`` in a Karpathy split file, in file order; ``splits=None``: the
+    images of every split but those in ``exclude``."""
     json_path, image_root = Path(json_path), Path(image_root)
     if not json_path.is_file():
         raise ReproError(f"{json_path}: Karpathy split file not found")
@@ -72,7 +83,8 @@ def load_karpathy(
     paths, captions = [], []
     for k, entry in enumerate(entries):
         try:
-            if entry["split"] not in splits:
+            split = entry["split"]
+            if (split not in splits) if splits is not None else (split in exclude):
                 continue
             name = entry["filename"]
             sentences = [s["tokens"] for s in entry["sentences"]]
@@ -86,8 +98,126 @@ def load_karpathy(
         paths.append(image_root / entry.get("filepath", "") / name)
         captions.extend([str(t).lower() for t in s] for s in sentences[:CAPTIONS_PER_IMAGE])
     if not paths:
-        raise ReproError(f"{json_path}: no images in split(s) {', '.join(splits)}")
+        which = (
+            f"in split(s) {', '.join(splits)}"
+            if splits is not None
+            else f"outside split(s) {', '.join(exclude)}"
+        )
+        raise ReproError(f"{json_path}: no images {which}")
     return CaptionedImages(paths, captions)
+
+
+def check_train_splits(train_splits: Sequence[str] | str | None) -> tuple[str, ...] | str | None:
+    """``train_splits`` as a tuple of split names, ``outside_eval`` or None (the dataset's
+    :data:`TRAIN_SPLITS`); a one-line :class:`ReproError` for an empty list, an unknown string
+    or an evaluation split."""
+    if train_splits is None or train_splits == OUTSIDE_EVAL:
+        return train_splits
+    if isinstance(train_splits, str) or not train_splits:
+        raise ReproError(
+            f"train_splits: {train_splits!r} is not a list of split names or '{OUTSIDE_EVAL}'"
+        )
+    leaked = [s for s in train_splits if s in EVAL_SPLITS]
+    if leaked:
+        raise ReproError(f"train_splits: '{leaked[0]}' is an evaluation split")
+    return tuple(str(s) for s in train_splits)
+
+
+def load_train(
+    json_path: str | Path,
+    image_root: str | Path,
+    dataset: str,
+    train_splits: Sequence[str] | str | None = None,
+) -> CaptionedImages:
+    """The training images of ``dataset``: the splits of ``train_splits``, every image outside
+    val and test (``outside_eval``) or, when None, the dataset's :data:`TRAIN_SPLITS`."""
+    choice = check_train_splits(train_splits)
+    if choice == OUTSIDE_EVAL:
+        return load_karpathy(json_path, image_root, None, exclude=EVAL_SPLITS)
+    return load_karpathy(json_path, image_root, choice or TRAIN_SPLITS[dataset])
+
+
+FLICKR_EXTRA_SPLIT = "restval"
+"""Split name given to the Flickr30K images that Karpathy's file leaves out (COCO's file names
+its images outside train, val and test so)."""
+
+
+def caption_tokens(raw: str) -> list[str]:
+    """Tokens of a raw caption as Karpathy's files hold them, as near as his unpublished rules
+    can be matched: lowercased words, punctuation dropped (inner hyphens and apostrophes kept)."""
+    return re.findall(r"[a-z0-9]+(?:['-][a-z0-9]+)*", raw.lower())
+
+
+def read_flickr_captions(path: str | Path) -> dict[str, list[str]]:
+    """Flickr30K's own caption file (``results_20130124.token``): one line per caption,
+    ``<filename>#<k><TAB><caption>``; the raw captions of each image, in file order."""
+    path = Path(path)
+    if not path.is_file():
+        raise ReproError(f"{path}: Flickr30K caption file not found")
+    captions: dict[str, list[str]] = {}
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        key, tab, raw = line.partition("\t")
+        name, hash_, _ = key.partition("#")
+        if not tab or not hash_ or not name:
+            raise ReproError(f"{path}:{number}: not '<filename>#<k><TAB><caption>'")
+        captions.setdefault(name.strip(), []).append(raw.strip())
+    return captions
+
+
+def flickr_entry(
+    imgid: int, sentid: int, split: str, filename: str, captions: Sequence[tuple[str, list[str]]]
+) -> dict:
+    """One image of ``dataset_flickr30k.json``: its (raw, tokens) captions as ``sentences``
+    numbered from ``sentid``."""
+    sentences = [
+        {"tokens": tokens, "raw": raw, "imgid": imgid, "sentid": sentid + k}
+        for k, (raw, tokens) in enumerate(captions)
+    ]
+    return {
+        "sentids": [s["sentid"] for s in sentences],
+        "imgid": imgid,
+        "sentences": sentences,
+        "split": split,
+        "filename": filename,
+    }
+
+
+def extend_flickr_split(
+    split_file: str | Path, captions_file: str | Path, out: str | Path
+) -> dict[str, int]:
+    """Karpathy's ``dataset_flickr30k.json`` with every image of Flickr30K's caption file that
+    it lacks appended as split :data:`FLICKR_EXTRA_SPLIT` (31,014 + 769 = 31,783 images; their
+    first five captions, tokenised by :func:`caption_tokens`), written to ``out`` in the same
+    format; the number of images per split of the result."""
+    split_file = Path(split_file)
+    try:
+        data = json.loads(split_file.read_text(encoding="utf-8"))
+        entries = data["images"]
+        listed = {e["filename"] for e in entries}
+        imgid = 1 + max((int(e.get("imgid", -1)) for e in entries), default=-1)
+        sentid = 1 + max(
+            (int(s.get("sentid", -1)) for e in entries for s in e["sentences"]), default=-1
+        )
+    except (OSError, json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+        raise ReproError(f"{split_file}: not a Karpathy split file ({exc!r})") from exc
+    for name, raws in read_flickr_captions(captions_file).items():
+        if name in listed:
+            continue
+        if len(raws) < CAPTIONS_PER_IMAGE:
+            raise ReproError(
+                f"{captions_file}: {name} has {len(raws)} captions, needs {CAPTIONS_PER_IMAGE}"
+            )
+        captions = [(raw, caption_tokens(raw)) for raw in raws[:CAPTIONS_PER_IMAGE]]
+        entries.append(flickr_entry(imgid, sentid, FLICKR_EXTRA_SPLIT, name, captions))
+        sentid += len(captions)
+        imgid += 1
+    write_text(out, json.dumps(data))
+    counts: dict[str, int] = {}
+    for entry in entries:
+        counts[entry["split"]] = counts.get(entry["split"], 0) + 1
+    return counts
 
 
 # ---------------------------------------------------------------- vocabulary

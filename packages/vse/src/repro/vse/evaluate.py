@@ -40,7 +40,7 @@ from torch import Tensor
 
 from repro.core import ReproError
 from repro.vse.protocols import PROTOCOLS as PROTOCOLS  # re-exported: (images, folds)
-from repro.vse.protocols import check_size
+from repro.vse.protocols import check_size, val_folds
 
 BLOCK_ELEMENTS = {"cpu": 1 << 19, "cuda": 1 << 26}
 """Similarities per block of rows: a CPU block stays in cache (0.5 M scores)."""
@@ -207,6 +207,18 @@ def protocol_metrics(
     sims = _as_tensor(sims)
     _check_shape(sims)
     return retrieval_metrics(sims, check_size(protocol, sims.shape[0], test_images))
+
+
+def validation_metrics(sims: Tensor | np.ndarray, selection: str = "folds") -> dict[str, float]:
+    """Metrics that model selection compares (``rsum``) on a validation similarity matrix:
+    the mean over the folds of :func:`repro.vse.protocols.val_folds` (``folds``: 1,000-image
+    folds, MHSAN's code; a remainder past the last whole fold is left out), or the whole split
+    (``whole``)."""
+    sims = _as_tensor(sims)
+    n = _check_shape(sims)
+    folds, size = val_folds(n, selection)
+    used = folds * size
+    return retrieval_metrics(sims[:used, : 5 * used], folds)
 
 
 def evaluate_run(

@@ -97,6 +97,8 @@ def write_coco(root: str | Path, seed: int = 0) -> Path:
 
 def write_f30k(root: str | Path, seed: int = 1) -> Path:
     """``flickr30k-images/`` and ``dataset_flickr30k.json`` under ``root``; the split file."""
+    from repro.vse.data import flickr_entry  # imports torch: only when writing
+
     root = Path(root)
     rng = np.random.default_rng(seed)
     order = _split_order(F30K_SPLITS, rng)
@@ -105,20 +107,9 @@ def write_f30k(root: str | Path, seed: int = 1) -> Path:
     for imgid, ((split, _), photo) in enumerate(zip(order, ids, strict=True)):
         filename = f"{int(photo)}.jpg"
         _jpeg(root / "flickr30k-images" / filename, rng)
-        sentences = []
-        for _ in range(5):
-            raw, tokens = _sentence(rng)
-            sentences.append({"tokens": tokens, "raw": raw, "imgid": imgid, "sentid": sentid})
-            sentid += 1
-        images.append(
-            {
-                "sentids": [s["sentid"] for s in sentences],
-                "imgid": imgid,
-                "sentences": sentences,
-                "split": split,
-                "filename": filename,
-            }
-        )
+        captions = [_sentence(rng) for _ in range(5)]
+        images.append(flickr_entry(imgid, sentid, split, filename, captions))
+        sentid += len(captions)
     path = root / "dataset_flickr30k.json"
     write_json(path, {"images": images, "dataset": "flickr30k"})
     return path

@@ -8,6 +8,14 @@ at once, ``f30k_1k`` Flickr30K's 1,000; ``full`` is the whole test split, whatev
 replaces every protocol's official count: ``coco_1k`` then expects ``test_images`` images in 5
 folds of ``test_images / 5`` (5 must divide it), ``coco_5k`` and ``f30k_1k`` expect
 ``test_images`` in one fold, and ``full`` too.
+
+Model selection (:func:`val_folds`): the epoch kept is the one with the best validation rsum,
+``val_selection: folds`` (the default, MHSAN's code: ``avg_recall`` in its ``evaluation.py``)
+the mean rsum over contiguous folds of :data:`VAL_FOLD` = 1,000 images (COCO's 5,000 val
+images: 5 folds; Flickr30K's 1,014: one fold of the first 1,000, the rest left out as the code
+leaves it), ``whole`` the rsum of the whole split as one set. A validation split smaller than
+one fold (the quick set's 300 images, the smoke run's 5), where MHSAN's code has no fold and
+fails, is one fold of what there is, the same as ``whole``.
 """
 
 from __future__ import annotations
@@ -16,6 +24,12 @@ from repro.core import ReproError
 
 PROTOCOLS = {"coco_1k": (5000, 5), "coco_5k": (5000, 1), "f30k_1k": (1000, 1)}
 """Official test protocols: (number of test images, number of folds averaged)."""
+
+VAL_SELECTIONS = ("folds", "whole")
+"""Model selection: mean rsum over 1,000-image validation folds (MHSAN's code), or the whole
+validation split as one set."""
+VAL_FOLD = 1000
+"""Images in a validation fold (MHSAN's code: 5,000 caption rows, 5 per image)."""
 
 DATASET_PROTOCOLS = {"synthetic": ("full",), "coco": ("coco_1k", "coco_5k"), "f30k": ("f30k_1k",)}
 """The protocols a dataset's runs report by default (the paper's tables)."""
@@ -51,3 +65,17 @@ def check_size(protocol: str, n_images: int, test_images: int | None = None) -> 
         scaled = " (mhsan.test_images)" if test_images is not None else ""
         raise ReproError(f"protocol {protocol} needs {images} test images{scaled}, got {n_images}")
     return folds
+
+
+def val_folds(n_images: int, selection: str = "folds") -> tuple[int, int]:
+    """(folds, images per fold) of a validation split of ``n_images`` that model selection
+    averages over: ``whole``, one fold of all of them; ``folds``, ``n_images // 1000`` folds of
+    1,000 (the first ones; a remainder is left out, as MHSAN's code leaves it), or one fold of
+    all of them when there are fewer than 1,000."""
+    if selection not in VAL_SELECTIONS:
+        raise ReproError(f"val_selection: '{selection}' is not {' or '.join(VAL_SELECTIONS)}")
+    if n_images < 1:
+        raise ReproError("validation split: no images")
+    if selection == "whole" or n_images < VAL_FOLD:
+        return 1, n_images
+    return n_images // VAL_FOLD, VAL_FOLD

@@ -308,11 +308,17 @@ class RunParams:
     cache_dtype: str = "float32"
     protocols: tuple[str, ...] = ("full",)  # protocols.PROTOCOLS, or "full": the whole test set
     test_images: int | None = None  # every protocol's test-set size instead of the official one
+    # model selection: best mean validation rsum over 1,000-image folds (MHSAN's code), or over
+    # the whole validation split as one set (protocols.val_folds)
+    val_selection: str = "folds"
+    # the Karpathy splits that train: None (the dataset's data.TRAIN_SPLITS), a list of split
+    # names, or "outside_eval" (every image whose split is neither val nor test)
+    train_splits: tuple[str, ...] | str | None = None
 
     @classmethod
     def from_dict(cls, params: dict) -> RunParams:
-        from repro.vse.data import TRAIN_SPLITS
-        from repro.vse.protocols import PROTOCOLS, expected
+        from repro.vse.data import TRAIN_SPLITS, check_train_splits
+        from repro.vse.protocols import PROTOCOLS, VAL_SELECTIONS, expected
 
         check_keys(params, [f.name for f in dataclasses.fields(cls)], "params")
         for key in ("dataset", "model", "stages"):
@@ -338,6 +344,14 @@ class RunParams:
             raise ReproError(
                 f"params.protocols: unknown '{bad[0]}' (known: full, {', '.join(PROTOCOLS)})"
             )
+        if p.get("val_selection", "folds") not in VAL_SELECTIONS:
+            raise ReproError(
+                f"params.val_selection: '{p['val_selection']}' is not {' or '.join(VAL_SELECTIONS)}"
+            )
+        try:
+            p["train_splits"] = check_train_splits(p.get("train_splits"))
+        except ReproError as exc:
+            raise ReproError(f"params.{exc}") from None
         for protocol in p["protocols"]:  # a test_images the folds do not divide
             try:
                 expected(protocol, p.get("test_images"))
@@ -374,8 +388,9 @@ def train_run(
     device: str = "cpu",
     cache_root: str | Path | None = None,
 ) -> dict:
-    """Train on the dataset's training splits through the staged schedule, select the epoch
-    with the best validation rsum (MHSAN's code does), evaluate it on ``test``.
+    """Train on the dataset's training splits (``train_splits``) through the staged schedule,
+    select the epoch with the best validation rsum (``val_selection``; by default the mean over
+    1,000-image folds, as MHSAN's code), evaluate it on ``test``.
 
     The run folder is :class:`repro.core.training.TrainLoop`'s (``checkpoint.pt`` after every
     epoch with the optimiser and the best epoch so far, exact resume, ``metrics.csv``,
@@ -384,21 +399,22 @@ def train_run(
     from repro.core.checkpoint import load_checkpoint, save_checkpoint
     from repro.core.device import resolve_device
     from repro.core.training import TrainLoop, seed_period
-    from repro.vse.data import TRAIN_SPLITS, load_karpathy
-    from repro.vse.evaluate import retrieval_metrics
+    from repro.vse.data import load_karpathy, load_train
+    from repro.vse.evaluate import validation_metrics
     from repro.vse.models import seeded_model
-    from repro.vse.protocols import check_size
+    from repro.vse.protocols import check_size, val_folds
 
     run = RunParams.from_dict(params)
     dev = resolve_device(device, "device")
     out = Path(out)
     splits = {
-        "train": load_karpathy(split_file, image_root, TRAIN_SPLITS[run.dataset]),
+        "train": load_train(split_file, image_root, run.dataset, run.train_splits),
         "val": load_karpathy(split_file, image_root, ["val"]),
         "test": load_karpathy(split_file, image_root, ["test"]),
     }
     for protocol in run.protocols:  # a test split of the wrong size stops before training
         check_size(protocol, len(splits["test"]), run.test_images)
+    folds, fold_size = val_folds(len(splits["val"]), run.val_selection)  # likewise the val split
     vocab = Vocabulary.build(splits["train"].captions, run.min_word_count)
     model = seeded_model(run.model, len(vocab), run.seed).to(dev)
     root = str(cache_root) if cache_root is not None else None
@@ -460,7 +476,8 @@ def train_run(
         row |= {k: v / steps for k, v in sums.items()}
         row["seconds"] = time.perf_counter() - start_epoch
         enc = encode(model, sources["val"], run.batch_size, cached, run.loss.penalty)
-        row |= {f"val_{k}": v for k, v in retrieval_metrics(enc.images @ enc.texts.T).items()}
+        val = validation_metrics(enc.images @ enc.texts.T, run.val_selection)
+        row |= {f"val_{k}": v for k, v in val.items()}
         if row["val_rsum"] > best["rsum"]:
             best.update(rsum=row["val_rsum"], epoch=epoch)
             save_checkpoint(out / "best.pt", {k: v.cpu() for k, v in model.state_dict().items()})
@@ -485,6 +502,7 @@ def train_run(
         "test_penalty_text": enc.penalty_text,
         "best_epoch": best["epoch"],
         "best_val_rsum": best["rsum"],
+        "val_selection": {"mode": run.val_selection, "folds": folds, "fold_images": fold_size},
         "n_train_images": len(splits["train"]),
         "vocabulary_size": len(vocab),
         "train_seconds": seconds,
