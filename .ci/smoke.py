@@ -9,9 +9,10 @@ Steps: ``repro-data fake --out OUT/inputs`` (files in the exact official formats
 logs/: nothing of a real run is touched) ``snakemake --configfile config/paper.yaml
 config/smoke.yaml OUT/inputs/inputs.yaml``, ``snakemake --report OUT/report.html`` and the
 check that every paper's scorecard has ours filled in every cell the run plans (rows that are
-published only may stay empty). By default the KD tables are trimmed to a covering subset
-(:func:`cover`: every table, dataset, variant and architecture at least once) so that it fits
-CI; ``--full`` runs every cell. Devices are ``auto`` in the overlay: CUDA where there is one
+published only may stay empty). By default the KD tables and MHSAN's (dataset, model) jobs are
+trimmed to a covering subset (:func:`cover`: every table, dataset, protocol, variant and
+architecture at least once) so that it fits CI; ``--full`` runs every cell.
+Devices are ``auto`` in the overlay: CUDA where there is one
 (AMP, channels_last), else CPU. Prints each step's wall time; the first failure stops it.
 """
 
@@ -83,7 +84,8 @@ def cover(config: dict, cost=forward_flops) -> dict:
     architecture at least once, seeds as the smoke config has them. Greedy: first each
     table's variants not yet covered, most first; then pairs, each time the pair that adds the
     most architectures per cell it costs (ties, and a table that needs no new architecture: the
-    pair of the cheapest forwards, ``cost``). Non-KD papers are kept whole."""
+    pair of the cheapest forwards, ``cost``). MHSAN: :func:`cover_mhsan`. Burst SR and fMRI
+    are kept whole."""
     tables = _tables(config)
     costs: dict[str, int] = {}
 
@@ -118,7 +120,26 @@ def cover(config: dict, cost=forward_flops) -> dict:
         else:
             overlay.setdefault(sec, {"tables": copy.deepcopy(config[sec]["tables"])})
             overlay[sec]["tables"][i] = kept
+    overlay["mhsan"] = cover_mhsan(config["mhsan"])
     return overlay
+
+
+def cover_mhsan(section: dict) -> dict:
+    """Each MHSAN model trained once, on one dataset, and every dataset trains (so each of its
+    protocols is scored), as ``datasets.<d>.only`` lists: a model with overrides of its own
+    on a dataset (Flickr30K's bidirectional 10-head model) runs there; the others go to the
+    dataset with fewest models so far (config order on ties)."""
+    datasets = list(section["datasets"])
+    only: dict[str, list[str]] = {d: [] for d in datasets}
+    placed = set()
+    for d in datasets:
+        for model in (section["datasets"][d] or {}).get("models", {}):
+            only[d].append(model)
+            placed.add(model)
+    for model in section["models"]:
+        if model not in placed:
+            only[min(datasets, key=lambda d: len(only[d]))].append(model)
+    return {"datasets": {d: {"only": models} for d, models in only.items() if models}}
 
 
 def run(cmd: list[str], cwd: Path = ROOT) -> float:
@@ -144,7 +165,7 @@ def snakemake_args(out: Path, inputs: Path, gpu: bool, full: bool) -> list[str]:
     if not full:
         path = out / "cover.yaml"
         path.write_text(
-            "# written by .ci/smoke.py: the covering subset of the KD tables (cover())\n"
+            "# written by .ci/smoke.py: the covering subset of the KD tables and MHSAN (cover())\n"
             + yaml.safe_dump(cover(smoke_config()), sort_keys=False)
         )
         extra.insert(0, path)

@@ -134,8 +134,13 @@ def test_the_cpu_overlay_changes_only_gpu_requests():
 
 def coverage(config) -> dict[str, set]:
     """What the paper plan exercises, from the KD planner: each paper's tables (by index),
-    datasets, architectures (teachers, students, models trained alone), variants, recipes."""
+    datasets, architectures (teachers, students, models trained alone), variants, recipes;
+    from MHSAN's: its models, datasets and (dataset, protocol) tables."""
     from repro.distill import plan
+    from repro.vse import plan as vseplan
+
+    mhsan = config["mhsan"]
+    tables = vseplan.report_params(mhsan)["datasets"]
 
     cells = plan.pool_cells(config, plan.PAPERS)
     alone = [m for p in plan.PAPERS for m in plan.paper_vanilla(config, p)]
@@ -152,6 +157,9 @@ def coverage(config) -> dict[str, set]:
         "variants": {c.variant for c in cells},
         "recipes": {(c.dataset, c.recipe) for c in cells},
         "leaderboard variants": set(plan.leaderboard(config)["variants"]),
+        "mhsan models": {m for _, m, _ in vseplan.runs(mhsan)},
+        "mhsan datasets": {d for d, _, _ in vseplan.runs(mhsan)},
+        "mhsan tables": {(d, p) for d, t in tables.items() for p in t["protocols"]},
     }
 
 
@@ -163,7 +171,8 @@ def test_the_covering_subset_covers_the_paper_plan():
     smoke = _smoke_script()
     full = smoke.smoke_config()
     overlay = smoke.cover(full, cost=len)  # any cost: coverage must not depend on it
-    assert set(overlay) <= {"energy_kd", "cskd", "r2kd", "kd_leaderboard"}
+    assert set(overlay) <= {"energy_kd", "cskd", "r2kd", "kd_leaderboard", "mhsan"}
+    assert set(overlay["mhsan"]) == {"datasets"}  # only which models each dataset trains
     covered = smoke.merge(full, overlay)
     want, got = coverage(full), coverage(covered)
     for aspect, items in want.items():
@@ -171,6 +180,10 @@ def test_the_covering_subset_covers_the_paper_plan():
     n_full = len(plan.pool_cells(full, plan.PAPERS))
     n_cover = len(plan.pool_cells(covered, plan.PAPERS))
     assert n_cover < n_full / 5, (n_cover, n_full)
+    from repro.vse import plan as vseplan
+
+    mhsan_full, mhsan_cover = (len(vseplan.runs(c["mhsan"])) for c in (full, covered))
+    assert mhsan_cover == len(full["mhsan"]["models"]) < mhsan_full  # each model once
     assert plan.leaderboard(covered)["seeds"] == [0, 1]  # intervals need two seeds
 
 
@@ -180,3 +193,16 @@ def test_the_coverage_check_notices_a_dropped_variant():
     overlay = smoke.cover(full, cost=len)
     overlay["kd_leaderboard"]["variants"] = ["kd"]
     assert "heda" in coverage(full)["variants"] - coverage(smoke.merge(full, overlay))["variants"]
+
+
+def test_the_coverage_check_notices_a_model_or_dataset_mhsan_left_out():
+    smoke = _smoke_script()
+    full = smoke.smoke_config()
+    overlay = smoke.cover(full, cost=len)
+    only = overlay["mhsan"]["datasets"]
+    dropped = only["coco"]["only"].pop()  # that model no longer trains anywhere
+    got = coverage(smoke.merge(full, overlay))
+    assert coverage(full)["mhsan models"] - got["mhsan models"] == {dropped}
+    cfg = smoke.merge(full, overlay)
+    del cfg["mhsan"]["datasets"]["f30k"]  # a paper dataset not run at all
+    assert ("f30k", "f30k_1k") in coverage(full)["mhsan tables"] - coverage(cfg)["mhsan tables"]

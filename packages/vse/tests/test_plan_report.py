@@ -216,14 +216,8 @@ def _fabricated_result(dataset: str, heads: int, seed: int, protocols: list[str]
     return {"metrics": metrics, "test_n": {"images": 10, "captions": 50}}
 
 
-def test_the_scorecard_has_a_table_per_dataset_and_protocol_with_that_datasets_numbers(
-    tmp_path,
-):
-    from repro.vse.report import scorecard
-
-    section = {**_paper_section(), "seeds": [0, 1], "test_images": 10}
-    params = plan.report_params(section)
-    results = tmp_path / "results"
+def _fabricated_runs(section: dict, params: dict, results: Path) -> Path:
+    """A fabricated result.json for every run the section plans, under ``results``."""
     for dataset, model, seed in plan.runs(section):
         heads = params["datasets"][dataset]["models"][model]["heads"]
         protocols = plan.run_params(section, dataset, model, seed)["protocols"]
@@ -231,6 +225,17 @@ def test_the_scorecard_has_a_table_per_dataset_and_protocol_with_that_datasets_n
         out.mkdir(parents=True)
         result = _fabricated_result(dataset, heads, seed, protocols)
         (out / "result.json").write_text(json.dumps(result))
+    return results
+
+
+def test_the_scorecard_has_a_table_per_dataset_and_protocol_with_that_datasets_numbers(
+    tmp_path,
+):
+    from repro.vse.report import scorecard
+
+    section = {**_paper_section(), "seeds": [0, 1], "test_images": 10}
+    params = plan.report_params(section)
+    results = _fabricated_runs(section, params, tmp_path / "results")
     reported_file = ROOT / "config/reported/mhsan.yaml"
     scorecard(params, results, reported_file, tmp_path / "out")
     rows = list(csv.DictReader((tmp_path / "out" / "summary.csv").open()))
@@ -282,6 +287,38 @@ def test_the_scorecard_has_a_table_per_dataset_and_protocol_with_that_datasets_n
     assert md.count("\n## ") == 3 + 1 and "mhsan.test_images" in md  # 3 tables, figures
     runs = list(csv.DictReader((tmp_path / "out" / "runs.csv").open()))
     assert len(runs) == (4 * 2 * 2 + 4 * 2 * 1) * 2  # models x directions x protocols x seeds
+
+
+def test_only_trains_and_reports_a_subset_of_models_on_a_dataset(tmp_path):
+    """``datasets.<d>.only``: that dataset's jobs and scorecard rows are those models; the
+    published rows of the others stay, with an empty ours, not planned; a name that is no
+    model is a one-line problem."""
+    from repro.vse.report import scorecard
+
+    section = _paper_section()
+    section["datasets"]["coco"]["only"] = ["r1", "r10_nodiv"]
+    section["datasets"]["f30k"]["only"] = ["r10"]
+    assert plan.runs(section) == [("coco", "r1", 0), ("coco", "r10_nodiv", 0), ("f30k", "r10", 0)]
+    params = plan.report_params(section)
+    assert {d: list(r["models"]) for d, r in params["datasets"].items()} == {
+        "coco": ["r1", "r10_nodiv"],
+        "f30k": ["r10"],
+    }
+    results = _fabricated_runs(section, params, tmp_path / "results")
+    scorecard(params, results, ROOT / "config/reported/mhsan.yaml", tmp_path / "out")
+    rows = list(csv.DictReader((tmp_path / "out" / "summary.csv").open()))
+    ours = {(r["dataset"], r["model"]) for r in rows if r["model"]}
+    assert ours == {("coco", "r1"), ("coco", "r10_nodiv"), ("f30k", "r10")}
+    for r in rows:  # a row is planned exactly when we ran its model, and then it has n
+        assert (r["planned"] == "True") == bool(r["model"]) == bool(r["n"]), r
+    # COCO 1K's 10-head row with diversity is published but not run here: shown, not planned
+    assert any(r["protocol"] == "coco_1k" and r["heads"] == "10" and r["diversity"] == "yes"
+               and not r["model"] and r["r1_reported"] for r in rows)  # fmt: skip
+    section["datasets"]["f30k"]["only"] = ["r11"]
+    problems = [p for p in plan.check(section) if "r11" in p]
+    assert problems == [
+        "mhsan.datasets.f30k.only: r11: no such model in mhsan.models (r1, r5, r10, r10_nodiv)"
+    ]
 
 
 def test_test_images_in_run_params_is_checked_and_a_wrong_test_split_stops_before_training(

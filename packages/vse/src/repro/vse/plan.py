@@ -9,6 +9,7 @@ parameter key; a test holds it equal to the parameter dataclasses)::
         split_file: null                        #   train (over mhsan.train), then
         images: null                            #   models.<model> (over mhsan.models.<model>)
         models: {r10: {model: {bidirectional: true}}}
+        # only: [r10]                           # train and report only these models here
       # quick: synthetic: {}  (generated from mhsan.synthetic; no files to set)
     synthetic: {...}          # SyntheticConfig of the generated quick set
     test_images: null         # scale key: every protocol's test-set size (null: official)
@@ -69,6 +70,12 @@ def _dataset(section: Mapping[str, Any], dataset: str) -> Mapping[str, Any]:
     return section["datasets"][dataset] or {}
 
 
+def dataset_models(section: Mapping[str, Any], dataset: str) -> list[str]:
+    """The models a dataset trains and reports: its ``only`` list, or every model of
+    ``mhsan.models`` (the paper: every model on every dataset)."""
+    return list(_dataset(section, dataset).get("only") or section["models"])
+
+
 def split_file(section: Mapping[str, Any], dataset: str) -> str:
     """The Karpathy split JSON a dataset's jobs read (the generated one for the synthetic set)."""
     if dataset == SYNTHETIC:
@@ -103,7 +110,7 @@ def run_params(section: Mapping[str, Any], dataset: str, model: str, seed: int) 
 def runs(section: Mapping[str, Any]) -> list[tuple[str, str, int]]:
     """(dataset, model, seed) of every training job."""
     return [
-        (d, m, s) for d in datasets(section) for m in section["models"]
+        (d, m, s) for d in datasets(section) for m in dataset_models(section, d)
         for s in section.get("seeds", [0])
     ]  # fmt: skip
 
@@ -126,7 +133,7 @@ def report_params(section: Mapping[str, Any]) -> dict[str, Any]:
     for dataset in datasets(section):
         models = {}
         protocols: list[str] = []
-        for name in section["models"]:
+        for name in dataset_models(section, dataset):
             p = run_params(section, dataset, name, 0)
             models[name] = {
                 "heads": p["model"].get("heads", 10),
@@ -149,7 +156,7 @@ def _protocol_problems(section: Mapping[str, Any]) -> list[str]:
         return []
     problems = []
     for dataset in datasets(section):
-        for model in section["models"]:
+        for model in dataset_models(section, dataset):
             for protocol in run_params(section, dataset, model, 0)["protocols"]:
                 folds = PROTOCOLS.get(protocol, (None, 1))[1]
                 if test_images % folds:
@@ -167,17 +174,20 @@ def check(section: Mapping[str, Any]) -> list[str]:
     divide."""
     problems = []
     for dataset in datasets(section):
-        for name in _dataset(section, dataset).get("models", {}):
+        own = _dataset(section, dataset)
+        named = [(f"models.{n}", n) for n in own.get("models", {})]
+        named += [(f"only: {n}", n) for n in own.get("only") or []]
+        for where, name in named:
             if name not in section["models"]:
                 problems.append(
-                    f"{SECTION}.datasets.{dataset}.models.{name}: no such model in "
+                    f"{SECTION}.datasets.{dataset}.{where}: no such model in "
                     f"{SECTION}.models ({', '.join(section['models'])})"
                 )
     if problems:
         return problems
     for dataset in datasets(section):
         allowed = ["full", *PROTOCOLS_OF[dataset]]
-        for name in section["models"]:
+        for name in dataset_models(section, dataset):
             for protocol in run_params(section, dataset, name, 0)["protocols"]:
                 if protocol not in allowed:
                     problems.append(
@@ -186,7 +196,7 @@ def check(section: Mapping[str, Any]) -> list[str]:
                     )
     for dataset in datasets(section):
         own = _dataset(section, dataset)
-        for name in section["models"]:
+        for name in dataset_models(section, dataset):
             model = run_params(section, dataset, name, 0)["model"]
             if model.get("backbone", "resnet152") != "resnet152":
                 continue

@@ -204,7 +204,7 @@ def scorecard(
             cells = list({tuple(r[k] for k in KEYS): {k: r[k] for k in KEYS}
                           for r in mine}.values())  # fmt: skip
             cells += [
-                {**{k: rep.get(k) for k in KEYS}, "model": None}
+                {**{k: rep.get(k) for k in KEYS}, "model": None, "planned": False}
                 for rep in theirs
                 if not any(all(rep.get(k) == c[k] for k in MATCH) for c in cells)
             ]
