@@ -105,6 +105,9 @@ def test_burst_sr_scorecard(quick):
     assert ours["dbsr_gtflow"]["method"] == "dbsr_gtflow (oracle: ground-truth flow)"
     assert ours["dbsr_gtflow"]["psnr_reported"] == ""  # never on a published row
     assert float(ours["dbsr_gtflow"]["psnr_ours"]) > float(ours["bicubic"]["psnr_ours"])
+    # photographs, not the official val set: the reported value is shown, no difference
+    assert float(ours["bicubic"]["psnr_reported"]) == 33.02 and ours["bicubic"]["psnr_diff"] == ""
+    assert ours["bicubic"]["note"].startswith("not comparable: scikit-image photographs")
     md = (quick / "results/quick/burst-sr/summary.md").read_text()
     assert re.search(
         r"\| Bicubic \| synthetic \| bicubic \| 33\.02 \| 29\.\d\d \|", md

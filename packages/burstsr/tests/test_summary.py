@@ -1,0 +1,77 @@
+"""The scorecard's rows: a difference only against numbers measured on the same kind of data,
+and our seeds' mean, std and n."""
+
+import pytest
+
+from repro.burstsr import plan, summary
+from repro.core.scorecard import score_rows
+
+SECTION = {
+    "data": {"source": "zurich", "burstsr_root": None},
+    "models": {
+        "bicubic": {"kind": "bicubic", "reported_as": "Bicubic"},
+        "single": {"kind": "single", "reported_as": "SingleImage"},
+    },
+    "eval": {"boundary_ignore": 40, "example_index": 0},
+}
+REPORTED = [
+    {"method": "Bicubic", "track": "synthetic", "psnr": 33.0, "source": "s"},
+    {"method": "Bicubic", "track": "real", "psnr": 42.5, "source": "r"},
+    {"method": "SingleImage", "track": "synthetic", "psnr": 36.9, "source": "p"},
+]
+#: The official SyntheticBurst val: 300 bursts of 14 frames, 384 px, from Zurich test.
+ZURICH = {"count": 300, "source_kind": "zurich-test", "burst": {"burst_size": 14, "crop": 384,
+          "downsample": 4}}  # fmt: skip
+PHOTOS = {"count": 12, "source_kind": "photos", "source": ["astronaut", "coffee"],
+          "burst": {"burst_size": 14, "crop": 160, "downsample": 4}}  # fmt: skip
+
+
+def result(model="bicubic", psnr=30.0, bursts=300, seed=None, **extra):
+    return {"model": model, "kind": SECTION["models"][model]["kind"], "psnr": psnr, "ssim": 0.9,
+            "lpips": None, "bursts": bursts, "frames": 14, "seconds_per_burst": 0.1,
+            "seed": seed, **extra}  # fmt: skip
+
+
+def rows(meta, results, real=(), section=SECTION):
+    params = plan.summary_params(section, "paper")
+    table, runs = summary.scorecard(params, results, list(real), meta)
+    return {(r["model"], r["track"]): r for r in score_rows(table, runs, REPORTED) if r["model"]}
+
+
+def test_the_official_synthetic_data_gets_a_difference():
+    row = rows(ZURICH, [result()])["bicubic", "synthetic"]
+    assert row["psnr_reported"] == 33.0 and row["psnr_ours"] == 30.0
+    assert row["psnr_diff"] == pytest.approx(-3.0)
+    assert not row["note"]
+
+
+@pytest.mark.parametrize(
+    ("meta", "bursts", "why"),
+    [
+        (PHOTOS, 12, "scikit-image photographs (astronaut, coffee)"),  # the quick run
+        ({**ZURICH, "count": 4}, 4, "4 bursts, not 300"),  # a smoke run (val.count 4)
+        (ZURICH, 50, "50 bursts, not 300"),  # eval.limit
+        ({**ZURICH, "burst": {**ZURICH["burst"], "crop": 160}}, 300, "160 px, not 384"),
+    ],
+)
+def test_other_data_shows_the_reported_value_but_no_difference(meta, bursts, why):
+    got = rows(meta, [result(bursts=bursts), result("single", 31.0, bursts, seed=0)])
+    for model in ("bicubic", "single"):
+        row = got[model, "synthetic"]
+        assert row["psnr_reported"] is not None and row["psnr_ours"] is not None
+        assert row["psnr_diff"] is None
+        assert row["note"].startswith("not comparable") and why in row["note"]
+
+
+def test_the_real_track_needs_every_burst_and_pwcnet_flow():
+    real = result(psnr=45.0, bursts=882, flow="pwcnet", track="real")
+    assert rows(ZURICH, [result()], [real])["bicubic", "real"]["psnr_diff"] == pytest.approx(2.5)
+    for other in ({"bursts": 100}, {"flow": "dis_flow"}):
+        row = rows(ZURICH, [result()], [{**real, **other}])["bicubic", "real"]
+        assert row["psnr_diff"] is None and row["note"].startswith("not comparable")
+
+
+def test_the_notes_say_the_rule(tmp_path):
+    notes = summary.comparability_notes()
+    text = " ".join(notes)
+    assert "300" in text and "Zurich" in text and "882" in text and "PWC-Net" in text
