@@ -102,6 +102,8 @@ def test_burst_sr_scorecard(quick):
     rows = _rows(quick / "results/quick/burst-sr/summary.csv")
     ours = {r["model"]: r for r in rows if r["model"]}
     assert set(ours) == {"bicubic", "bilinear", "single", "dbsr_gtflow"}
+    assert all(r["n"] == "1" for r in ours.values())  # one seed in the quick run
+    assert (quick / "results/quick/burst-sr/models/single/seed0/model.pt").is_file()
     assert ours["dbsr_gtflow"]["method"] == "dbsr_gtflow (oracle: ground-truth flow)"
     assert ours["dbsr_gtflow"]["psnr_reported"] == ""  # never on a published row
     assert float(ours["dbsr_gtflow"]["psnr_ours"]) > float(ours["bicubic"]["psnr_ours"])

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+import yaml
 
 from repro.burstsr import aligned, cli, evaluate, metrics, models, plan, summary
 from repro.core import ReproError
@@ -198,10 +199,15 @@ def test_dry_run_plans_real_track_jobs_only_with_a_root(tmp_path, fake_exifread)
     out = _dry_run(tmp_path, str(tmp_path / "bsr"))
     planned = {line.split()[0]: int(line.split()[1]) for line in out.splitlines()
                if line.startswith("burst_sr_")}  # fmt: skip
-    assert planned["burst_sr_evaluate_real"] == 4  # bicubic, bilinear, single, dbsr_flownet
-    for model in ("bicubic", "bilinear", "single", "dbsr_flownet"):
+    seeds = yaml.safe_load((REPO / "config" / "paper.yaml").read_text())["burst_sr"]["seeds"]
+    # bicubic, bilinear once; single, dbsr_flownet once per seed
+    assert planned["burst_sr_evaluate_real"] == 2 + 2 * len(seeds)
+    for model in ("bicubic", "bilinear"):
         assert f"results/paper/burst-sr/real/{model}.json" in out
-    assert "real/dbsr_gtflow.json" not in out
+    for model in ("single", "dbsr_flownet"):
+        for seed in seeds:
+            assert f"results/paper/burst-sr/real/{model}/seed{seed}.json" in out
+    assert "real/dbsr_gtflow" not in out
     assert "burst_sr_evaluate_real" not in _dry_run(tmp_path, None)
 
 

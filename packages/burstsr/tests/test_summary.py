@@ -1,6 +1,7 @@
 """The scorecard's rows: a difference only against numbers measured on the same kind of data,
 and our seeds' mean, std and n."""
 
+import numpy as np
 import pytest
 
 from repro.burstsr import plan, summary
@@ -14,6 +15,8 @@ SECTION = {
     },
     "eval": {"boundary_ignore": 40, "example_index": 0},
 }
+#: The same with the BurstSR val bursts set: the real track is planned.
+WITH_REAL = {**SECTION, "data": {**SECTION["data"], "burstsr_root": "R"}}
 REPORTED = [
     {"method": "Bicubic", "track": "synthetic", "psnr": 33.0, "source": "s"},
     {"method": "Bicubic", "track": "real", "psnr": 42.5, "source": "r"},
@@ -65,9 +68,10 @@ def test_other_data_shows_the_reported_value_but_no_difference(meta, bursts, why
 
 def test_the_real_track_needs_every_burst_and_pwcnet_flow():
     real = result(psnr=45.0, bursts=882, flow="pwcnet", track="real")
-    assert rows(ZURICH, [result()], [real])["bicubic", "real"]["psnr_diff"] == pytest.approx(2.5)
+    got = rows(ZURICH, [result()], [real], WITH_REAL)
+    assert got["bicubic", "real"]["psnr_diff"] == pytest.approx(2.5)
     for other in ({"bursts": 100}, {"flow": "dis_flow"}):
-        row = rows(ZURICH, [result()], [{**real, **other}])["bicubic", "real"]
+        row = rows(ZURICH, [result()], [{**real, **other}], WITH_REAL)["bicubic", "real"]
         assert row["psnr_diff"] is None and row["note"].startswith("not comparable")
 
 
@@ -75,3 +79,44 @@ def test_the_notes_say_the_rule(tmp_path):
     notes = summary.comparability_notes()
     text = " ".join(notes)
     assert "300" in text and "Zurich" in text and "882" in text and "PWC-Net" in text
+
+
+def test_seeds_give_mean_std_and_n():
+    psnr, ssim = [31.0, 32.5, 30.25], [0.91, 0.93, 0.9]
+    runs = [result()] + [
+        {**result("single", p, seed=k), "ssim": s}
+        for k, (p, s) in enumerate(zip(psnr, ssim, strict=True))
+    ]
+    got = rows(ZURICH, runs)
+    single = got["single", "synthetic"]
+    assert single["n"] == 3
+    assert single["psnr_ours"] == pytest.approx(np.mean(psnr))
+    assert single["psnr_std"] == pytest.approx(np.std(psnr, ddof=1))  # the sample std
+    assert single["ssim_ours"] == pytest.approx(np.mean(ssim))
+    assert single["ssim_std"] == pytest.approx(np.std(ssim, ddof=1))
+    assert single["psnr_diff"] == pytest.approx(np.mean(psnr) - 36.9)
+    bicubic = got["bicubic", "synthetic"]
+    assert bicubic["n"] == 1 and bicubic["psnr_std"] is None  # untrained: evaluated once
+
+
+def test_every_trained_model_has_a_folder_per_seed():
+    section = {**SECTION, "seeds": [0, 3]}
+    assert plan.seeds(section) == [0, 3] and plan.seeds(SECTION) == [0]
+    assert plan.eval_runs(section) == ["bicubic", "single/seed0", "single/seed3"]
+    assert plan.run_model("single/seed3") == ("single", 3)
+    assert plan.run_model("bicubic") == ("bicubic", None)
+    assert plan.model_dir("R", "single", 3) == "R/models/single/seed3"
+    assert plan.model_file("R", "single", 3) == "R/models/single/seed3/model.pt"
+    assert plan.train_params({**section, "train": {}, "burst": {}}, "single", 3)["seed"] == 3
+    assert plan.eval_params(section, "single", 3)["seed"] == 3
+    assert "seed" not in plan.eval_params(section, "bicubic", None)
+    assert plan.real_runs(section) == []
+    real = {**WITH_REAL, "seeds": [0, 3]}
+    assert plan.real_runs(real) == ["bicubic", "single/seed0", "single/seed3"]
+
+
+def test_the_figures_show_the_lowest_seed_and_the_mean_over_seeds():
+    runs = [result("single", seed=2), result(), result("single", seed=0), result("single", seed=1)]
+    shown, paths = summary.first_seed(runs, ["s2", "b", "s0", "s1"])
+    assert [(r["model"], r["seed"]) for r in shown] == [("single", 0), ("bicubic", None)]
+    assert paths == ["s0", "b"]
