@@ -164,18 +164,23 @@ def test_ground_truth_flow_models_are_refused_and_summary_rows(tmp_path):
     real = {"model": "bicubic", "psnr": 45.0, "ssim": 0.97, "lpips": None, "bursts": 882,
             "seconds_per_burst": 0.1, "lpips_note": "not computed on the real track"}  # fmt: skip
     syn = {**real, "psnr": 30.0, "lpips_note": None, "bursts": 300}
-    summ = plan.summary_params(params(), "quick")
+    with_real = {**params(), "data": {"burstsr_root": "R"}}
+    summ = plan.summary_params(with_real, "quick")
     rows = score_rows(*summary.scorecard(summ, [syn], [real]), REPORTED)
     ours = [r for r in rows if r["model"] == "bicubic"]
     assert [(r["track"], r["psnr_ours"], r["psnr_reported"], r["test_n"]) for r in ours] == [
         ("synthetic", 30.0, 33.0, 300),
         ("real", 45.0, 42.55, 882),
     ]
-    assert all(r["model"] == "bicubic" for r in rows)  # both reported rows are matched
-    rows = score_rows(*summary.scorecard(summ, [syn], []), REPORTED)  # real track not run
-    assert [(r["track"], r["model"], r["psnr_ours"]) for r in rows if r["track"] == "real"] == [
-        ("real", None, None)
-    ]
+    assert all(r["model"] for r in rows)  # both reported rows are matched by our cells
+    # real track not run: its row stays, empty, with the reason
+    summ = plan.summary_params(params(), "quick")
+    rows = score_rows(*summary.scorecard(summ, [syn], []), REPORTED)
+    assert [
+        (r["model"], r["psnr_ours"], r["psnr_reported"], r["planned"], r["note"])
+        for r in rows
+        if r["track"] == "real"
+    ] == [("bicubic", None, 42.55, False, plan.REAL_NOT_PLANNED)]
 
 
 def _dry_run(tmp_path, root):

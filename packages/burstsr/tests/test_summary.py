@@ -120,3 +120,30 @@ def test_the_figures_show_the_lowest_seed_and_the_mean_over_seeds():
     shown, paths = summary.first_seed(runs, ["s2", "b", "s0", "s1"])
     assert [(r["model"], r["seed"]) for r in shown] == [("single", 0), ("bicubic", None)]
     assert paths == ["s0", "b"]
+
+
+def test_real_track_rows_are_planned_only_with_the_burstsr_data():
+    """Unset data.burstsr_root: a real-track row per model that could run there, empty, not
+    planned, its note saying why; set: the same rows, planned, filled by the real runs."""
+    got = rows(ZURICH, [result(), result("single", seed=0)])
+    for model in ("bicubic", "single"):
+        row = got[model, "real"]
+        assert row["planned"] is False and row["psnr_ours"] is None and row["n"] is None
+        assert row["note"] == plan.REAL_NOT_PLANNED and "burstsr_root unset" in row["note"]
+    assert got["bicubic", "real"]["psnr_reported"] == 42.5  # the published row stays beside it
+    real = [result(psnr=45.0, bursts=882, flow="pwcnet", track="real")]
+    real += [result("single", p, 882, seed=k, flow="pwcnet") for k, p in enumerate([46, 47])]
+    got = rows(ZURICH, [result(), result("single", seed=0)], real, WITH_REAL)
+    assert got["bicubic", "real"]["planned"] is True and not got["bicubic", "real"]["note"]
+    assert got["bicubic", "real"]["psnr_diff"] == pytest.approx(45.0 - 42.5)
+    assert got["single", "real"]["planned"] is True and got["single", "real"]["n"] == 2
+    assert got["single", "real"]["psnr_ours"] == pytest.approx(np.mean([46, 47]))
+
+
+def test_our_rows_follow_the_runs_order_then_the_real_track():
+    params = plan.summary_params({**SECTION, "models": dict(reversed(SECTION["models"].items()))},
+                                 "paper")  # fmt: skip
+    table, runs = summary.scorecard(params, [result(), result("single", seed=0)], [], ZURICH)
+    ours = [(r["track"], r["model"]) for r in score_rows(table, runs, REPORTED) if r["model"]]
+    assert ours == [("synthetic", "bicubic"), ("synthetic", "single"), ("real", "single"),
+                    ("real", "bicubic")]  # fmt: skip

@@ -79,11 +79,26 @@ def real_track_ok(spec: Mapping[str, Any]) -> bool:
     return spec["kind"] != "burst" or spec.get("align") != "gt"
 
 
+def real_capable(section: Mapping[str, Any]) -> list[str]:
+    """Scored models that can run on BurstSR val (whether or not its bursts are set)."""
+    return [n for n in scored(section) if real_track_ok(section["models"][n])]
+
+
+def real_planned(section: Mapping[str, Any]) -> bool:
+    """Whether the real track runs: the user has set ``data.burstsr_root``."""
+    return bool(section.get("data", {}).get("burstsr_root"))
+
+
+#: Why a real-track row is empty when the track is not planned (the scorecard's note).
+REAL_NOT_PLANNED = (
+    "not run: burst_sr.data.burstsr_root unset (the BurstSR val bursts are the user's "
+    "download; see docs/burst-sr.md)"
+)
+
+
 def real_models(section: Mapping[str, Any]) -> list[str]:
     """Scored models evaluated on BurstSR val (none unless ``data.burstsr_root`` is set)."""
-    if not section.get("data", {}).get("burstsr_root"):
-        return []
-    return [n for n in scored(section) if real_track_ok(section["models"][n])]
+    return real_capable(section) if real_planned(section) else []
 
 
 def _spec(section: Mapping[str, Any], model: str) -> dict[str, Any]:
@@ -181,6 +196,7 @@ def summary_params(section: Mapping[str, Any], run: str) -> dict[str, Any]:
             for n in scored(section)
         },
         "seeds": seeds(section),
+        "real_track": {"models": real_capable(section), "planned": real_planned(section)},
         "eval": {k: section["eval"][k] for k in ("boundary_ignore", "example_index")},
         "source": section.get("data", {}).get("source", "photos"),
     }

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from repro.burstsr import camera
+from repro.burstsr.plan import REAL_NOT_PLANNED
 from repro.burstsr.valset import load_val
 from repro.core.plotting import save_figure, use_style
 from repro.core.scorecard import Metric, Table, load_reported, write_scorecard
@@ -105,30 +106,54 @@ def score_row(params: Mapping[str, Any], result: Mapping[str, Any], track: str) 
     }
 
 
+def declared_cells(
+    params: Mapping[str, Any], order: Sequence[str] = ()
+) -> dict[tuple[str, str, str], dict[str, Any]]:
+    """The rows our models fill: every scored model on the synthetic track (in ``order``,
+    then the others), every model that can run on real bursts on the real track; a real-track
+    row is declared not planned, with the reason, when the user has not set the BurstSR val
+    bursts (``data.burstsr_root``)."""
+    labels = {name: spec["label"] for name, spec in params["models"].items()}
+    names = list(dict.fromkeys([n for n in order if n in labels] + list(labels)))
+    cells = {
+        (labels[n], "synthetic", n): {"method": labels[n], "track": "synthetic", "model": n}
+        for n in names
+    }
+    real = params.get("real_track", {})
+    for n in real.get("models", []):
+        cell = {"method": labels[n], "track": "real", "model": n}
+        if not real.get("planned", True):
+            cell |= {"planned": False, "note": REAL_NOT_PLANNED}
+        cells[labels[n], "real", n] = cell
+    return cells
+
+
 def scorecard(
     params: Mapping[str, Any],
     results: list[dict[str, Any]],
     real: list[dict[str, Any]],
     val_meta: Mapping[str, Any] | None = None,
 ) -> tuple[Table, list[dict[str, Any]]]:
-    """The scorecard table (one row per model and track; published methods we do not run are
-    listed too) and our runs: synthetic-track ``results`` on the stored bursts described by
-    ``val_meta`` (their ``meta.json``), real-track ``real``; a trained model's seeds are
-    several runs of its row (mean, sample std and n). A cell measured on other data than the
-    published numbers (:func:`synthetic_mismatch`, :func:`real_mismatch`) is declared not
-    comparable: its difference stays empty and its note says why."""
+    """The scorecard table (one row per model and track, :func:`declared_cells`; published
+    methods we do not run are listed too) and our runs: synthetic-track ``results`` on the
+    stored bursts described by ``val_meta`` (their ``meta.json``), real-track ``real``; a
+    trained model's seeds are several runs of its row (mean, sample std and n). A cell
+    measured on other data than the published numbers (:func:`synthetic_mismatch`,
+    :func:`real_mismatch`) is declared not comparable: its difference stays empty and its
+    note says why."""
     runs = [score_row(params, r, "synthetic") for r in results]
     runs += [score_row(params, r, "real") for r in real]
-    why: dict[tuple[str, str, str], list[str]] = {}
+    declared = declared_cells(params, [r["model"] for r in results])  # the runs' model order
+    why: dict[tuple[str, str, str], list[str]] = {key: [] for key in declared}
     for track, found in (("synthetic", results), ("real", real)):
         for r, run in zip(found, [x for x in runs if x["track"] == track], strict=True):
             reasons = synthetic_mismatch(val_meta, r) if track == "synthetic" else real_mismatch(r)
             cell = why.setdefault((run["method"], track, run["model"]), [])
             cell += [w for w in reasons if w not in cell]
     cells = [
-        {"method": m, "track": t, "model": n}
+        declared.get(key, dict(zip(("method", "track", "model"), key, strict=True)))
         | ({"comparable": False, "note": "not comparable: " + "; ".join(w)} if w else {})
-        for (m, t, n), w in why.items()
+        for key, w in why.items()
     ]
     table = Table(
         "NTIRE 2021 burst SR: SyntheticBurst val (synthetic) and BurstSR val (real)",
