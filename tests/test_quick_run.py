@@ -100,11 +100,20 @@ def test_fair_leaderboard(quick):
 
 def test_burst_sr_scorecard(quick):
     rows = _rows(quick / "results/quick/burst-sr/summary.csv")
-    ours = {r["model"]: r for r in rows if r["model"]}
+    ours = {r["model"]: r for r in rows if r["model"] and r["track"] == "synthetic"}
     assert set(ours) == {"bicubic", "bilinear", "single", "dbsr_gtflow"}
+    assert all(r["n"] == "1" for r in ours.values())  # one seed in the quick run
+    assert (quick / "results/quick/burst-sr/models/single/seed0/model.pt").is_file()
+    # the real track is not run (burst_sr.data.burstsr_root unset): its rows say so
+    real = [r for r in rows if r["model"] and r["track"] == "real"]
+    assert {r["model"] for r in real} == {"bicubic", "bilinear", "single"}
+    assert all(r["psnr_ours"] == "" and "burstsr_root unset" in r["note"] for r in real)
     assert ours["dbsr_gtflow"]["method"] == "dbsr_gtflow (oracle: ground-truth flow)"
     assert ours["dbsr_gtflow"]["psnr_reported"] == ""  # never on a published row
     assert float(ours["dbsr_gtflow"]["psnr_ours"]) > float(ours["bicubic"]["psnr_ours"])
+    # photographs, not the official val set: the reported value is shown, no difference
+    assert float(ours["bicubic"]["psnr_reported"]) == 33.02 and ours["bicubic"]["psnr_diff"] == ""
+    assert ours["bicubic"]["note"].startswith("not comparable: scikit-image photographs")
     md = (quick / "results/quick/burst-sr/summary.md").read_text()
     assert re.search(
         r"\| Bicubic \| synthetic \| bicubic \| 33\.02 \| 29\.\d\d \|", md

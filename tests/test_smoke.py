@@ -17,6 +17,7 @@ SCALE_KEYS = {
     "kd.seeds": "seeds",
     "kd_leaderboard.seeds": "seeds",
     "mhsan.seeds": "seeds",
+    "burst_sr.seeds": "seeds",
     # epochs, iterations, steps (and the LR milestones, which count epochs or iterations)
     "kd.recipes.*.epochs": "epochs",
     "kd.recipes.*.lr_milestones": "epochs at which the LR decays",

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import re
 import shutil
 
+import numpy as np
 import pytest
 import yaml
 from snakerun import ROOT, snakemake
@@ -334,6 +336,61 @@ def test_burst_sr_on_zurich_without_its_archive_stops_before_any_job(workdir):
     assert not (workdir / "data").exists()
 
 
+def test_burst_sr_trains_and_evaluates_every_seed_in_its_own_folder(workdir):
+    """burst_sr.seeds: each learned model is trained and scored once per seed, in
+    models/<model>/seed<k>/ and eval/<model>/seed<k>.json; the untrained baselines once."""
+    proc = snakemake(
+        "-n", "--cores", "1", "--config", "burst_sr={seeds: [0, 1]}", "--",
+        "results/quick/burst-sr/summary.md", cwd=workdir,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    jobs = job_counts(proc.stdout)
+    assert jobs["burst_sr_train"] == 4 and jobs["burst_sr_evaluate"] == 2 + 4
+    for model in ("single", "dbsr_gtflow"):
+        for seed in (0, 1):
+            assert f"results/quick/burst-sr/models/{model}/seed{seed}/model.pt" in proc.stdout
+            assert f"results/quick/burst-sr/eval/{model}/seed{seed}.json" in proc.stdout
+    assert "results/quick/burst-sr/eval/bicubic.json" in proc.stdout
+    assert "eval/bicubic/seed" not in proc.stdout and "models/bicubic" not in proc.stdout
+
+
+@pytest.mark.slow
+def test_two_burst_sr_seeds_keep_their_own_models_and_the_summary_averages_them(workdir):
+    """A real (tiny) run with burst_sr.seeds [0, 1]: each seed's model in its own folder, the
+    two trained differently, and each scorecard row's mean and std equal numpy's over the
+    per-seed evaluation files."""
+    tiny = (
+        "burst_sr={seeds: [0, 1], val: {count: 2}, "
+        "train: {iterations: 3, checkpoint_every: 3, log_every: 3}}"
+    )
+    proc = snakemake(
+        "--cores", "2", "--config", tiny, "--", "results/quick/burst-sr/summary.csv",
+        cwd=workdir,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    out = workdir / "results/quick/burst-sr"
+    for model in ("single", "dbsr_gtflow"):
+        runs = [json.loads((out / f"eval/{model}/seed{k}.json").read_text()) for k in (0, 1)]
+        assert [r["seed"] for r in runs] == [0, 1]
+        one, two = (out / f"models/{model}/seed{k}/model.pt" for k in (0, 1))
+        assert one.read_bytes() != two.read_bytes()  # two trainings, neither overwritten
+        rows = [
+            r for r in csv.DictReader((out / "summary.csv").open())
+            if r["model"] == model and r["track"] == "synthetic"
+        ]  # fmt: skip
+        assert len(rows) == 1 and rows[0]["n"] == "2"
+        for metric in ("psnr", "ssim"):  # the CSV keeps 6 decimals
+            values = [r[metric] for r in runs]
+            assert float(rows[0][f"{metric}_ours"]) == pytest.approx(np.mean(values), abs=5e-7)
+            assert float(rows[0][f"{metric}_std"]) == pytest.approx(
+                np.std(values, ddof=1), abs=5e-7
+            )
+    bicubic = next(
+        r for r in csv.DictReader((out / "summary.csv").open()) if r["model"] == "bicubic"
+    )
+    assert bicubic["n"] == "1" and bicubic["psnr_std"] == ""
+
+
 def test_zurich_archive_is_prepared_and_its_hash_recorded(workdir):
     from repro.data.fake import make_zurich_zip  # the official layout, small
 
@@ -356,7 +413,7 @@ def test_pwcnet_alignment_without_its_weights_stops_before_any_job(workdir, weig
     cfg["burst_sr"]["models"]["dbsr_pwc"] = {"kind": "burst", "align": "pwcnet"}
     cfg["burst_sr"]["pwcnet_weights"] = weights
     (workdir / "config" / "pwc.yaml").write_text(yaml.safe_dump(cfg))
-    target = "results/quick/burst-sr/models/dbsr_pwc/model.pt"
+    target = "results/quick/burst-sr/models/dbsr_pwc/seed0/model.pt"
     proc = snakemake("--cores", "1", target, "--configfile", "config/pwc.yaml", cwd=workdir)
     assert proc.returncode != 0
     errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
@@ -505,7 +562,7 @@ def test_gpu_jobs_start_through_the_launcher(workdir):
     gpus = snakemake(
         "-n", "-p", "--cores", "1", "--config",
         "kd={resources: {digits: {gpu: 2, jobs_per_gpu: 2}}}", "burst_sr={gpus: 1}",
-        "--", cell, "results/quick/burst-sr/eval/single.json", cwd=workdir,
+        "--", cell, "results/quick/burst-sr/eval/single/seed0.json", cwd=workdir,
     )  # fmt: skip
     assert gpus.returncode == 0, gpus.stderr[-2000:]
     out = gpus.stdout

@@ -1,7 +1,9 @@
 # NTIRE 2021 burst super-resolution: stored validation bursts (track 1, synthetic), one
-# training and one evaluation job per model, the real-track evaluation on BurstSR val
-# (track 2, only when burst_sr.data.burstsr_root is set) and the scorecard. Each job's params
-# come from repro.burstsr.plan. See docs/burst-sr.md.
+# training and one evaluation job per trained model and seed (burst_sr.seeds;
+# models/<model>/seed<k>/, eval/<model>/seed<k>.json) and one evaluation per untrained
+# baseline (eval/<model>.json), the real-track evaluation on BurstSR val (track 2, only when
+# burst_sr.data.burstsr_root is set) and the scorecard. Each job's params come from
+# repro.burstsr.plan. See docs/burst-sr.md.
 from repro.burstsr import plan as bsrplan
 
 BSR = config.get("burst_sr", {})
@@ -14,6 +16,14 @@ if "burst-sr" in PAPERS:
 # Helpers (lambdas, so that the rule file holds no function definitions: snakemake --lint).
 # Regex alternation of the model names of ``kinds`` for wildcard constraints.
 bsr_constraint = lambda *kinds: "|".join(bsrplan.models(BSR, *kinds)) or NEVER
+# Regex alternation of run names (eval/<run>.json): <model>/seed<k> of a trained model,
+# <model> of an untrained baseline; ``names`` the models.
+bsr_run_constraint = lambda names: (
+    "|".join(
+        f"{n}/seed\\d+" if bsrplan.trained(BSR, n) else n for n in names
+    )
+    or NEVER
+)
 # The prepared source images: the photographs, or Zurich RAW-to-RGB prepared from its
 # archive (data.zurich) unless burst_sr.data.zurich_root points at an extracted copy.
 bsr_source_input = lambda wildcards: (
@@ -21,15 +31,15 @@ bsr_source_input = lambda wildcards: (
     if BSR.get("data", {}).get("source") == "photos"
     else [] if BSR.get("data", {}).get("zurich_root") else ["data/zurich/meta.json"]
 )
-# The trained model a model needs for evaluation (none for interpolation).
+# The trained model a run needs for evaluation (none for an untrained baseline).
 bsr_checkpoint = lambda wildcards: (
     []
-    if BSR["models"][wildcards.model]["kind"] in bsrplan.INTERPOLATION
-    else [f"{BSR_DIR}/models/{wildcards.model}/model.pt"]
+    if bsrplan.run_model(wildcards.run)[1] is None
+    else [bsrplan.model_file(BSR_DIR, *bsrplan.run_model(wildcards.run))]
 )
-# The flow network a burst model with align=flownet is trained with.
+# The flow network a burst model with align=flownet is trained with (same seed).
 bsr_flownet = lambda wildcards: (
-    [f"{BSR_DIR}/models/{BSR['models'][wildcards.model]['flownet']}/model.pt"]
+    [bsrplan.model_file(BSR_DIR, BSR["models"][wildcards.model]["flownet"], int(wildcards.seed))]
     if BSR["models"][wildcards.model].get("align") == "flownet"
     else []
 )
@@ -64,20 +74,23 @@ rule burst_sr_train:
         bsr_source_input,
         flownet=bsr_flownet,
     output:
-        model=f"{BSR_DIR}/models/{{model}}/model.pt",
-        result=f"{BSR_DIR}/models/{{model}}/result.json",
+        model=f"{BSR_DIR}/models/{{model}}/seed{{seed}}/model.pt",
+        result=f"{BSR_DIR}/models/{{model}}/seed{{seed}}/result.json",
     wildcard_constraints:
-        model=bsr_constraint("single", "flownet", "burst"),
+        model=bsr_constraint(*bsrplan.TRAINED),
+        seed=r"\d+",
     params:
         version=pkg_version("burstsr"),
-        cfg=lambda wildcards: as_json(bsrplan.train_params(BSR, wildcards.model, config["seed"])),
+        cfg=lambda wildcards: as_json(
+            bsrplan.train_params(BSR, wildcards.model, int(wildcards.seed))
+        ),
         out=lambda wildcards, output: os.path.dirname(output.model),
         flownet=lambda wildcards, input: f"--flownet {input.flownet}" if input.flownet else "",
         launch=launch_prefix(),
     log:
-        f"logs/{RUN}/burst-sr/train_{{model}}.log",
+        f"logs/{RUN}/burst-sr/train_{{model}}/seed{{seed}}.log",
     benchmark:
-        f"benchmarks/{RUN}/burst-sr/train_{{model}}.tsv"
+        f"benchmarks/{RUN}/burst-sr/train_{{model}}/seed{{seed}}.tsv"
     threads: BSR.get("threads", 1)
     resources:
         mem_mb=attempt_scaled(BSR.get("mem_mb", 4000)),
@@ -95,20 +108,22 @@ rule burst_sr_evaluate:
         val=f"{BSR_DIR}/val/meta.json",
         ckpt=bsr_checkpoint,
     output:
-        result=f"{BSR_DIR}/eval/{{model}}.json",
-        example=f"{BSR_DIR}/eval/{{model}}_example.npy",
+        result=f"{BSR_DIR}/eval/{{run}}.json",
+        example=f"{BSR_DIR}/eval/{{run}}_example.npy",
     wildcard_constraints:
-        model=bsr_constraint(*bsrplan.SCORED),
+        run=bsr_run_constraint(bsrplan.scored(BSR)),
     params:
         version=pkg_version("burstsr"),
-        cfg=lambda wildcards: as_json(bsrplan.eval_params(BSR, wildcards.model)),
+        cfg=lambda wildcards: as_json(
+            bsrplan.eval_params(BSR, *bsrplan.run_model(wildcards.run))
+        ),
         val=lambda wildcards, input: os.path.dirname(input.val),
         ckpt=lambda wildcards, input: f"--checkpoint {input.ckpt}" if input.ckpt else "",
         launch=launch_prefix(single=True),
     log:
-        f"logs/{RUN}/burst-sr/evaluate_{{model}}.log",
+        f"logs/{RUN}/burst-sr/evaluate_{{run}}.log",
     benchmark:
-        f"benchmarks/{RUN}/burst-sr/evaluate_{{model}}.tsv"
+        f"benchmarks/{RUN}/burst-sr/evaluate_{{run}}.tsv"
     threads: BSR.get("threads", 1)
     resources:
         mem_mb=BSR.get("mem_mb", 4000),
@@ -126,19 +141,21 @@ rule burst_sr_evaluate_real:
     input:
         ckpt=bsr_checkpoint,
     output:
-        result=f"{BSR_DIR}/real/{{model}}.json",
+        result=f"{BSR_DIR}/real/{{run}}.json",
     wildcard_constraints:
-        model="|".join(bsrplan.real_models(BSR)) or NEVER,
+        run=bsr_run_constraint(bsrplan.real_models(BSR)),
     params:
         version=pkg_version("burstsr"),
-        cfg=lambda wildcards: as_json(bsrplan.real_params(BSR, wildcards.model)),
+        cfg=lambda wildcards: as_json(
+            bsrplan.real_params(BSR, *bsrplan.run_model(wildcards.run))
+        ),
         root=BSR_REAL_ROOT,
         ckpt=lambda wildcards, input: f"--checkpoint {input.ckpt}" if input.ckpt else "",
         launch=launch_prefix(single=True),
     log:
-        f"logs/{RUN}/burst-sr/evaluate_real_{{model}}.log",
+        f"logs/{RUN}/burst-sr/evaluate_real_{{run}}.log",
     benchmark:
-        f"benchmarks/{RUN}/burst-sr/evaluate_real_{{model}}.tsv"
+        f"benchmarks/{RUN}/burst-sr/evaluate_real_{{run}}.tsv"
     threads: BSR.get("threads", 1)
     resources:
         mem_mb=BSR.get("mem_mb", 4000),
@@ -154,9 +171,9 @@ rule burst_sr_evaluate_real:
 rule burst_sr_summary:
     input:
         val=f"{BSR_DIR}/val/meta.json",
-        results=expand(f"{BSR_DIR}/eval/{{model}}.json", model=bsrplan.scored(BSR)),
-        examples=expand(f"{BSR_DIR}/eval/{{model}}_example.npy", model=bsrplan.scored(BSR)),
-        real=expand(f"{BSR_DIR}/real/{{model}}.json", model=bsrplan.real_models(BSR)),
+        results=expand(f"{BSR_DIR}/eval/{{run}}.json", run=bsrplan.eval_runs(BSR)),
+        examples=expand(f"{BSR_DIR}/eval/{{run}}_example.npy", run=bsrplan.eval_runs(BSR)),
+        real=expand(f"{BSR_DIR}/real/{{run}}.json", run=bsrplan.real_runs(BSR)),
         reported=REPORTED / "burst-sr.yaml",
     output:
         csv=f"{BSR_DIR}/summary.csv",

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+import yaml
 
 from repro.burstsr import aligned, cli, evaluate, metrics, models, plan, summary
 from repro.core import ReproError
@@ -163,18 +164,23 @@ def test_ground_truth_flow_models_are_refused_and_summary_rows(tmp_path):
     real = {"model": "bicubic", "psnr": 45.0, "ssim": 0.97, "lpips": None, "bursts": 882,
             "seconds_per_burst": 0.1, "lpips_note": "not computed on the real track"}  # fmt: skip
     syn = {**real, "psnr": 30.0, "lpips_note": None, "bursts": 300}
-    summ = plan.summary_params(params(), "quick")
+    with_real = {**params(), "data": {"burstsr_root": "R"}}
+    summ = plan.summary_params(with_real, "quick")
     rows = score_rows(*summary.scorecard(summ, [syn], [real]), REPORTED)
     ours = [r for r in rows if r["model"] == "bicubic"]
     assert [(r["track"], r["psnr_ours"], r["psnr_reported"], r["test_n"]) for r in ours] == [
         ("synthetic", 30.0, 33.0, 300),
         ("real", 45.0, 42.55, 882),
     ]
-    assert all(r["model"] == "bicubic" for r in rows)  # both reported rows are matched
-    rows = score_rows(*summary.scorecard(summ, [syn], []), REPORTED)  # real track not run
-    assert [(r["track"], r["model"], r["psnr_ours"]) for r in rows if r["track"] == "real"] == [
-        ("real", None, None)
-    ]
+    assert all(r["model"] for r in rows)  # both reported rows are matched by our cells
+    # real track not run: its row stays, empty, with the reason
+    summ = plan.summary_params(params(), "quick")
+    rows = score_rows(*summary.scorecard(summ, [syn], []), REPORTED)
+    assert [
+        (r["model"], r["psnr_ours"], r["psnr_reported"], r["planned"], r["note"])
+        for r in rows
+        if r["track"] == "real"
+    ] == [("bicubic", None, 42.55, False, plan.REAL_NOT_PLANNED)]
 
 
 def _dry_run(tmp_path, root):
@@ -198,10 +204,15 @@ def test_dry_run_plans_real_track_jobs_only_with_a_root(tmp_path, fake_exifread)
     out = _dry_run(tmp_path, str(tmp_path / "bsr"))
     planned = {line.split()[0]: int(line.split()[1]) for line in out.splitlines()
                if line.startswith("burst_sr_")}  # fmt: skip
-    assert planned["burst_sr_evaluate_real"] == 4  # bicubic, bilinear, single, dbsr_flownet
-    for model in ("bicubic", "bilinear", "single", "dbsr_flownet"):
+    seeds = yaml.safe_load((REPO / "config" / "paper.yaml").read_text())["burst_sr"]["seeds"]
+    # bicubic, bilinear once; single, dbsr_flownet once per seed
+    assert planned["burst_sr_evaluate_real"] == 2 + 2 * len(seeds)
+    for model in ("bicubic", "bilinear"):
         assert f"results/paper/burst-sr/real/{model}.json" in out
-    assert "real/dbsr_gtflow.json" not in out
+    for model in ("single", "dbsr_flownet"):
+        for seed in seeds:
+            assert f"results/paper/burst-sr/real/{model}/seed{seed}.json" in out
+    assert "real/dbsr_gtflow" not in out
     assert "burst_sr_evaluate_real" not in _dry_run(tmp_path, None)
 
 

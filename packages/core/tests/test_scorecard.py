@@ -156,3 +156,12 @@ def test_qualitative_claims_say_whether_ours_agree():
     }
     md = to_markdown(table, score_rows(table, ours, reported))
     assert "| a | yes | yes | agrees | 1 | abstract |" in md
+
+
+def test_a_cell_on_other_data_shows_both_numbers_but_no_difference():
+    cells = [{**TABLE.cells[0], "comparable": False, "note": "not comparable: other data"}]
+    table = Table(TABLE.title, TABLE.keys, TABLE.metrics, cells)
+    (row,) = score_rows(table, OURS, REPORTED)
+    assert row["top1_reported"] == 73.33 and abs(row["top1_ours"] - 74.16666666666667) < 1e-12
+    assert row["top1_diff"] is None and row["note"] == "not comparable: other data"
+    assert "difference" not in to_markdown(table, [row])

@@ -91,6 +91,7 @@ def evaluate(
     k_total = len(psnr_all)
     result = {
         "model": name,
+        "seed": params.get("seed"),  # the training run's (None: an untrained baseline)
         "kind": spec["kind"],
         "align": spec.get("align"),
         "bursts": k_total,
@@ -117,7 +118,8 @@ def evaluate(
             )
         with atomic_open(example_out, "wb") as fh:
             np.save(fh, example.astype(np.float32))
-    print(f"{name}: PSNR {result['psnr']:.2f} dB, SSIM {result['ssim']:.4f} on {k_total} bursts")
+    run = name if params.get("seed") is None else f"{name} seed {params['seed']}"
+    print(f"{run}: PSNR {result['psnr']:.2f} dB, SSIM {result['ssim']:.4f} on {k_total} bursts")
     return result
 
 
@@ -190,6 +192,7 @@ def evaluate_real(
         ssim_all.append(s)
     result = {
         "model": name,
+        "seed": params.get("seed"),
         "kind": spec["kind"],
         "align": spec.get("align"),
         "track": "real",

@@ -13,6 +13,8 @@ from typing import Any
 #: Model kinds: interpolation baselines (no training), learned ones, and the flow network.
 INTERPOLATION = ("bicubic", "bilinear")
 SCORED = ("bicubic", "bilinear", "single", "burst")
+#: Trained kinds: one folder per seed, ``models/<model>/seed<k>/``.
+TRAINED = ("single", "flownet", "burst")
 #: Config keys of a model that only label it in the summary (never rerun a job).
 LABELS = ("reported_as", "evaluate")
 
@@ -27,16 +29,76 @@ def scored(section: Mapping[str, Any]) -> list[str]:
     return [n for n in models(section, *SCORED) if section["models"][n].get("evaluate", True)]
 
 
+def seeds(section: Mapping[str, Any]) -> list[int]:
+    """The seeds every trained model is trained (and scored) with (``burst_sr.seeds``)."""
+    return [int(k) for k in section.get("seeds", [0])]
+
+
+def trained(section: Mapping[str, Any], model: str) -> bool:
+    """Whether ``model`` is trained (a folder per seed) rather than an untrained baseline."""
+    return section["models"][model]["kind"] in TRAINED
+
+
+def model_dir(results: str, model: str, seed: int) -> str:
+    """A trained model's folder: ``<results>/models/<model>/seed<k>``."""
+    return f"{results}/models/{model}/seed{seed}"
+
+
+def model_file(results: str, model: str, seed: int) -> str:
+    """A trained model's weights: ``<results>/models/<model>/seed<k>/model.pt``."""
+    return f"{model_dir(results, model, seed)}/model.pt"
+
+
+def _runs(section: Mapping[str, Any], names: list[str]) -> list[str]:
+    return [
+        f"{n}/seed{k}" if trained(section, n) else n
+        for n in names
+        for k in (seeds(section) if trained(section, n) else [None])
+    ]
+
+
+def eval_runs(section: Mapping[str, Any]) -> list[str]:
+    """The scored runs as result names under ``eval/``: ``<model>/seed<k>`` for each trained
+    model and seed, ``<model>`` for an untrained baseline (scored once)."""
+    return _runs(section, scored(section))
+
+
+def real_runs(section: Mapping[str, Any]) -> list[str]:
+    """The same for the real track (``real/``)."""
+    return _runs(section, real_models(section))
+
+
+def run_model(run: str) -> tuple[str, int | None]:
+    """(model, seed) of a run name (:func:`eval_runs`); seed None for a baseline."""
+    model, sep, seed = run.rpartition("/seed")
+    return (model, int(seed)) if sep and seed.isdigit() else (run, None)
+
+
 def real_track_ok(spec: Mapping[str, Any]) -> bool:
     """Whether a model can run on real bursts (no ground-truth flow exists there)."""
     return spec["kind"] != "burst" or spec.get("align") != "gt"
 
 
+def real_capable(section: Mapping[str, Any]) -> list[str]:
+    """Scored models that can run on BurstSR val (whether or not its bursts are set)."""
+    return [n for n in scored(section) if real_track_ok(section["models"][n])]
+
+
+def real_planned(section: Mapping[str, Any]) -> bool:
+    """Whether the real track runs: the user has set ``data.burstsr_root``."""
+    return bool(section.get("data", {}).get("burstsr_root"))
+
+
+#: Why a real-track row is empty when the track is not planned (the scorecard's note).
+REAL_NOT_PLANNED = (
+    "not run: burst_sr.data.burstsr_root unset (the BurstSR val bursts are the user's "
+    "download; see docs/burst-sr.md)"
+)
+
+
 def real_models(section: Mapping[str, Any]) -> list[str]:
     """Scored models evaluated on BurstSR val (none unless ``data.burstsr_root`` is set)."""
-    if not section.get("data", {}).get("burstsr_root"):
-        return []
-    return [n for n in scored(section) if real_track_ok(section["models"][n])]
+    return real_capable(section) if real_planned(section) else []
 
 
 def _spec(section: Mapping[str, Any], model: str) -> dict[str, Any]:
@@ -82,10 +144,16 @@ def train_params(section: Mapping[str, Any], model: str, seed: int) -> dict[str,
     return params
 
 
-def eval_params(section: Mapping[str, Any], model: str) -> dict[str, Any]:
-    """Scoring one model on the stored validation bursts."""
+def _seeded(seed: int | None) -> dict[str, Any]:
+    return {} if seed is None else {"seed": seed}
+
+
+def eval_params(section: Mapping[str, Any], model: str, seed: int | None = None) -> dict[str, Any]:
+    """Scoring one model (a trained one: its run of ``seed``) on the stored validation
+    bursts."""
     return {
         "model": model,
+        **_seeded(seed),
         "spec": _spec(section, model),
         "eval": section["eval"],
         "device": section.get("device", "cpu"),
@@ -93,10 +161,11 @@ def eval_params(section: Mapping[str, Any], model: str) -> dict[str, Any]:
     }
 
 
-def real_params(section: Mapping[str, Any], model: str) -> dict[str, Any]:
+def real_params(section: Mapping[str, Any], model: str, seed: int | None = None) -> dict[str, Any]:
     """Scoring one model on BurstSR val (AlignedPSNR's flow network included)."""
     return {
         "model": model,
+        **_seeded(seed),
         "spec": _spec(section, model),
         "eval": section["eval"],
         "device": section.get("device", "cpu"),
@@ -126,6 +195,8 @@ def summary_params(section: Mapping[str, Any], run: str) -> dict[str, Any]:
             }
             for n in scored(section)
         },
+        "seeds": seeds(section),
+        "real_track": {"models": real_capable(section), "planned": real_planned(section)},
         "eval": {k: section["eval"][k] for k in ("boundary_ignore", "example_index")},
         "source": section.get("data", {}).get("source", "photos"),
     }

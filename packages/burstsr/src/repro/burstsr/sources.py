@@ -39,6 +39,8 @@ def read_rgb(path: str | os.PathLike[str]) -> np.ndarray:
 class PhotoSource:
     """In-memory photographs (``repro.data.photos``) for the quick run."""
 
+    kind = "photos"
+
     def __init__(self, photos_dir: str | os.PathLike[str], names: list[str]) -> None:
         from repro.data.photos import load_photos
 
@@ -71,6 +73,7 @@ class ZurichSource:
         if check_count and len(ids) != ZURICH_COUNTS[split]:
             raise ReproError(f"{folder}: {len(ids)} images, expected {ZURICH_COUNTS[split]}")
         self.folder, self.ids = folder, ids
+        self.kind = f"zurich-{split}"  # what the stored bursts record (meta.json source_kind)
 
     def __len__(self) -> int:
         return len(self.ids)

@@ -107,6 +107,7 @@ def make_val(
         "format_version": 1,
         "value_scale": SCALE,
         "source": getattr(source, "names", str(type(source).__name__)),
+        "source_kind": getattr(source, "kind", None),  # photos, zurich-test, ...
     }
     write_json(out / "meta.json", meta)
     return meta

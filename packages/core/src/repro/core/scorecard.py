@@ -6,6 +6,8 @@ e.g. dataset, teacher, student, variant) and its metrics with the precision the 
 Our results (one dict per run: key values and metric values) are matched to a cell when every
 key is equal; several runs of a cell (seeds) give the mean, the sample standard deviation and
 ``n``. Reported rows (key values, metric values and their ``source``) are matched the same way.
+A cell declared with ``comparable: false`` (ours measured on other data than the published
+number) shows both numbers but no difference; its ``note`` should say why.
 A cell we did not run keeps its ours-columns empty (``—`` in Markdown), and a reported number
 is never shown without its source.
 """
@@ -121,7 +123,7 @@ def score_rows(
     matching runs), ``<m>_std`` (sample std, n > 1), ``<m>_diff`` (ours - reported); then
     ``n`` (runs), ``test_n`` (test-set size), ``source``, ``note`` and ``planned`` (false for a
     published row we do not run: listed by ``include_reported``, or a cell declared with
-    ``planned: false``)."""
+    ``planned: false``). A cell declared with ``comparable: false`` gets no difference."""
     match = table.match_keys
     cells = [dict(c) for c in table.cells]
     planned = len(cells)
@@ -139,6 +141,8 @@ def score_rows(
         for metric in table.metrics:
             if metric.text:
                 row.update(_text_cells(metric.name, runs, rep))
+                if not cell.get("comparable", True):
+                    row[f"{metric.name}_diff"] = None
                 continue
             values = [v for r in runs if (v := _number(r.get(metric.name))) is not None]
             mean = statistics.fmean(values) if values else None
@@ -147,7 +151,9 @@ def score_rows(
             row[f"{metric.name}_ours"] = mean
             row[f"{metric.name}_std"] = statistics.stdev(values) if len(values) > 1 else None
             row[f"{metric.name}_diff"] = (
-                mean - published if mean is not None and published is not None else None
+                mean - published
+                if mean is not None and published is not None and cell.get("comparable", True)
+                else None
             )
         for extra in table.extras:
             values = [v for r in runs if (v := _number(r.get(extra.name))) is not None]
