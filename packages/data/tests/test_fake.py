@@ -171,7 +171,7 @@ def test_tinyimagenet_has_200_classes_and_greyscale_jpegs(fake, tmp_path):
 
     archive = fake["tinyimagenet"]["archive"]
     verify_tinyimagenet(archive, check_counts=False)
-    with pytest.raises(ReproError, match="200 classes x 2 train images and 200 val images"):
+    with pytest.raises(ReproError, match="200 classes x 1 train images and 200 val images"):
         verify_tinyimagenet(archive)  # hence check_counts: false in the overlay
     with zipfile.ZipFile(archive) as zf:
         greys = [n for n in zf.namelist() if n.endswith(".JPEG")
@@ -180,7 +180,7 @@ def test_tinyimagenet_has_200_classes_and_greyscale_jpegs(fake, tmp_path):
     meta = prepare_tinyimagenet(tmp_path / "t", archive)
     assert len(meta["classes"]) == 200
     x, y = load_split(tmp_path / "t", "train")
-    assert x.shape == (400, 64, 64, 3) and np.bincount(y).tolist() == [2] * 200
+    assert x.shape == (200, 64, 64, 3) and np.bincount(y).tolist() == [1] * 200
     _, yt = load_split(tmp_path / "t", "test")
     assert np.bincount(yt).tolist() == [1] * 200
 

@@ -27,7 +27,7 @@ def test_coco_split_file_and_images_load(written):
     train = data.load_karpathy(split_file, root, data.TRAIN_SPLITS["coco"])
     test = data.load_karpathy(split_file, root, ["test"])
     assert len(train) == 8 and len(train.captions) == 40  # train + restval: 5 captions each
-    assert len(test) == 25 and len(test.captions) == 125  # exactly 5 captions each
+    assert len(test) == 10 and len(test.captions) == 50  # exactly 5 captions each
     # the 6- and 7-caption images keep their first five captions, in file order
     rich = [e for e in entries if e["split"] == "test" and len(e["sentences"]) > 5]
     assert len(rich) == 2
@@ -50,7 +50,7 @@ def test_flickr30k_split_file_and_images_load(written):
     assert not any("filepath" in e or "cocoid" in e for e in entries)
     train = data.load_karpathy(split_file, root, data.TRAIN_SPLITS["f30k"])
     test = data.load_karpathy(split_file, root, ["test"])
-    assert (len(train), len(test), len(test.captions)) == (8, 25, 125)
+    assert (len(train), len(test), len(test.captions)) == (8, 10, 50)
     assert all(p.is_file() and p.stem.isdigit() for p in train.paths + test.paths)
     assert data.read_image(train.paths[0]).shape == (3, 24, 24)
 
@@ -62,7 +62,7 @@ def test_coco_test_split_forms_five_folds_but_not_the_papers_sizes(written):
     sims = torch.eye(len(test)).repeat_interleave(5, dim=1)  # each image's own captions score 1
     folds = evaluate.retrieval_metrics(sims, folds=5)
     assert folds["i2t_r1"] == 100.0 and folds["t2i_r1"] == 100.0
-    with pytest.raises(ReproError, match="needs 5000 test images, got 25"):
+    with pytest.raises(ReproError, match="needs 5000 test images, got 10"):
         evaluate.protocol_metrics(sims, "coco_1k")  # the protocols fix the paper's sizes
 
 

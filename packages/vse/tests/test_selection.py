@@ -178,7 +178,7 @@ EXTRA = {  # Flickr30K images that Karpathy's file lacks: their raw captions, ha
 
 @pytest.fixture
 def flickr(tmp_path):
-    """The fake dataset_flickr30k.json (Karpathy's format and splits: 8 train, 5 val, 25
+    """The fake dataset_flickr30k.json (Karpathy's format and splits: 8 train, 5 val, 10
     test), Flickr30K's caption file for its images and three more (one with 6 captions), and
     those three images beside the others."""
     split_file = fake.write_f30k(tmp_path)
@@ -204,15 +204,15 @@ def test_flickr_extend_adds_the_images_karpathys_file_lacks(flickr, tmp_path, ca
     printed = capsys.readouterr().out.strip()
     assert printed.startswith(f"{out}: ") and printed.endswith(" images")
     counts = printed.removeprefix(f"{out}: ").removesuffix(" images").split(", ")
-    assert sorted(counts) == ["restval 3", "test 25", "train 8", "val 5"]
+    assert sorted(counts) == ["restval 3", "test 10", "train 8", "val 5"]
     extended = json.loads(out.read_text())
-    assert extended["dataset"] == "flickr30k" and extended["images"][:38] == entries
-    added = extended["images"][38:]
+    assert extended["dataset"] == "flickr30k" and extended["images"][:23] == entries
+    added = extended["images"][23:]
     assert [e["filename"] for e in added] == list(EXTRA)
     assert [e["split"] for e in added] == ["restval"] * 3
-    assert [e["imgid"] for e in added] == [38, 39, 40]
+    assert [e["imgid"] for e in added] == [23, 24, 25]
     assert [e["sentids"] for e in added] == [
-        list(range(190 + 5 * i, 195 + 5 * i)) for i in range(3)
+        list(range(115 + 5 * i, 120 + 5 * i)) for i in range(3)
     ]
     for e in added:
         want = EXTRA[e["filename"]][:5]
@@ -225,7 +225,7 @@ def test_train_splits_change_the_flickr_training_images(flickr, tmp_path):
     split_file, captions, images, entries = flickr
     karpathy_train = [e["filename"] for e in entries if e["split"] == "train"]
     extended = extend_flickr_split(split_file, captions, tmp_path / "all.json")
-    assert extended == {"train": 8, "val": 5, "test": 25, "restval": 3}
+    assert extended == {"train": 8, "val": 5, "test": 10, "restval": 3}
 
     def names(file, choice):
         return [p.name for p in load_train(file, images, "f30k", choice).paths]

@@ -404,7 +404,7 @@ def write_fakes(out: Path) -> dict[str, Any]:
     cifar = out / "cifar-100-python.tar.gz"
     make_cifar100_archive(cifar, n_train=200, n_test=100)  # 2 train + 1 test per class
     tiny = out / "tiny-imagenet-200.zip"
-    make_tinyimagenet_zip(tiny, 200, per_class=2, n_val=200, n_test=2)
+    make_tinyimagenet_zip(tiny, 200, per_class=1, n_val=200, n_test=2)
     zurich = out / "Zurich-RAW-to-DSLR-Dataset.zip"
     make_zurich_zip(zurich, n_train=6, n_test=4)
     make_imagenet(out / "imagenet", classes=1000, per_class=1, head=10, head_per_class=4)

@@ -11,9 +11,9 @@ Both in their official on-disk formats, at toy size (24 x 24 JPEGs):
 - ``f30k/flickr30k-images/<id>.jpg`` (the image root) with ``f30k/dataset_flickr30k.json``
   (the same keys without ``filepath`` and ``cocoid``; ``"dataset": "flickr30k"``).
 
-Sizes (:data:`COCO_SPLITS`, :data:`F30K_SPLITS`): the test splits hold 25 images each, not
+Sizes (:data:`COCO_SPLITS`, :data:`F30K_SPLITS`): the test splits hold 10 images each, not
 the 5,000 and 1,000 that the protocols ``coco_1k``/``coco_5k``/``f30k_1k``
-(:data:`repro.vse.evaluate.PROTOCOLS`) require; COCO's 25 split into 5 folds of 5.
+(:data:`repro.vse.evaluate.PROTOCOLS`) require; COCO's 10 split into 5 folds of 2.
 """
 
 from __future__ import annotations
@@ -28,8 +28,8 @@ from repro.core.atomic import atomic_path, write_json
 
 #: 8 training images per dataset: one batch of config/smoke.yaml, since the last stage
 #: fine-tunes ResNet-152, the smoke run's costliest step on CPU.
-COCO_SPLITS = {"train": 6, "restval": 2, "val": 5, "test": 25}
-F30K_SPLITS = {"train": 8, "val": 5, "test": 25}  # one test size: mhsan.test_images
+COCO_SPLITS = {"train": 6, "restval": 2, "val": 5, "test": 10}
+F30K_SPLITS = {"train": 8, "val": 5, "test": 10}  # one test size: mhsan.test_images
 IMAGE_SIZE = 24
 #: (split, index within the split) of the COCO images with 6 or 7 captions.
 EXTRA_CAPTIONS = {("test", 0): 6, ("test", 7): 7, ("train", 3): 6}
@@ -117,7 +117,7 @@ def write_f30k(root: str | Path, seed: int = 1) -> Path:
 
 def write_fakes(out: Path) -> dict[str, Any]:
     """COCO and Flickr30K under ``out``; the overlay naming both (``mhsan.datasets``). Both
-    test splits have 25 images, so one ``mhsan.test_images: 25`` (config/smoke.yaml) sizes
+    test splits have 10 images, so one ``mhsan.test_images: 10`` (config/smoke.yaml) sizes
     every protocol. The ResNet-152 backbone file (``mhsan.train.model.backbone_weights``)
     comes from ``repro.distill.fake``, the one writer of torchvision weight files."""
     out = Path(out)
