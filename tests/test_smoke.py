@@ -207,3 +207,17 @@ def test_the_coverage_check_notices_a_model_or_dataset_mhsan_left_out():
     cfg = smoke.merge(full, overlay)
     del cfg["mhsan"]["datasets"]["f30k"]  # a paper dataset not run at all
     assert ("f30k", "f30k_1k") in coverage(full)["mhsan tables"] - coverage(cfg)["mhsan tables"]
+
+
+def test_the_fakes_fit_the_smoke_config():
+    """Fakes whose shape the run checks against the config (regression: the fMRI BIDS events
+    named 40 sources per condition after the smoke overlay went to 2 per class)."""
+    from repro.fmri import fake as fmri_fake
+    from repro.vse import fake as vse_fake
+
+    config = _smoke_script().smoke_config()
+    stimuli = config["fmri_adv"]["stimuli"]
+    assert list(fmri_fake.CLASSES) == stimuli["classes"]
+    assert stimuli["per_class"] == fmri_fake.PER_CLASS
+    tests = {vse_fake.COCO_SPLITS["test"], vse_fake.F30K_SPLITS["test"]}
+    assert tests == {config["mhsan"]["test_images"]}

@@ -1,5 +1,5 @@
 """The fake BIDS dataset (``repro.fmri.fake``) passes the package's own reader and validator
-with the stimulus ids the paper run makes."""
+with the stimulus ids the smoke run makes."""
 
 import json
 from importlib.metadata import entry_points
@@ -12,8 +12,8 @@ from repro.fmri import bids, fake
 from repro.fmri.params import BidsParams, StimulusParams
 from repro.fmri.stimuli import ArrayPool, select_sources, stimulus_id
 
-# The paper run's stimuli: fmri_adv.stimuli (classes 0-9, 4 per class), 3 versions each.
-PAPER_IDS = [stimulus_id(c, k) for c in ("clean", "white", "black") for k in range(40)]
+# The smoke run's stimuli: fmri_adv.stimuli (classes 0-9, 2 per class), 3 versions each.
+PAPER_IDS = [stimulus_id(c, k) for c in ("clean", "white", "black") for k in range(20)]
 
 
 @pytest.fixture(scope="module")
@@ -24,14 +24,16 @@ def written(tmp_path_factory):
 
 def test_the_paper_runs_sources_are_the_fakes():
     # ImageNet fake: val rows in class order, classes 0-9 with 4 images each (other classes
-    # none); the paper's selection then draws every one of them, in order.
+    # none); the smoke's selection draws 2 of each class's 4, so 20 sources, numbered as the
+    # fake's ids are
     pool = ArrayPool(np.zeros((40, 1, 1, 1), np.uint8), np.repeat(np.arange(10), 4))
-    params = StimulusParams(split="val", per_class=4, classes=list(range(10)),
+    params = StimulusParams(split="val", per_class=2, classes=list(range(10)),
                             require_correct=False)  # fmt: skip
-    assert select_sources(pool, None, None, params).tolist() == list(range(40))
+    chosen = select_sources(pool, None, None, params)
+    assert np.bincount(pool.labels[chosen]).tolist() == [2] * 10
     stim = fake.paper_stimuli()
     assert stim.ids == PAPER_IDS
-    assert stim.column("source").tolist() == list(range(40)) * 3
+    assert stim.column("class").tolist() == np.repeat(np.arange(10), 2).tolist() * 3
 
 
 @pytest.mark.slow  # the simulator imports nilearn (about 5 s), then writes in about 3 s

@@ -1,13 +1,15 @@
-"""A fake user BIDS dataset for a smoke run of the paper config (``repro-data fake``).
+"""A fake user BIDS dataset for the smoke run of the paper config (``repro-data fake``).
 
 Written by the package's own simulator (:func:`repro.fmri.simulate.simulate_bids`) on a
-stimulus set shaped as the paper run's: ImageNet val, classes 0-9 (``fmri_adv.stimuli.classes``),
-4 sources per class (``per_class``), clean / white / black versions, so 120 stimulus ids
-``clean-000`` ... ``black-039`` (:func:`repro.fmri.stimuli.stimulus_id`). The analysis checks
+stimulus set shaped as the smoke run's: ImageNet val, classes 0-9 (``fmri_adv.stimuli.classes``
+of config/paper.yaml), 2 sources per class (``per_class`` of config/smoke.yaml; the paper's 4
+would make 40), clean / white / black versions, so 60 stimulus ids ``clean-000`` ...
+``black-019`` (:func:`repro.fmri.stimuli.stimulus_id`; tests/test_smoke.py holds these
+constants to the configs). The analysis checks
 every ``trial_type`` against the ids of the stimuli it made, and those ids depend only on the
 number of sources (``k`` numbers them in class order), not on which images were drawn: so this
 dataset fits the stimuli the paper run makes from the ImageNet fake (1000 wnid folders, classes
-0-9 with 4 val images each, which are then all drawn: sources ``4c .. 4c+3`` of class ``c``).
+0-9 with 4 val images each, of which the seed draws 2 per class).
 
 The pictures themselves are not needed for BIDS files (only the simulated early ROI uses
 pixels): random 8 x 8 RGB stand-ins. Size: 2 subjects x 2 runs (the simulator's defaults
@@ -27,13 +29,13 @@ from repro.fmri.simulate import simulate_bids
 from repro.fmri.stimuli import CONDITIONS, StimulusSet, stimulus_id
 
 CLASSES = tuple(range(10))  # config/paper.yaml fmri_adv.stimuli.classes
-PER_CLASS = 4  # fmri_adv.stimuli.per_class
+PER_CLASS = 2  # config/smoke.yaml fmri_adv.stimuli.per_class
 NUM_CLASSES = 1000  # ImageNet
 SUBJECTS, RUNS = 2, 2
 
 
 def paper_stimuli(seed: int = 0) -> StimulusSet:
-    """A stand-in for the paper run's stimulus set: its ids, conditions, classes and sources."""
+    """A stand-in for the smoke run's stimulus set: its ids, conditions, classes and sources."""
     rng = np.random.default_rng(seed)
     n = len(CLASSES) * PER_CLASS
     sources = [4 * c + j for c in CLASSES for j in range(PER_CLASS)]
