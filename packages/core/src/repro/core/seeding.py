@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import random
-import sys
 
 import numpy as np
 
@@ -25,19 +24,7 @@ def seed_everything(seed: int, deterministic: bool = True) -> None:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
         torch.backends.cudnn.deterministic = True
         torch.backends.cudnn.benchmark = False
-        _deterministic_algorithms(torch)
-
-
-def _deterministic_algorithms(torch) -> None:
-    """``torch.use_deterministic_algorithms(True, warn_only=True)`` without its import of
-    ``torch._inductor.config``, which loads ``torch._dynamo`` (about 5 s of every training
-    job on a CPU core, torch 2.14): the kernels' switch is set directly, and inductor's
-    ``deterministic`` flag too when inductor is already loaded (nothing here compiles; a later
-    import of inductor would keep its default)."""
-    torch._C._set_deterministic_algorithms(True, warn_only=True)
-    inductor = sys.modules.get("torch._inductor.config")
-    if inductor is not None:
-        inductor.deterministic = True
+        torch.use_deterministic_algorithms(True, warn_only=True)
 
 
 def generator(seed: int, device: str = "cpu"):
