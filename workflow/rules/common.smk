@@ -6,7 +6,11 @@ from pathlib import Path
 
 from repro.core import ReproError
 from repro.core import launch as launcher
-from repro.core.config import deep_update, typed_overrides, validate_config
+from repro.core.config import deep_update, load_schema, typed_overrides, validate_config
+from repro.core.papers import registry, schema_sections
+
+#: The registered papers (entry-point group repro.papers): name -> plan (repro.core.papers).
+PAPER_PLANS = registry()
 
 # Files the config came from (the quick default, or the --configfile files) and --config.
 _CONFIG_FILES = [str(f) for f in (workflow.overwrite_configfiles or workflow.configfiles)]
@@ -18,7 +22,13 @@ OVERRIDES = typed_overrides(workflow.config_settings.config)
 deep_update(config, OVERRIDES)
 try:
     validate_config(
-        config, Path(workflow.basedir) / "workflow/schemas/config.schema.yaml", _CONFIG_SOURCE
+        config,
+        load_schema(
+            Path(workflow.basedir) / "workflow/schemas/config.schema.yaml",
+            sections=schema_sections(PAPER_PLANS),
+            papers=PAPER_PLANS,
+        ),
+        _CONFIG_SOURCE,
     )
 except ReproError as _err:
     sys.exit(f"error: {_err}")
@@ -27,8 +37,10 @@ RUN = config["run"]
 RESULTS = f"results/{RUN}"
 PAPERS = config["papers"]
 NEVER = "(?!x)x"  # a wildcard constraint that matches nothing
-# Each paper's rule file appends its final outputs (summary tables, figures) here.
-PAPER_TARGETS = []
+#: The plans of the papers this run reproduces.
+RUN_PLANS = {name: PAPER_PLANS[name] for name in PAPERS if name in PAPER_PLANS}
+#: The papers' final outputs (summary tables, figures): the default target.
+PAPER_TARGETS = [t for plan in RUN_PLANS.values() for t in plan.targets(config, RESULTS)]
 #: Reported (published) numbers, one file per paper; read only by its scorecard job.
 REPORTED = Path(workflow.basedir) / "config" / "reported"
 
@@ -91,6 +103,7 @@ def preflight_problems(planned):
 
     if planned is None:
         names = set(config["datasets"]).union(*(f() for f in DATASETS_NEEDED))
+        names = names.union(*(plan.datasets(config) for plan in RUN_PLANS.values()))
     else:
         names = {wc["dataset"] for rule, wc in planned if rule == "fetch_archive"}
         names |= {"imagenet" for rule, _ in planned if rule == "index_imagenet"}
@@ -98,6 +111,8 @@ def preflight_problems(planned):
     problems = check(config["data"], sorted(names), Path("data"))
     for extra in PREFLIGHT_CHECKS:
         problems += extra(planned)
+    for plan in RUN_PLANS.values():
+        problems += plan.preflight(config, planned)
     return list(dict.fromkeys(problems))  # two papers may need the same missing file
 
 
@@ -124,6 +139,30 @@ def attempt_scaled(value):
 def stop_on(problems):
     if problems:
         sys.exit("\n".join(f"error: {p}" for p in problems))
+
+
+def step_threads(paper, step):
+    """The threads of one of a paper's steps (its plan's ``resources``)."""
+    return PAPER_PLANS[paper].resources(config, step).get("threads", 1)
+
+
+def step_resources(paper, step, retry=False):
+    """The resources of one of a paper's steps (its plan's ``resources``, without threads);
+    ``retry``: mem_mb and runtime grow with the attempt (attempt_scaled)."""
+    res = {k: v for k, v in PAPER_PLANS[paper].resources(config, step).items() if k != "threads"}
+    if retry:
+        res.update({k: attempt_scaled(res[k]) for k in ("mem_mb", "runtime") if k in res})
+    return res
+
+
+# Config problems of the papers this run reproduces stop it at start-up (one line each).
+stop_on(
+    list(
+        dict.fromkeys(
+            f"{_CONFIG_SOURCE}: {p}" for plan in RUN_PLANS.values() for p in plan.check(config)
+        )
+    )
+)
 
 
 def all_targets(wildcards):

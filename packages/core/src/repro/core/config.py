@@ -77,18 +77,30 @@ def load_run_config(
     return validate_config(config, schema_path, source)
 
 
-def load_schema(path: str | os.PathLike[str]) -> dict[str, Any]:
+def load_schema(
+    path: str | os.PathLike[str],
+    sections: Mapping[str, str] | None = None,
+    papers: Iterable[str] | None = None,
+) -> dict[str, Any]:
     """Read a JSON schema written as YAML or JSON, inlining ``$ref``s to sibling files.
 
     A property written ``{$ref: burst_sr.schema.yaml}`` is replaced by that file's schema,
-    so each paper keeps its config section's schema in a file of its own.
+    so each paper keeps its config section's schema in a file of its own. ``sections``
+    (section -> schema file) adds such properties, and ``papers`` the allowed names of the
+    top-level ``papers`` list: both come from the paper registry (``repro.core.papers``).
     """
     import yaml
 
     path = Path(path)
     text = path.read_text(encoding="utf-8")
     schema = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
-    for name, sub in schema.get("properties", {}).items():
+    props = schema.setdefault("properties", {})
+    for section, ref in (sections or {}).items():
+        props[section] = {"$ref": ref}
+    if papers is not None:
+        items = props["papers"].setdefault("items", {})
+        items["enum"] = list(dict.fromkeys([*items.get("enum", []), *papers]))
+    for name, sub in props.items():
         ref = sub.get("$ref", "") if isinstance(sub, dict) else ""
         if ref.endswith((".yaml", ".json")):
             sub_path = path.parent / ref
@@ -104,7 +116,9 @@ def _key(path: Any) -> str:
 
 
 def validate_config(
-    config: dict[str, Any], schema_path: str | os.PathLike[str], source: str = "config"
+    config: dict[str, Any],
+    schema_path: str | os.PathLike[str] | dict[str, Any],
+    source: str = "config",
 ) -> dict[str, Any]:
     """Validate ``config`` and fill schema defaults in place; raise ReproError on the first error.
 
@@ -113,7 +127,7 @@ def validate_config(
     """
     import jsonschema
 
-    schema = load_schema(schema_path)
+    schema = schema_path if isinstance(schema_path, dict) else load_schema(schema_path)
     validator_cls = jsonschema.validators.validator_for(schema)
     validator = _with_defaults(validator_cls)(schema)
     errors = sorted(validator.iter_errors(config), key=lambda e: (len(e.path), list(e.path)))

@@ -1,0 +1,89 @@
+"""The paper contract, and the one registry of papers the workflow reads.
+
+Each paper registers its plan under the entry-point group ``repro.papers`` in its package's
+``pyproject.toml`` (``<paper> = "repro.<pkg>.<module>"``, a module or an object). The plan is
+torch-free and provides what :class:`Paper` lists; ``workflow/rules/common.smk`` derives from
+the registry the implemented papers (the config schema's ``papers`` names and the sections'
+schemas), the default targets, the datasets a run prepares and the pre-flight checks. A rule
+file holds only the wiring of its paper's jobs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from functools import cache
+from importlib.metadata import entry_points
+from typing import Any, Protocol, runtime_checkable
+
+from repro.core import ReproError
+
+GROUP = "repro.papers"
+
+#: (rule name, wildcards) of each job a Snakemake invocation will run; None when unknown
+#: (a check then treats everything the config implies as planned).
+Planned = list[tuple[str, dict[str, str]]] | None
+
+
+@runtime_checkable
+class Paper(Protocol):
+    """What every paper's plan provides (module-level names, or attributes of an object)."""
+
+    #: Config sections this paper reads -> their schema files in workflow/schemas/.
+    SCHEMAS: Mapping[str, str]
+
+    def check(self, config: dict[str, Any]) -> list[str]:
+        """Problems in the config itself (one line each, naming the key); a run stops on any."""
+        ...
+
+    def datasets(self, config: dict[str, Any]) -> set[str]:
+        """The prepared datasets (``data/<name>/``) this paper's jobs read."""
+        ...
+
+    def preflight(self, config: dict[str, Any], planned: Planned) -> list[str]:
+        """Problems the planned jobs would hit (a user's file missing, a key unset), one line
+        each naming the key and the path; only for jobs in ``planned``."""
+        ...
+
+    def targets(self, config: dict[str, Any], results: str) -> list[str]:
+        """The paper's final outputs (scorecards, figures) under ``results``."""
+        ...
+
+    def resources(self, config: dict[str, Any], step: str) -> dict[str, Any]:
+        """``threads``, ``mem_mb``, ``runtime`` (minutes) and ``gpu`` of one of its steps."""
+        ...
+
+
+@cache
+def registry() -> dict[str, Paper]:
+    """Every registered paper, by name (sorted); a plan missing a part of the contract is an
+    error naming the entry point and the part."""
+    papers: dict[str, Paper] = {}
+    for ep in sorted(entry_points(group=GROUP), key=lambda e: e.name):
+        plan = ep.load()
+        missing = [
+            name
+            for name in ("SCHEMAS", "check", "datasets", "preflight", "targets", "resources")
+            if not hasattr(plan, name)
+        ]
+        if missing:
+            raise ReproError(f"entry point {GROUP}:{ep.name} ({ep.value}) lacks {missing[0]}")
+        papers[ep.name] = plan
+    return papers
+
+
+def planned_rules(planned: Planned, *rules: str) -> bool:
+    """Whether any job of ``rules`` is planned (True when nothing is known)."""
+    return planned is None or any(rule in rules for rule, _ in planned)
+
+
+def schema_sections(papers: Mapping[str, Paper]) -> dict[str, str]:
+    """Config section -> schema file, over all registered papers (shared sections once)."""
+    sections: dict[str, str] = {}
+    for name, plan in papers.items():
+        for section, schema in plan.SCHEMAS.items():
+            if sections.setdefault(section, schema) != schema:
+                raise ReproError(
+                    f"paper {name}: section {section} has schema {schema}, "
+                    f"another paper gives {sections[section]}"
+                )
+    return sections
