@@ -27,7 +27,7 @@ include: "workflow/rules/mhsan.smk"
 
 # Before any job of a real run: every problem the planned jobs would hit, one line each.
 onstart:
-    stop_on(preflight_problems(planned_jobs()))
+    stop_on([p.line() for p in preflight_problems(planned_jobs()) if p.blocking])
 
 
 rule all:

@@ -1,0 +1,30 @@
+"""What a user reads after `snakemake -n` (issue 21.1, 21.2): the problems again at the end,
+grouped by the papers they block, and no warnings for datasets the chosen papers do not need."""
+
+from __future__ import annotations
+
+import shutil
+
+from snakerun import ROOT, snakemake
+
+
+def test_a_cskd_dry_run_ends_with_its_recap_and_skips_unneeded_datasets(tmp_path):
+    shutil.copytree(ROOT / "config", tmp_path / "config")
+    proc = snakemake(
+        "-n", "--configfile", "config/paper.yaml", "--config", "papers=[cskd]", cwd=tmp_path
+    )
+    assert proc.returncode == 0, proc.stderr
+    err = proc.stderr.splitlines()
+    stops = [line for line in err if line.startswith("warning: a real run would stop here")]
+    # CSKD's tables use CIFAR-100 and Tiny-ImageNet, both fetched with checksums: nothing
+    # stops it; the fine-grained sets and ImageNet that `datasets:` lists are only skipped
+    assert stops == []
+    skipped = [line for line in err if line.startswith("warning: skipped")]
+    for name in ("cub200", "dogs", "imagenet", "mit67", "stanford40"):
+        assert sum(f"data.{name}.root is not set" in line for line in skipped) == 1, skipped
+    # the recap is the last thing printed (at exit, after the job list and "This was a
+    # dry-run", which Snakemake writes to stdout)
+    assert "This was a dry-run" in proc.stdout
+    tail = err[-7:]
+    assert tail[0] == "pre-flight: 0 problem(s) a real run would stop on, by the papers they block:"
+    assert "skipped, not needed by the chosen papers (5;" in tail[1]
