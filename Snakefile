@@ -28,6 +28,7 @@ include: "workflow/rules/mhsan.smk"
 # Before any job of a real run: every problem the planned jobs would hit, one line each.
 onstart:
     stop_on([p.line() for p in preflight_problems(planned_jobs()) if p.blocking])
+    record_invocation()
 
 
 rule all:

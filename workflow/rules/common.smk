@@ -57,6 +57,25 @@ def as_json(params):
     return json.dumps(params, sort_keys=True, separators=(",", ":"))
 
 
+def record_invocation():
+    """How the user started this run, for every provenance.json (repro.core.provenance): the
+    `snakemake` command line, its targets, config files and --config overrides, put in the
+    environment by the first Snakemake process at its start (onstart) and inherited by its
+    jobs (also a SLURM job's inner Snakemake, whose own command line is internal)."""
+    os.environ.setdefault(
+        "REPRO_INVOCATION",
+        as_json(
+            {
+                "command": [os.path.basename(sys.argv[0]), *sys.argv[1:]],
+                "targets": sorted(workflow.dag_settings.targets),
+                "configfiles": _CONFIG_FILES,
+                "overrides": OVERRIDES,
+                "cwd": os.getcwd(),
+            }
+        ),
+    )
+
+
 def data_params(dataset):
     """The config section of one dataset as JSON (empty when the run does not configure it)."""
     return as_json(config["data"].get(dataset, {}))

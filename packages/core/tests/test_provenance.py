@@ -51,6 +51,26 @@ def test_lock_hash_and_command_line_are_recorded(tmp_path, monkeypatch):
     sub = tmp_path / "a" / "b"
     sub.mkdir(parents=True)
     monkeypatch.setattr(sys, "argv", ["/x/bin/repro-distill", "report", "--out", "o"])
+    monkeypatch.delenv("REPRO_INVOCATION", raising=False)
     rec = collect({}, 0, code_dir=sub)
     assert rec["uv_lock_sha256"] == hashlib.sha256(b"version = 1\n").hexdigest()
     assert rec["command"] == ["repro-distill", "report", "--out", "o"]
+
+
+def test_the_users_snakemake_command_is_recorded_not_the_jobs(monkeypatch):
+    """Every job inherits REPRO_INVOCATION from the snakemake process the user started."""
+    import json
+    import sys
+
+    user = {
+        "command": ["snakemake", "--cores", "all", "--configfile", "config/paper.yaml"],
+        "targets": ["results/paper/cskd/summary.csv"],
+        "configfiles": ["config/paper.yaml"],
+        "overrides": {"kd": {"seeds": [0, 1]}},
+        "cwd": "/home/u/repro",
+    }
+    monkeypatch.setenv("REPRO_INVOCATION", json.dumps(user))
+    monkeypatch.setattr(sys, "argv", ["/x/bin/repro-core", "provenance", "--out", "p.json"])
+    rec = collect({}, 0)
+    assert {k: rec[k] for k in user} == user
+    assert rec["job_command"] == ["repro-core", "provenance", "--out", "p.json"]

@@ -96,22 +96,36 @@ def host_info() -> dict[str, Any]:
     return info
 
 
+#: The environment variable holding the user's command (JSON), set by the workflow.
+INVOCATION_ENV = "REPRO_INVOCATION"
+
+
 def collect(
     config: Any,
     seed: int | None = None,
     code_dir: str | os.PathLike[str] | None = None,
+    invocation: dict[str, Any] | None = None,
     **extra: Any,
 ) -> dict[str, Any]:
     """A provenance record for a result produced under ``config`` and ``seed``.
 
     ``code_dir`` is a folder of the checkout whose commit and ``uv.lock`` are recorded
-    (default: cwd); the command line that made the result is recorded too.
+    (default: cwd). ``invocation``: how the user started the run (``command``, the
+    `snakemake` command line; ``targets``, ``configfiles``, ``overrides``, ``cwd``), by
+    default the JSON the workflow puts in the environment variable ``REPRO_INVOCATION``
+    (every job inherits it, see workflow/rules/common.smk); without either, ``command`` is
+    this process's command line. ``job_command`` is always this process's.
     """
+    job_command = [os.path.basename(sys.argv[0]), *sys.argv[1:]]
+    if invocation is None and os.environ.get(INVOCATION_ENV):
+        invocation = json.loads(os.environ[INVOCATION_ENV])
+    user = dict(invocation or {"command": job_command})
     return {
         "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "git": git_state(code_dir),
         "uv_lock_sha256": lock_hash(code_dir),
-        "command": [os.path.basename(sys.argv[0]), *sys.argv[1:]],
+        **user,
+        "job_command": job_command,
         "config": config,
         "config_hash": config_hash(config),
         "seed": seed,

@@ -1,8 +1,10 @@
-"""What a user reads after `snakemake -n` (issue 21.1, 21.2): the problems again at the end,
-grouped by the papers they block, and no warnings for datasets the chosen papers do not need."""
+"""What a user sees (issue 21): after `snakemake -n` the problems again at the end, grouped by
+the papers they block, and no warnings for datasets the chosen papers do not need; the
+user's own command in provenance.json."""
 
 from __future__ import annotations
 
+import json
 import shutil
 
 from snakerun import ROOT, snakemake
@@ -28,3 +30,16 @@ def test_a_cskd_dry_run_ends_with_its_recap_and_skips_unneeded_datasets(tmp_path
     tail = err[-7:]
     assert tail[0] == "pre-flight: 0 problem(s) a real run would stop on, by the papers they block:"
     assert "skipped, not needed by the chosen papers (5;" in tail[1]
+
+
+def test_provenance_records_the_users_snakemake_command(tmp_path):
+    shutil.copytree(ROOT / "config", tmp_path / "config")
+    target = "results/quick/provenance.json"
+    proc = snakemake("--cores", "1", target, "--config", "seed=3", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    record = json.loads((tmp_path / target).read_text())
+    assert record["command"][0] == "snakemake"
+    assert record["command"][-3:] == [target, "--config", "seed=3"]
+    assert record["targets"] == [target]
+    assert record["configfiles"] == ["config/quick.yaml"] and record["overrides"] == {"seed": 3}
+    assert record["job_command"][:2] == ["repro-core", "provenance"]
