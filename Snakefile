@@ -31,6 +31,15 @@ onstart:
     record_invocation()
 
 
+# After the last job: one line naming the scorecards and the report command (printed at exit,
+# after Snakemake's own closing lines).
+onsuccess:
+    import atexit
+    from repro.core.messages import finished
+
+    atexit.register(print, finished(RESULTS, _CONFIG_FILES))
+
+
 rule all:
     default_target: True
     input:

@@ -29,6 +29,11 @@ def _main(argv: list[str] | None) -> int:
     prov.add_argument("--schema", required=True, help="config schema (fills the defaults)")
     prov.add_argument("--seed", type=int, default=None)
     prov.add_argument("--code-dir", default=None, help="checkout whose commit is recorded")
+    stat = sub.add_parser(
+        "status", help="the job logs written lately (running jobs) with their last line"
+    )
+    stat.add_argument("--logs", default="logs", help="the workflow's log folder")
+    stat.add_argument("--since", type=float, default=30, help="minutes (default 30)")
     check = sub.add_parser("check-config", help="validate a YAML config against the schema")
     check.add_argument("config_file")
     check.add_argument("--schema", default="workflow/schemas/config.schema.yaml")
@@ -40,6 +45,13 @@ def _main(argv: list[str] | None) -> int:
 
         config = load_run_config(args.configfile, args.overrides, args.schema)
         write_provenance(args.out, config, args.seed, args.code_dir)
+    elif args.command == "status":
+        from repro.core.messages import status
+
+        lines = status(args.logs, args.since)
+        print(
+            "\n".join(lines) or f"no log under {args.logs}/ written in the last {args.since:g} min"
+        )
     else:
         import yaml
 
