@@ -6,8 +6,8 @@ from pathlib import Path
 
 from repro.core import ReproError
 from repro.core import launch as launcher
-from repro.core.config import deep_update, load_schema, typed_overrides, validate_config
-from repro.core.papers import registry, schema_sections
+from repro.core.config import deep_update, typed_overrides, validate_config
+from repro.core.papers import config_schema, registry
 
 #: The registered papers (entry-point group repro.papers): name -> plan (repro.core.papers).
 PAPER_PLANS = registry()
@@ -23,11 +23,7 @@ deep_update(config, OVERRIDES)
 try:
     validate_config(
         config,
-        load_schema(
-            Path(workflow.basedir) / "workflow/schemas/config.schema.yaml",
-            sections=schema_sections(PAPER_PLANS),
-            papers=PAPER_PLANS,
-        ),
+        config_schema(Path(workflow.basedir) / "workflow/schemas/config.schema.yaml"),
         _CONFIG_SOURCE,
     )
 except ReproError as _err:

@@ -110,3 +110,15 @@ def test_overrides_get_yaml_types_and_merge_deeply():
         "kd": {"seeds": [0, 1], "teacher_seed": 0, "x": {"w": 1, "y": None, "z": 0.5}, "n": "abc"},
         "seed": 1,
     }
+
+
+def test_a_yaml_syntax_error_names_the_file_line_and_column(tmp_path):
+    from repro.core.config import read_yaml
+
+    bad = tmp_path / "mine.yaml"
+    bad.write_text("run: quick\nkd:\n  seeds: [0, 1\npapers: [cskd]\n")
+    with pytest.raises(ReproError) as err:
+        read_yaml(bad)
+    message = str(err.value)
+    assert message.startswith(f"{bad}: line 4, column 7: not valid YAML: ")
+    assert "from line 3, column 10" in message and "\n" not in message

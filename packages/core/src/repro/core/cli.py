@@ -41,9 +41,10 @@ def _main(argv: list[str] | None) -> int:
 
     if args.command == "provenance":
         from repro.core.config import load_run_config
+        from repro.core.papers import config_schema
         from repro.core.provenance import write_provenance
 
-        config = load_run_config(args.configfile, args.overrides, args.schema)
+        config = load_run_config(args.configfile, args.overrides, config_schema(args.schema))
         write_provenance(args.out, config, args.seed, args.code_dir)
     elif args.command == "status":
         from repro.core.messages import status
@@ -53,12 +54,11 @@ def _main(argv: list[str] | None) -> int:
             "\n".join(lines) or f"no log under {args.logs}/ written in the last {args.since:g} min"
         )
     else:
-        import yaml
+        from repro.core.config import read_yaml, validate_config
+        from repro.core.papers import config_schema
 
-        from repro.core.config import validate_config
-
-        with open(args.config_file, encoding="utf-8") as fh:
-            validate_config(yaml.safe_load(fh) or {}, args.schema, source=args.config_file)
+        config = read_yaml(args.config_file) or {}
+        validate_config(config, config_schema(args.schema), source=args.config_file)
         print(f"{args.config_file}: ok")
     return 0
 

@@ -59,19 +59,34 @@ def deep_update(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]
     return base
 
 
+def read_yaml(path: str | os.PathLike[str]) -> Any:
+    """A YAML file's content; a syntax error is one line naming the file, line and column."""
+    import yaml
+
+    with open(path, encoding="utf-8") as fh:
+        try:
+            return yaml.safe_load(fh)
+        except yaml.YAMLError as err:
+            mark = getattr(err, "problem_mark", None)
+            where = f"{path}: line {mark.line + 1}, column {mark.column + 1}" if mark else f"{path}"
+            problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+            context, start = getattr(err, "context", None), getattr(err, "context_mark", None)
+            if context and start:
+                problem += f" ({context} from line {start.line + 1}, column {start.column + 1})"
+            raise ReproError(f"{where}: not valid YAML: {problem}") from None
+
+
 def load_run_config(
     files: Iterable[str | os.PathLike[str]],
     overrides: Mapping[str, Any],
-    schema_path: str | os.PathLike[str],
+    schema_path: str | os.PathLike[str] | dict[str, Any],
 ) -> dict[str, Any]:
     """The run's effective config, as the Snakefile sees it: the config files merged in
     order, then the ``--config`` overrides (:func:`typed_overrides`), validated with defaults."""
-    import yaml
 
     config: dict[str, Any] = {}
     for path in files:
-        with open(path, encoding="utf-8") as fh:
-            deep_update(config, yaml.safe_load(fh) or {})
+        deep_update(config, read_yaml(path) or {})
     deep_update(config, typed_overrides(overrides))
     source = " + ".join(str(f) for f in files)
     return validate_config(config, schema_path, source)

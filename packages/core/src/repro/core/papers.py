@@ -10,6 +10,7 @@ file holds only the wiring of its paper's jobs.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from functools import cache
 from importlib.metadata import entry_points
@@ -87,3 +88,12 @@ def schema_sections(papers: Mapping[str, Paper]) -> dict[str, str]:
                     f"another paper gives {sections[section]}"
                 )
     return sections
+
+
+def config_schema(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The workflow's config schema (``workflow/schemas/config.schema.yaml``) with the
+    registered papers' names and their sections' schemas added (``load_schema``)."""
+    from repro.core.config import load_schema
+
+    papers = registry()
+    return load_schema(path, sections=schema_sections(papers), papers=papers)
