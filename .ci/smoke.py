@@ -195,6 +195,15 @@ def empty_cells(results: Path) -> list[str]:
     return problems
 
 
+def missing_events(results: Path) -> list[str]:
+    """Training runs without TensorBoard events (the paper config sets logging.tensorboard)."""
+    return [
+        f"no TensorBoard events beside {m}"
+        for m in sorted(results.rglob("metrics.csv"))
+        if not any((m.parent / "tensorboard").glob("events.out.tfevents.*"))
+    ]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=ROOT / ".smoke")
@@ -220,7 +229,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     for name, seconds in times.items():
         print(f"smoke: {name}: {seconds:.0f} s")
-    problems = empty_cells(out / "results" / "smoke")
+    problems = empty_cells(out / "results" / "smoke") + missing_events(out / "results" / "smoke")
     for p in problems:
         print(f"smoke: {p}")
     if problems:

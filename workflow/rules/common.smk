@@ -30,6 +30,8 @@ except ReproError as _err:
     sys.exit(f"error: {_err}")
 
 RUN = config["run"]
+# Training runs write TensorBoard events too (repro.core.tensorboard): every job inherits it.
+os.environ["REPRO_TENSORBOARD"] = str(int(config["logging"]["tensorboard"]))
 RESULTS = f"results/{RUN}"
 PAPERS = config["papers"]
 NEVER = "(?!x)x"  # a wildcard constraint that matches nothing

@@ -34,6 +34,10 @@ def _main(argv: list[str] | None) -> int:
     )
     stat.add_argument("--logs", default="logs", help="the workflow's log folder")
     stat.add_argument("--since", type=float, default=30, help="minutes (default 30)")
+    board = sub.add_parser(
+        "tensorboard", help="TensorBoard events from every metrics.csv under a folder"
+    )
+    board.add_argument("results", help="e.g. results/quick")
     check = sub.add_parser("check-config", help="validate a YAML config against the schema")
     check.add_argument("config_file")
     check.add_argument("--schema", default="workflow/schemas/config.schema.yaml")
@@ -46,6 +50,10 @@ def _main(argv: list[str] | None) -> int:
 
         config = load_run_config(args.configfile, args.overrides, config_schema(args.schema))
         write_provenance(args.out, config, args.seed, args.code_dir)
+    elif args.command == "tensorboard":
+        from repro.core.tensorboard import export
+
+        print(f"{len(export(args.results))} runs' events written under {args.results}")
     elif args.command == "status":
         from repro.core.messages import status
 

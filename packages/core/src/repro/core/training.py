@@ -4,6 +4,7 @@ A run lives in one folder::
 
     checkpoint.pt   state after the last finished period (atomic write; exact resume)
     metrics.csv     one row per recorded period
+    tensorboard/    the same rows as TensorBoard events (logging.tensorboard)
     model.pt        the final weights, with what the package needs to rebuild the model
     result.json     the final numbers
 
@@ -91,8 +92,13 @@ class TrainLoop:
         name: str = "",
         rank: int | None = None,
         params: Mapping[str, Any] | None = None,
+        tensorboard: bool | None = None,
     ) -> None:
+        from repro.core import tensorboard as tb
+
         self.out = Path(out_dir)
+        #: write metrics.csv's rows as TensorBoard events too (default: REPRO_TENSORBOARD=1)
+        self.tensorboard = tb.enabled() if tensorboard is None else tensorboard
         self.total = int(total)
         # a checkpoint of other params (the job was replanned after an edit) is not resumed
         self.fingerprint = config_hash(dict(params)) if params is not None else None
@@ -175,6 +181,11 @@ class TrainLoop:
         if self.rank != 0:
             return
         write_text(self.out / "metrics.csv", to_csv(self.history))
+        if self.tensorboard:
+            from repro.core.tensorboard import write_events
+
+            step = next((k for k in (self.unit, "epoch", "iteration") if k in row), "")
+            write_events(self.out, self.history, step)
         shown = {k: round(v, 4) if isinstance(v, float) else v for k, v in row.items()}
         log.info("%s: %s", self.name, json.dumps(shown))
 
