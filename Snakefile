@@ -1,4 +1,6 @@
 # repro: one DAG that reproduces six papers. Wiring only: every rule calls a package's CLI.
+from pathlib import Path
+
 from snakemake.utils import min_version
 
 min_version("9.19")
@@ -15,14 +17,15 @@ if not workflow.overwrite_configfiles:
 report: "workflow/report/workflow.rst"
 
 
+# Shared wiring first, then every other rule file in workflow/rules/ (one per step family: a
+# new paper's rule file needs no line here).
 include: "workflow/rules/common.smk"
-include: "workflow/rules/data.smk"
-include: "workflow/rules/provenance.smk"
-include: "workflow/rules/common_kd.smk"
-include: "workflow/rules/kd.smk"
-include: "workflow/rules/burst_sr.smk"
-include: "workflow/rules/fmri_adv.smk"
-include: "workflow/rules/mhsan.smk"
+
+
+for _rules in sorted(Path(workflow.basedir, "workflow/rules").glob("*.smk")):
+    if _rules.name != "common.smk":
+
+        include: _rules
 
 
 # Before any job of a real run: every problem the planned jobs would hit, one line each.

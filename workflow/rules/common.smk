@@ -6,6 +6,7 @@ from pathlib import Path
 
 from repro.core import ReproError
 from repro.core import launch as launcher
+from repro.core import tensorboard
 from repro.core.config import deep_update, typed_overrides, validate_config
 from repro.core.papers import config_schema, registry
 
@@ -31,7 +32,7 @@ except ReproError as _err:
 
 RUN = config["run"]
 # Training runs write TensorBoard events too (repro.core.tensorboard): every job inherits it.
-os.environ["REPRO_TENSORBOARD"] = str(int(config["logging"]["tensorboard"]))
+tensorboard.configure(config["logging"]["tensorboard"])
 RESULTS = f"results/{RUN}"
 PAPERS = config["papers"]
 NEVER = "(?!x)x"  # a wildcard constraint that matches nothing

@@ -25,6 +25,12 @@ def enabled() -> bool:
     return os.environ.get(ENV) == "1"
 
 
+def configure(on: bool) -> None:
+    """Turn event files on or off for this process and the jobs it starts (the workflow
+    calls it with ``logging.tensorboard``)."""
+    os.environ[ENV] = "1" if on else "0"
+
+
 def _number(value: Any) -> float | None:
     if isinstance(value, bool):
         return None
