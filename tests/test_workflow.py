@@ -643,15 +643,19 @@ def test_a_run_in_another_folder_reads_the_reported_numbers_of_the_workflow(tmp_
 
 @pytest.mark.parametrize("brain_data", ["simulated", "measured"])
 def test_fmri_captions_say_whether_the_brain_data_are_simulated(brain_data):
-    """The fMRI report captions name the data (the rule's brain_data param: measured when
-    fmri_adv.brain.bids_root is set), rendered as Snakemake renders captions; the white/black
-    figure's axis is an effect size."""
+    """The fMRI report captions name the data (the rule's brain_data param, from the plan:
+    measured when fmri_adv.brain.bids_root is set), rendered as Snakemake renders captions;
+    the white/black figure's axis is an effect size."""
     from types import SimpleNamespace
 
     from jinja2 import Environment
 
+    from repro.fmri import plan
+
     rule = (ROOT / "workflow/rules/fmri_adv.smk").read_text()
-    assert 'brain_data="measured" if FMRI_BIDS_ROOT else "simulated"' in rule
+    assert "brain_data=lambda wildcards: fmriplan.brain_data(config)" in rule
+    brain = {} if brain_data == "simulated" else {"bids_root": "/data/bids"}
+    assert plan.brain_data({"fmri_adv": {"brain": brain}}) == brain_data
     env = Environment(trim_blocks=True, lstrip_blocks=True)  # snakemake.report's settings
     snakemake = SimpleNamespace(params=SimpleNamespace(brain_data=brain_data))
     other = "measured" if brain_data == "simulated" else "simulated"

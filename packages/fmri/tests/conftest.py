@@ -110,12 +110,13 @@ TINY_SIM = {"n_subjects": 1, "n_runs": 2, "roi_voxels": 24, "shape": [6, 6, 2], 
 @pytest.fixture
 def tiny_bids(tmp_path, make_stimuli):
     """``tiny_bids(**overrides) -> (root, stimuli)``: a small simulated BIDS dataset."""
-    from repro.fmri.params import SimParams, from_dict
+    from repro.core.params import parse
+    from repro.fmri.params import SimParams
     from repro.fmri.simulate import simulate_bids
 
     def make(per_class=1, **overrides):
         stim = make_stimuli(per_class)
-        params = from_dict(SimParams, {**TINY_SIM, **overrides}, "sim")
+        params = parse(SimParams, {**TINY_SIM, **overrides}, "sim")
         root = tmp_path / f"bids{len(list(tmp_path.iterdir()))}"
         simulate_bids(stim, params, root)
         return root, stim

@@ -8,10 +8,11 @@ import numpy as np
 import pytest
 import torch
 
+from repro.core.params import parse
 from repro.distill.models import build_model
 from repro.fmri.attacks import PixelModel
 from repro.fmri.dnn import accuracy_by_condition, activations, default_layers, dnn_analysis
-from repro.fmri.params import DnnParams, StimulusParams, from_dict
+from repro.fmri.params import DnnParams, StimulusParams
 from repro.fmri.stimuli import COLUMNS, build_stimuli, load_nets, read_stimuli
 
 
@@ -51,7 +52,7 @@ def test_accuracy_by_condition_by_hand(make_stimuli):
 
 @pytest.mark.slow
 def test_stimuli_and_dnn_side_end_to_end(digits_dir, trained_nets, tmp_path):
-    params = from_dict(
+    params = parse(
         StimulusParams,
         {"nets": {"target": "resnet8", "substitute": "wrn_16_1"}, "per_class": 2,
          "attack": {"method": "pgd", "epsilon": 32, "step_size": 4, "steps": 10}},
@@ -84,7 +85,7 @@ def test_stimuli_and_dnn_side_end_to_end(digits_dir, trained_nets, tmp_path):
     # black-box stimuli fool the substitute they were made on
     assert np.mean([r["substitute_pred"] != r["class"] for r in black_rows]) >= 0.6
 
-    dparams = from_dict(
+    dparams = parse(
         DnnParams,
         {"nets": {"target": "resnet8", "substitute": "wrn_16_1"}, "stats": {"n_permutations": 999}},
         "dnn",
@@ -173,7 +174,7 @@ def test_stimuli_from_an_imagenet_index_with_torchvision_weights(tmp_path):
         model = build_model(name, 3, 3)
         paths[role] = tmp_path / f"{role}.pth"
         torch.save(getattr(model, "net", model).state_dict(), paths[role])
-    params = from_dict(
+    params = parse(
         StimulusParams,
         {"nets": {"target": "resnet18_imagenet", "substitute": "mobilenetv1_imagenet",
                   "weights_format": "torchvision", "mean": [0.485, 0.456, 0.406],

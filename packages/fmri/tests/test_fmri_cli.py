@@ -24,6 +24,22 @@ def test_unknown_param_key_is_one_line_naming_it(tmp_path, capsys):
     assert err.startswith("error: simulate: unknown key 'n_subject'")
 
 
+def test_settings_are_params_not_flags(tmp_path, capsys):
+    """The significance level and the device are params (one config key each), checked
+    before any file is read; the old flags are gone."""
+    paths = ["--stimuli", str(tmp_path), "--dnn", str(tmp_path), "--out", str(tmp_path / "r")]
+    rc = main(["report", *paths, "--params", json.dumps({"alpha": 1.5})])
+    assert rc == 2 and capsys.readouterr().err.strip() == "error: report.alpha: must be in (0, 1)"
+    rc = main(["report", *paths, "--params", json.dumps({"alpha": "0.05"})])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and err == "error: report.alpha: must be a number, not str '0.05'"
+    for args in (["report", *paths, "--alpha", "0.01"], ["analyse", *paths, "--bids",
+                 str(tmp_path), "--device", "cpu"]):  # fmt: skip
+        with pytest.raises(SystemExit):
+            main(args)
+        assert f"unrecognized arguments: {' '.join(args[-2:])}" in capsys.readouterr().err
+
+
 def test_malformed_bids_stops_the_analysis_with_one_line(tiny_bids, tmp_path, capsys):
     from repro.fmri.stimuli import write_stimuli
 
@@ -95,7 +111,7 @@ def test_pipeline_end_to_end(digits_dir, trained_nets, tmp_path):
         )
         == 0
     )
-    ana = {"stats": {"n_permutations": 199}}
+    ana = {"stats": {"n_permutations": 199}, "device": "auto"}
     assert (
         main(
             [
@@ -108,8 +124,6 @@ def test_pipeline_end_to_end(digits_dir, trained_nets, tmp_path):
                 str(tmp_path / "dnn"),
                 "--params",
                 json.dumps(ana),
-                "--device",
-                "auto",
                 "--out",
                 str(tmp_path / "ana"),
             ]
@@ -128,6 +142,8 @@ def test_pipeline_end_to_end(digits_dir, trained_nets, tmp_path):
                 str(tmp_path / "ana"),
                 "--reported",
                 str(REPORTED),
+                "--params",
+                json.dumps({"alpha": 0.05}),
                 "--out",
                 str(tmp_path / "rep"),
             ]

@@ -5,13 +5,14 @@ from __future__ import annotations
 import pytest
 from scipy.stats import binom
 
-from repro.fmri.params import AnalysisParams, from_dict
+from repro.core.params import parse
+from repro.fmri.params import AnalysisParams
 from repro.fmri.rsa import analyse
 
 
 def _analyse(root, stim, **kw):
     kw.setdefault("stats", {"n_permutations": 999})
-    params = from_dict(AnalysisParams, kw, "analysis")
+    params = parse(AnalysisParams, kw, "analysis")
     results, arrays = analyse(root, stim, {}, params)
     rel = {(r["roi"], r["reference"]): r for r in results["relatedness"]}
     wb = {r["roi"]: r for r in results["wb_difference"]}

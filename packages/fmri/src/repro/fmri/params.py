@@ -2,41 +2,17 @@
 
 Every design choice the paper's abstract leaves open is one field here; ``docs/fmri-adv.md``
 gives the reason for each default. Each step's CLI takes exactly its dataclass as
-``--params JSON``; unknown keys stop with one line (``repro.core.config.check_keys``).
-Torch-free, so the workflow's planner may import it.
+``--params JSON``, built by ``repro.core.params.parse`` (nested dataclasses from the
+annotations; unknown keys and wrong types stop with one line naming the key), then each
+dataclass's ``check``. Torch-free, so the workflow's planner may import it.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any
 
 from repro.core import ReproError
-from repro.core.config import check_keys
-
-T = TypeVar("T")
-
-
-def from_dict(cls: type[T], params: dict[str, Any] | None, where: str) -> T:
-    """Build dataclass ``cls`` from ``params``; nested dataclass fields are built recursively.
-
-    Unknown keys raise a one-line ReproError naming ``where.key``.
-    """
-    params = dict(params or {})
-    check_keys(params, [f.name for f in dataclasses.fields(cls)], where)
-    kwargs: dict[str, Any] = {}
-    for f in dataclasses.fields(cls):
-        if f.name not in params:
-            continue
-        value = params[f.name]
-        sub = _NESTED.get((cls.__name__, f.name))
-        kwargs[f.name] = from_dict(sub, value, f"{where}.{f.name}") if sub else value
-    obj = cls(**kwargs)
-    check = getattr(obj, "check", None)
-    if check is not None:
-        check(where)
-    return obj
 
 
 def _choice(value: Any, allowed: tuple[str, ...], key: str) -> None:
@@ -235,7 +211,7 @@ class StatsParams:
     """Randomisation tests and multiple-comparison control."""
 
     n_permutations: int = 10000
-    alpha: float = 0.05
+    alpha: float = 0.05  # the run's one significance level: config fmri_adv.alpha (the plan)
     correction: str = "fdr_bh"  # fdr_bh | max_stat | none
     seed: int = 0
 
@@ -255,15 +231,15 @@ class AnalysisParams:
     glm: GlmParams = field(default_factory=GlmParams)
     rsa: RsaParams = field(default_factory=RsaParams)
     stats: StatsParams = field(default_factory=StatsParams)
+    device: str = "cpu"  # of the permutation tests
 
 
-_NESTED: dict[tuple[str, str], type] = {
-    ("StimulusParams", "nets"): NetParams,
-    ("StimulusParams", "attack"): AttackParams,
-    ("DnnParams", "nets"): NetParams,
-    ("DnnParams", "stats"): StatsParams,
-    ("AnalysisParams", "bids"): BidsParams,
-    ("AnalysisParams", "glm"): GlmParams,
-    ("AnalysisParams", "rsa"): RsaParams,
-    ("AnalysisParams", "stats"): StatsParams,
-}
+@dataclass
+class ReportParams:
+    """What ``repro-fmri report`` needs besides paths."""
+
+    alpha: float = 0.05  # significance in the claims and figures: config fmri_adv.alpha
+
+    def check(self, where: str) -> None:
+        if not 0 < self.alpha < 1:
+            raise ReproError(f"{where}.alpha: must be in (0, 1)")

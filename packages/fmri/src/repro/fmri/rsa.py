@@ -25,7 +25,7 @@ from repro.fmri import bids as bidslib
 from repro.fmri import rdm as rdmlib
 from repro.fmri import stats
 from repro.fmri.glm import noise_normalise, run_fits
-from repro.fmri.params import AnalysisParams
+from repro.fmri.params import AnalysisParams, StatsParams
 from repro.fmri.stimuli import CONDITIONS, StimulusSet
 
 
@@ -125,80 +125,29 @@ def analyse(
     stim: StimulusSet,
     references: dict[str, np.ndarray],
     params: AnalysisParams,
-    device: str = "cpu",
 ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """The whole brain-side analysis; returns (results for JSON, arrays for ``rdms.npz``).
 
     ``references``: name -> RDM vector over the same stimuli in the same order (DNN layers,
-    e.g. ``target/stages.2``); the configured model RDMs are added.
+    e.g. ``target/stages.2``); the configured model RDMs are added. The permutation tests
+    run on ``params.device``.
     """
-    stim_ids = stim.ids
-    dataset = bidslib.scan(bids_root, params.bids, stim_ids)
-    refs = {**model_rdms(stim, params.rsa.models), **references}
-    n_pairs = len(stim_ids) * (len(stim_ids) - 1) // 2
-    for name, v in refs.items():
-        if np.shape(v) != (n_pairs,):
-            raise ReproError(
-                f"reference RDM '{name}': length {np.shape(v)} for {len(stim_ids)} stimuli"
-            )
+    dataset = bidslib.scan(bids_root, params.bids, stim.ids)
+    refs = reference_rdms(stim, references, params.rsa.models)
     rois = list(params.bids.rois)
-    subject_rdms = np.empty((len(dataset.subjects), len(rois), n_pairs))
-    for s, subject in enumerate(progress(dataset.subjects, desc="subjects")):
-        pats = subject_patterns(subject, stim_ids, params)
-        for r, roi in enumerate(rois):
-            subject_rdms[s, r] = roi_rdm(pats[roi], params.rsa.roi_distance)
+    subject_rdms = roi_rdms(dataset, stim.ids, params)
     group = subject_rdms.mean(axis=0)
     ref_names = list(refs)
     ref_mat = np.stack([refs[n] for n in ref_names])
-    st = params.stats
-    test = stats.rdm_permutation_test(
-        group, ref_mat, params.rsa.comparison, st.n_permutations, st.seed, device
-    )
-    p_adj = stats.correct(test["p"], st.correction, test["p_maxstat"])
-    per_subject = np.stack(
-        [rdmlib.compare(s_rdm, ref_mat, params.rsa.comparison) for s_rdm in subject_rdms]
-    )
-    relatedness = []
-    for r, roi in enumerate(rois):
-        for k, ref in enumerate(ref_names):
-            relatedness.append(
-                {
-                    "roi": roi,
-                    "reference": ref,
-                    "r": float(test["observed"][r, k]),
-                    "p": float(test["p"][r, k]),
-                    "p_adjusted": float(p_adj[r, k]),
-                    "significant": bool(p_adj[r, k] < st.alpha),
-                    "r_subject_mean": float(per_subject[:, r, k].mean()),
-                    "r_subject_sem": float(
-                        per_subject[:, r, k].std(ddof=1) / np.sqrt(len(per_subject))
-                    )
-                    if len(per_subject) > 1
-                    else float("nan"),
-                }
-            )
+    relatedness = relatedness_rows(group, subject_rdms, ref_mat, ref_names, rois, params)
     triplets = stim.triplets()
-    wb = stats.wb_difference(group, triplets, st.n_permutations, st.seed)
-    wb_adj = stats.correct(wb["p"], st.correction, wb["p_maxstat"])
-    wb_rows = [
-        {
-            "roi": roi,
-            "T": float(wb["T"][r]),
-            "d_clean_white": float(wb["d_white"][r]),
-            "d_clean_black": float(wb["d_black"][r]),
-            "effect_size": float(wb["effect"][r]),
-            "p": float(wb["p"][r]),
-            "p_adjusted": float(wb_adj[r]),
-            "significant": bool(wb_adj[r] < st.alpha),
-            "exact": bool(wb["exact"][r]),
-        }
-        for r, roi in enumerate(rois)
-    ]
+    wb_rows = wb_difference_rows(group, triplets, rois, params.stats)
+    st = params.stats
     results = {
         "simulated": (Path(bids_root) / "derivatives/simulation/truth.json").is_file(),
         "n_subjects": len(dataset.subjects),
         "n_runs": [len(s.runs) for s in dataset.subjects],
-        "n_stimuli": len(stim_ids),
+        "n_stimuli": len(stim.ids),
         "n_sources": int(len(triplets)),
         "rois": rois,
         "roi_voxels": {
@@ -218,9 +167,95 @@ def analyse(
         "reference_rdms": ref_mat,
         "reference_names": np.array(ref_names),
         "rois": np.array(rois),
-        "stimulus_ids": np.array(stim_ids),
+        "stimulus_ids": np.array(stim.ids),
     }
     return results, arrays
+
+
+def reference_rdms(
+    stim: StimulusSet, references: dict[str, np.ndarray], models: list[str]
+) -> dict[str, np.ndarray]:
+    """The configured model RDMs, then ``references``, each checked to be over the stimuli."""
+    refs = {**model_rdms(stim, models), **references}
+    n = len(stim.ids)
+    for name, v in refs.items():
+        if np.shape(v) != (n * (n - 1) // 2,):
+            raise ReproError(f"reference RDM '{name}': length {np.shape(v)} for {n} stimuli")
+    return refs
+
+
+def roi_rdms(
+    dataset: bidslib.BidsDataset, stim_ids: list[str], params: AnalysisParams
+) -> np.ndarray:
+    """Each subject's ROI RDMs, ``(n_subjects, n_rois, n_pairs)`` in ``params.bids.rois``."""
+    rois = list(params.bids.rois)
+    n_pairs = len(stim_ids) * (len(stim_ids) - 1) // 2
+    out = np.empty((len(dataset.subjects), len(rois), n_pairs))
+    for s, subject in enumerate(progress(dataset.subjects, desc="subjects")):
+        pats = subject_patterns(subject, stim_ids, params)
+        for r, roi in enumerate(rois):
+            out[s, r] = roi_rdm(pats[roi], params.rsa.roi_distance)
+    return out
+
+
+def relatedness_rows(
+    group: np.ndarray,
+    subject_rdms: np.ndarray,
+    ref_mat: np.ndarray,
+    ref_names: list[str],
+    rois: list[str],
+    params: AnalysisParams,
+) -> list[dict[str, Any]]:
+    """Each group ROI RDM against each reference: the stimulus-label randomisation test,
+    corrected over the family of ROI x reference pairs, with the subjects' similarities."""
+    st, method = params.stats, params.rsa.comparison
+    test = stats.rdm_permutation_test(
+        group, ref_mat, method, st.n_permutations, st.seed, params.device
+    )
+    p_adj = stats.correct(test["p"], st.correction, test["p_maxstat"])
+    per_subject = np.stack([rdmlib.compare(s_rdm, ref_mat, method) for s_rdm in subject_rdms])
+    rows = []
+    for r, roi in enumerate(rois):
+        for k, ref in enumerate(ref_names):
+            subject_r = per_subject[:, r, k]
+            rows.append(
+                {
+                    "roi": roi,
+                    "reference": ref,
+                    "r": float(test["observed"][r, k]),
+                    "p": float(test["p"][r, k]),
+                    "p_adjusted": float(p_adj[r, k]),
+                    "significant": bool(p_adj[r, k] < st.alpha),
+                    "r_subject_mean": float(subject_r.mean()),
+                    "r_subject_sem": float(subject_r.std(ddof=1) / np.sqrt(len(per_subject)))
+                    if len(per_subject) > 1
+                    else float("nan"),
+                }
+            )
+    return rows
+
+
+def wb_difference_rows(
+    group: np.ndarray, triplets: np.ndarray, rois: list[str], st: StatsParams
+) -> list[dict[str, Any]]:
+    """The white- vs black-box displacement per ROI of the group RDM (sign flips over
+    source images), corrected over the ROIs."""
+    wb = stats.wb_difference(group, triplets, st.n_permutations, st.seed)
+    wb_adj = stats.correct(wb["p"], st.correction, wb["p_maxstat"])
+    return [
+        {
+            "roi": roi,
+            "T": float(wb["T"][r]),
+            "d_clean_white": float(wb["d_white"][r]),
+            "d_clean_black": float(wb["d_black"][r]),
+            "effect_size": float(wb["effect"][r]),
+            "p": float(wb["p"][r]),
+            "p_adjusted": float(wb_adj[r]),
+            "significant": bool(wb_adj[r] < st.alpha),
+            "exact": bool(wb["exact"][r]),
+        }
+        for r, roi in enumerate(rois)
+    ]
 
 
 def load_dnn_rdms(dnn_dir: str | os.PathLike[str], stim_ids: list[str]) -> dict[str, np.ndarray]:
