@@ -53,6 +53,10 @@ class Paper(Protocol):
         """``threads``, ``mem_mb``, ``runtime`` (minutes) and ``gpu`` of one of its steps."""
         ...
 
+    # Optional: check_target(config, results, target) -> str | None: for a target path under
+    # the paper's results that names something the config does not have, one line listing
+    # the valid names (see target_problems).
+
 
 @cache
 def registry() -> dict[str, Paper]:
@@ -70,6 +74,32 @@ def registry() -> dict[str, Paper]:
             raise ReproError(f"entry point {GROUP}:{ep.name} ({ep.value}) lacks {missing[0]}")
         papers[ep.name] = plan
     return papers
+
+
+def target_problems(
+    papers: Mapping[str, Paper], config: dict[str, Any], results: str, targets: list[str]
+) -> list[str]:
+    """A line for each command-line target that names something the config does not have
+    (a misspelt model, variant, dataset, recipe or seed), listing the valid names: from the
+    plans' optional ``check_target(config, results, target) -> str | None``."""
+    problems = []
+    for target in targets:
+        for plan in papers.values():
+            check = getattr(plan, "check_target", None)
+            problem = check(config, results, target) if check else None
+            if problem:
+                problems.append(f"{target}: {problem}")
+                break
+    return problems
+
+
+def command_line_targets(argv: list[str]) -> list[str]:
+    """The targets of a ``snakemake`` command line, read with Snakemake's own parser (only
+    called inside a Snakemake run: repro-core does not depend on Snakemake)."""
+    from snakemake.cli import get_argument_parser
+
+    args, _ = get_argument_parser().parse_known_args(argv)
+    return [str(t) for t in args.targets or []]
 
 
 def planned_rules(planned: Planned, *rules: str) -> bool:
