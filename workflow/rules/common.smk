@@ -8,7 +8,8 @@ from repro.core import ReproError
 from repro.core import launch as launcher
 from repro.core import tensorboard
 from repro.core.config import deep_update, typed_overrides, validate_config
-from repro.core.papers import command_line_targets, config_schema, registry, target_problems
+from repro.core.papers import config_schema, registry, target_problems
+from snakemake.cli import get_argument_parser
 
 #: The registered papers (entry-point group repro.papers): name -> plan (repro.core.papers).
 PAPER_PLANS = registry()
@@ -186,7 +187,8 @@ def step_resources(paper, step, retry=False):
 
 # A target naming something the config does not have (a misspelt model, variant, dataset,
 # recipe or seed) stops here, before any job, one line listing the valid names.
-stop_on(target_problems(RUN_PLANS, config, RESULTS, command_line_targets(sys.argv[1:])))
+_TARGETS = get_argument_parser().parse_known_args(sys.argv[1:])[0].targets or []
+stop_on(target_problems(RUN_PLANS, config, RESULTS, [str(t) for t in _TARGETS]))
 # Config problems of the papers this run reproduces stop it at start-up (one line each).
 stop_on(
     list(

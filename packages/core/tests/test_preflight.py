@@ -66,7 +66,7 @@ def test_the_recap_groups_problems_by_paper_and_counts_them():
 
 
 def test_a_target_naming_an_unknown_name_is_one_line_from_the_plan_that_owns_it():
-    from repro.core.papers import command_line_targets, target_problems
+    from repro.core.papers import target_problems
 
     def check_target(config, results, target):
         parts = target.split("/")
@@ -76,9 +76,7 @@ def test_a_target_naming_an_unknown_name_is_one_line_from_the_plan_that_owns_it(
         return f"unknown model '{bad[0]}' (models: resnet20, resnet56)" if bad else None
 
     plans = {"energy-kd": SimpleNamespace(check_target=check_target), "x": SimpleNamespace()}
-    argv = ["--cores", "all", "results/quick/kd/resnet56-resnet21/r.json", "data/a/meta.json"]
-    targets = command_line_targets(argv)
-    assert targets == ["results/quick/kd/resnet56-resnet21/r.json", "data/a/meta.json"]
+    targets = ["results/quick/kd/resnet56-resnet21/r.json", "data/a/meta.json"]
     assert target_problems(plans, {}, "results/quick", targets) == [
         "results/quick/kd/resnet56-resnet21/r.json: unknown model 'resnet21' "
         "(models: resnet20, resnet56)"

@@ -93,15 +93,6 @@ def target_problems(
     return problems
 
 
-def command_line_targets(argv: list[str]) -> list[str]:
-    """The targets of a ``snakemake`` command line, read with Snakemake's own parser (only
-    called inside a Snakemake run: repro-core does not depend on Snakemake)."""
-    from snakemake.cli import get_argument_parser
-
-    args, _ = get_argument_parser().parse_known_args(argv)
-    return [str(t) for t in args.targets or []]
-
-
 def planned_rules(planned: Planned, *rules: str) -> bool:
     """Whether any job of ``rules`` is planned (True when nothing is known)."""
     return planned is None or any(rule in rules for rule, _ in planned)
