@@ -44,6 +44,7 @@ rule fmri_dnn:
     output:
         result=f"{FMRI_DIR}/dnn/dnn.json",
         rdms=f"{FMRI_DIR}/dnn/rdms.npz",
+        rsatoolbox=f"{FMRI_DIR}/dnn/rdms.hdf5",
     params:
         version=pkg_version("fmri"),
         cfg=lambda wildcards: as_json(fmriplan.dnn_params(config)),
@@ -97,6 +98,7 @@ rule fmri_analyse:
     output:
         result=f"{FMRI_DIR}/analysis/analysis.json",
         rdms=f"{FMRI_DIR}/analysis/rdms.npz",
+        rsatoolbox=f"{FMRI_DIR}/analysis/rdms.hdf5",
     params:
         version=pkg_version("fmri"),
         cfg=lambda wildcards: as_json(fmriplan.analysis_params(config)),

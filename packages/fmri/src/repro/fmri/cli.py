@@ -99,7 +99,7 @@ def _dnn(args: argparse.Namespace) -> None:
 
     from repro.core.atomic import write_json
     from repro.fmri.dnn import dnn_analysis
-    from repro.fmri.rsa import save_arrays
+    from repro.fmri.rsa import dnn_rdms_object, save_arrays, save_rsatoolbox
     from repro.fmri.stimuli import load_nets, read_stimuli
 
     prm = parse(P.DnnParams, args.params, "dnn")
@@ -117,6 +117,7 @@ def _dnn(args: argparse.Namespace) -> None:
             "stimulus_ids": np.array(stim.ids),
         },
     )
+    save_rsatoolbox(args.out / "rdms.hdf5", dnn_rdms_object(rdms, stim, prm))
     write_json(args.out / "dnn.json", results)
 
 
@@ -131,7 +132,7 @@ def _simulate(args: argparse.Namespace) -> None:
 
 def _analyse(args: argparse.Namespace) -> None:
     from repro.core.atomic import write_json
-    from repro.fmri.rsa import analyse, load_dnn_rdms, save_arrays
+    from repro.fmri.rsa import analyse, load_dnn_rdms, roi_rdms_object, save_arrays, save_rsatoolbox
     from repro.fmri.stimuli import read_stimuli
 
     prm = parse(P.AnalysisParams, args.params, "analyse")
@@ -141,6 +142,9 @@ def _analyse(args: argparse.Namespace) -> None:
     results, arrays = analyse(args.bids, stim, refs, prm)
     results["params_full"] = asdict(prm)
     save_arrays(args.out / "rdms.npz", arrays)
+    save_rsatoolbox(
+        args.out / "rdms.hdf5", roi_rdms_object(arrays, stim, prm, results["simulated"])
+    )
     write_json(args.out / "analysis.json", results)
 
 

@@ -8,6 +8,10 @@ group RDM is the mean over subjects. Each group ROI RDM is compared with each re
 the family (all ROI x reference pairs) corrected as configured; the white- vs black-box
 displacement is tested per ROI on the group RDM (sign flips over source images, corrected
 over ROIs); behavioural accuracy per condition comes from the events' ``correct`` column.
+
+Besides the plain ``rdms.npz``, the RDMs are written as rsatoolbox ``RDMs`` files in
+rsatoolbox's own HDF5 format (``rdms.hdf5``, :func:`save_rsatoolbox`) with the stimulus
+descriptors, so an analysis can continue in rsatoolbox (``rsatoolbox.rdm.load_rdm``).
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from repro.fmri import bids as bidslib
 from repro.fmri import rdm as rdmlib
 from repro.fmri import stats
 from repro.fmri.glm import noise_normalise, run_fits
-from repro.fmri.params import AnalysisParams, StatsParams
+from repro.fmri.params import AnalysisParams, DnnParams, StatsParams
 from repro.fmri.stimuli import CONDITIONS, StimulusSet
 
 
@@ -167,6 +171,7 @@ def analyse(
         "reference_rdms": ref_mat,
         "reference_names": np.array(ref_names),
         "rois": np.array(rois),
+        "subjects": np.array([sub.label for sub in dataset.subjects]),
         "stimulus_ids": np.array(stim.ids),
     }
     return results, arrays
@@ -275,3 +280,76 @@ def save_arrays(path: str | os.PathLike[str], arrays: dict[str, np.ndarray]) -> 
 
     with atomic_path(Path(path)) as tmp, open(tmp, "wb") as fh:
         np.savez(fh, **arrays)
+
+
+#: rsatoolbox pattern descriptor -> stimuli.csv column: one value per stimulus, in RDM order.
+PATTERN_DESCRIPTORS = {
+    "stimulus": "id",  # clean-004, white-004, black-004: versions of source image 4 of the set
+    "condition": "condition",  # clean | white | black
+    "source": "source",  # the source image's index in the image set's split
+    "class": "class",
+    "class_name": "class_name",
+}
+
+
+def pattern_descriptors(stim: StimulusSet) -> dict[str, list[Any]]:
+    """The stimulus descriptors of an rsatoolbox RDMs object over ``stim``, in table order."""
+    return {key: [row[col] for row in stim.table] for key, col in PATTERN_DESCRIPTORS.items()}
+
+
+def dnn_rdms_object(rdms: dict[str, np.ndarray], stim: StimulusSet, params: DnnParams) -> Any:
+    """The layer RDMs of ``repro-fmri dnn`` (``<role>/<layer>`` -> vector) as one rsatoolbox
+    ``RDMs``: one RDM per layer, named by ``name``, ``network`` (role), ``model``, ``layer``."""
+    from rsatoolbox.rdm import RDMs
+
+    names = list(rdms)
+    roles, layers = zip(*(name.split("/", 1) for name in names), strict=True)
+    models = {"target": params.nets.target, "substitute": params.nets.substitute}
+    return RDMs(
+        np.stack([rdms[n] for n in names]),
+        dissimilarity_measure=params.distance,
+        rdm_descriptors={
+            "name": names,
+            "network": list(roles),
+            "model": [models.get(r, r) for r in roles],
+            "layer": list(layers),
+        },
+        pattern_descriptors=pattern_descriptors(stim),
+    )
+
+
+def roi_rdms_object(
+    arrays: dict[str, np.ndarray], stim: StimulusSet, params: AnalysisParams, simulated: bool
+) -> Any:
+    """Each subject's ROI RDMs of :func:`analyse` (``arrays``) as one rsatoolbox ``RDMs``,
+    subject by subject, ROIs in config order; named by ``subject`` (BIDS label) and ``roi``.
+    The group RDM of ``rdms.npz`` is their mean per ROI (``subset("roi", r).mean()``); it is
+    not in the file, so that rsatoolbox's inference sees one RDM per subject and ROI."""
+    from rsatoolbox.rdm import RDMs
+
+    subject_rdms = arrays["subject_rdms"]
+    n_sub, n_roi, n_pairs = subject_rdms.shape
+    return RDMs(
+        subject_rdms.reshape(n_sub * n_roi, n_pairs),
+        dissimilarity_measure=params.rsa.roi_distance,
+        descriptors={
+            "data": "simulated" if simulated else "measured",
+            "noise_normalisation": params.glm.noise_normalisation,
+        },
+        rdm_descriptors={
+            "subject": np.repeat(arrays["subjects"], n_roi).tolist(),
+            "roi": np.tile(arrays["rois"], n_sub).tolist(),
+        },
+        pattern_descriptors=pattern_descriptors(stim),
+    )
+
+
+def save_rsatoolbox(path: str | os.PathLike[str], rdms: Any) -> None:
+    """``rdms.save(path, file_type="hdf5")`` (rsatoolbox's format) atomically: into a
+    temporary file that this function closes, then renamed onto ``path``."""
+    import h5py
+
+    from repro.core.atomic import atomic_path
+
+    with atomic_path(Path(path)) as tmp, h5py.File(tmp, "w") as fh:
+        rdms.save(fh.id, file_type="hdf5")  # rsatoolbox writes into the open file
