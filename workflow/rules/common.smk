@@ -9,6 +9,7 @@ from repro.core import launch as launcher
 from repro.core import tensorboard
 from repro.core.config import deep_update, typed_overrides, validate_config
 from repro.core.papers import config_schema, registry, target_problems
+from repro.data import plan as dataplan
 from snakemake.cli import get_argument_parser
 
 #: The registered papers (entry-point group repro.papers): name -> plan (repro.core.papers).
@@ -76,26 +77,9 @@ def record_invocation():
     )
 
 
-def data_params(dataset):
-    """The config section of one dataset as JSON (empty when the run does not configure it)."""
-    return as_json(config["data"].get(dataset, {}))
-
-
-def lt_factor(wildcards):
-    """The imbalance factor in a long-tailed dataset name ('digits-lt10' -> 10)."""
-    _, _, factor = wildcards.name.partition("-lt")
-    return factor or None
-
-
-def imbalance_flag(wildcards):
-    """'--imbalance F' for a long-tailed dataset name, else nothing."""
-    factor = lt_factor(wildcards)
-    return f"--imbalance {factor}" if factor else ""
-
-
-def dataset_files(name):
-    """The files a prepared array dataset consists of (meta.json last)."""
-    return [f"data/{name}/{s}_{k}.npy" for s in ("train", "test") for k in ("images", "labels")]
+def data_params(wildcards):
+    """A data job's params: its dataset's config section as JSON (repro.data.plan.section)."""
+    return as_json(dataplan.section(config["data"], wildcards.name))
 
 
 def planned_jobs():
@@ -120,14 +104,12 @@ def preflight_problems(planned):
     the papers it blocks): unobtainable datasets, naming the config key and the path set, and
     the papers' own pre-flight checks. planned: planned_jobs() (None: everything)."""
     from repro.core import preflight
-    from repro.data.cli import check
+    from repro.data.registry import check
 
     if planned is None:
         datasets = None
     else:
-        datasets = {wc["dataset"] for rule, wc in planned if rule == "fetch_archive"}
-        datasets |= {"imagenet" for rule, _ in planned if rule == "index_imagenet"}
-        datasets |= {wc["name"] for rule, wc in planned if rule == "index_fgvr"}
+        datasets = dataplan.planned_datasets(planned)
     problems = preflight.collect(
         config,
         RUN_PLANS,

@@ -1,23 +1,23 @@
 # Dataset preparation: official archives are fetched (or linked from a configured path) with
-# checksums, then converted to the array format documented in repro.data.arrays.
-
-
-wildcard_constraints:
-    name=r"[a-z0-9]+(-lt\d+)?",
+# checksums, then converted to the array format documented in repro.data.arrays. Which
+# datasets each rule prepares comes from the dataset registry (repro.data.registry: a dataset
+# names its rule); a job gets its dataset's config section (a long-tailed `<name>-lt<F>`, its
+# base's; the factor is in the name).
+from repro.data import plan as dataplan
 
 
 rule fetch_archive:
     output:
-        "data/archives/{dataset}.archive",
+        "data/archives/{name}.archive",
     wildcard_constraints:
-        dataset="cifar100|tinyimagenet|zurich",
+        name=dataplan.constraint("fetch_archive"),
     params:
         version=pkg_version("data"),
-        cfg=lambda wc: data_params(wc.dataset),
+        cfg=data_params,
     log:
-        "logs/data/fetch_{dataset}.log",
+        "logs/data/fetch_{name}.log",
     benchmark:
-        "benchmarks/data/fetch_{dataset}.tsv"
+        "benchmarks/data/fetch_{name}.tsv"
     threads: 1
     resources:
         mem_mb=1000,
@@ -25,19 +25,18 @@ rule fetch_archive:
     conda:
         "../../envs/data.yaml"
     shell:
-        "repro-data fetch {wildcards.dataset} --out {output} --params {params.cfg:q} > {log} 2>&1"
+        "repro-data fetch {wildcards.name} --out {output} --params {params.cfg:q} > {log} 2>&1"
 
 
 rule prepare_digits:
     output:
-        dataset_files("{name}"),
+        dataplan.array_files("{name}"),
         meta="data/{name}/meta.json",
     wildcard_constraints:
-        name=r"digits(-lt\d+)?",
+        name=dataplan.constraint("prepare_digits"),
     params:
         version=pkg_version("data"),
-        cfg=lambda wc: data_params("digits"),
-        imbalance=imbalance_flag,
+        cfg=data_params,
     log:
         "logs/data/prepare_{name}.log",
     benchmark:
@@ -49,7 +48,7 @@ rule prepare_digits:
     conda:
         "../../envs/data.yaml"
     shell:
-        "repro-data prepare digits --out data/{wildcards.name} {params.imbalance}"
+        "repro-data prepare {wildcards.name} --out data/{wildcards.name}"
         " --params {params.cfg:q} > {log} 2>&1"
 
 
@@ -57,14 +56,13 @@ rule prepare_cifar100:
     input:
         archive="data/archives/cifar100.archive",
     output:
-        dataset_files("{name}"),
+        dataplan.array_files("{name}"),
         meta="data/{name}/meta.json",
     wildcard_constraints:
-        name=r"cifar100(-lt\d+)?",
+        name=dataplan.constraint("prepare_cifar100"),
     params:
         version=pkg_version("data"),
-        cfg=lambda wc: data_params("cifar100"),
-        imbalance=imbalance_flag,
+        cfg=data_params,
     log:
         "logs/data/prepare_{name}.log",
     benchmark:
@@ -76,22 +74,25 @@ rule prepare_cifar100:
     conda:
         "../../envs/data.yaml"
     shell:
-        "repro-data prepare cifar100 --archive {input.archive} --out data/{wildcards.name}"
-        " {params.imbalance} --params {params.cfg:q} > {log} 2>&1"
+        "repro-data prepare {wildcards.name} --archive {input.archive} --out data/{wildcards.name}"
+        " --params {params.cfg:q} > {log} 2>&1"
 
 
 rule prepare_tinyimagenet:
     input:
         archive="data/archives/tinyimagenet.archive",
     output:
-        dataset_files("tinyimagenet"),
-        meta="data/tinyimagenet/meta.json",
+        dataplan.array_files("{name}"),
+        meta="data/{name}/meta.json",
+    wildcard_constraints:
+        name=dataplan.constraint("prepare_tinyimagenet"),
     params:
         version=pkg_version("data"),
+        cfg=data_params,
     log:
-        "logs/data/prepare_tinyimagenet.log",
+        "logs/data/prepare_{name}.log",
     benchmark:
-        "benchmarks/data/prepare_tinyimagenet.tsv"
+        "benchmarks/data/prepare_{name}.tsv"
     threads: 1
     resources:
         mem_mb=8000,
@@ -99,22 +100,24 @@ rule prepare_tinyimagenet:
     conda:
         "../../envs/data.yaml"
     shell:
-        "repro-data prepare tinyimagenet --archive {input.archive} --out data/tinyimagenet"
-        " > {log} 2>&1"
+        "repro-data prepare {wildcards.name} --archive {input.archive} --out data/{wildcards.name}"
+        " --params {params.cfg:q} > {log} 2>&1"
 
 
 rule prepare_zurich:
     input:
         archive="data/archives/zurich.archive",
     output:
-        meta="data/zurich/meta.json",
+        meta="data/{name}/meta.json",
+    wildcard_constraints:
+        name=dataplan.constraint("prepare_zurich"),
     params:
         version=pkg_version("data"),
-        cfg=lambda wc: data_params("zurich"),
+        cfg=data_params,
     log:
-        "logs/data/prepare_zurich.log",
+        "logs/data/prepare_{name}.log",
     benchmark:
-        "benchmarks/data/prepare_zurich.tsv"
+        "benchmarks/data/prepare_{name}.tsv"
     threads: 1
     resources:
         mem_mb=2000,
@@ -122,21 +125,23 @@ rule prepare_zurich:
     conda:
         "../../envs/data.yaml"
     shell:
-        "repro-data prepare zurich --archive {input.archive} --out data/zurich"
+        "repro-data prepare {wildcards.name} --archive {input.archive} --out data/{wildcards.name}"
         " --params {params.cfg:q} > {log} 2>&1"
 
 
 rule prepare_photos:
     output:
-        expand("data/photos/{photo}.png", photo=config["data"]["photos"]["names"]),
-        meta="data/photos/meta.json",
+        expand("data/{{name}}/{photo}.png", photo=config["data"]["photos"]["names"]),
+        meta="data/{name}/meta.json",
+    wildcard_constraints:
+        name=dataplan.constraint("prepare_photos"),
     params:
         version=pkg_version("data"),
-        cfg=lambda wc: data_params("photos"),
+        cfg=data_params,
     log:
-        "logs/data/prepare_photos.log",
+        "logs/data/prepare_{name}.log",
     benchmark:
-        "benchmarks/data/prepare_photos.tsv"
+        "benchmarks/data/prepare_{name}.tsv"
     threads: 1
     resources:
         mem_mb=1000,
@@ -144,21 +149,24 @@ rule prepare_photos:
     conda:
         "../../envs/data.yaml"
     shell:
-        "repro-data prepare photos --out data/photos --params {params.cfg:q} > {log} 2>&1"
+        "repro-data prepare {wildcards.name} --out data/{wildcards.name}"
+        " --params {params.cfg:q} > {log} 2>&1"
 
 
 rule index_imagenet:
     output:
-        "data/imagenet/train.csv",
-        "data/imagenet/val.csv",
-        meta="data/imagenet/meta.json",
+        "data/{name}/train.csv",
+        "data/{name}/val.csv",
+        meta="data/{name}/meta.json",
+    wildcard_constraints:
+        name=dataplan.constraint("index_imagenet"),
     params:
         version=pkg_version("data"),
-        cfg=lambda wc: data_params("imagenet"),
+        cfg=data_params,
     log:
-        "logs/data/index_imagenet.log",
+        "logs/data/index_{name}.log",
     benchmark:
-        "benchmarks/data/index_imagenet.tsv"
+        "benchmarks/data/index_{name}.tsv"
     threads: 1
     resources:
         mem_mb=2000,
@@ -166,7 +174,8 @@ rule index_imagenet:
     conda:
         "../../envs/data.yaml"
     shell:
-        "repro-data prepare imagenet --out data/imagenet --params {params.cfg:q} > {log} 2>&1"
+        "repro-data prepare {wildcards.name} --out data/{wildcards.name}"
+        " --params {params.cfg:q} > {log} 2>&1"
 
 
 # The fine-grained sets of R2KD: an index over the user's copy in its official layout
@@ -177,10 +186,10 @@ rule index_fgvr:
         "data/{name}/val.csv",
         meta="data/{name}/meta.json",
     wildcard_constraints:
-        name="cub200|mit67|stanford40|dogs",
+        name=dataplan.constraint("index_fgvr"),
     params:
         version=pkg_version("data"),
-        cfg=lambda wc: data_params(wc.name),
+        cfg=data_params,
     log:
         "logs/data/index_{name}.log",
     benchmark:

@@ -17,7 +17,7 @@ from PIL import Image
 from repro.core import ReproError
 from repro.data import inputs
 from repro.data.arrays import load_split, read_meta
-from repro.data.cli import check, fetch, main
+from repro.data.cli import main
 from repro.data.fake import (
     IMAGENET_QUIRKS,
     make_cifar100_archive,
@@ -28,6 +28,7 @@ from repro.data.fake import (
 from repro.data.fgvr import index_fgvr
 from repro.data.imagenet import index_imagenet
 from repro.data.inputs import write_inputs
+from repro.data.registry import check, fetch
 
 FGVR_CLASSES = {"cub200": 200, "mit67": 67, "stanford40": 40, "dogs": 120}
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -91,11 +92,13 @@ def test_paper_config_with_the_overlay_is_valid(fake_run):
     """config/paper.yaml + inputs.yaml, deep-merged as Snakemake merges config files, passes
     the workflow's schema (every key the overlay sets exists for its dataset)."""
     from repro.core.config import deep_update, validate_config
+    from repro.core.papers import config_schema
 
     root = Path(__file__).resolve().parents[3]
     cfg = yaml.safe_load((root / "config" / "paper.yaml").read_text())
     deep_update(cfg, yaml.safe_load((fake_run[0] / "inputs.yaml").read_text()))
-    validate_config(cfg, root / "workflow" / "schemas" / "config.schema.yaml", "paper + fake")
+    schema = config_schema(root / "workflow" / "schemas" / "config.schema.yaml")
+    validate_config(cfg, schema, "paper + fake")
     assert cfg["data"]["tinyimagenet"]["check_counts"] is False
     assert cfg["data"]["zurich"]["hash"] is None  # the first fetch records one
 

@@ -14,8 +14,9 @@ from repro.core import ReproError
 from repro.data import fetch as fetch_mod
 from repro.data import zurich as zurich_mod
 from repro.data.cifar import prepare_cifar100
-from repro.data.cli import check, fetch, main
+from repro.data.cli import main
 from repro.data.fetch import obtain_archive
+from repro.data.registry import check, fetch
 from repro.data.tinyimagenet import prepare_tinyimagenet, verify_tinyimagenet
 from repro.data.zurich import prepare_zurich
 
@@ -51,7 +52,7 @@ def test_check_lists_every_problem_with_its_key_and_the_value_set(tmp_path):
         zurich
     )
     assert f"data.imagenet.root is set to {tmp_path / 'ilsvrc'}" in imagenet
-    assert "no val/ folder" in imagenet
+    assert "which has no val/;" in imagenet
     assert all("\n" not in p for p in problems)
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from repro.core import ReproError
-from repro.data.cli import check, main
+from repro.data.cli import main
 from repro.data.fake import (
     dog_breeds,
     make_cub,
@@ -20,6 +20,7 @@ from repro.data.fake import (
     stanford40_actions,
 )
 from repro.data.fgvr import index_fgvr, root_problem
+from repro.data.registry import check
 
 
 def _rows(path: Path) -> list[tuple[str, int]]:

@@ -6,10 +6,11 @@ import pytest
 import skimage.data
 
 from repro.core import ReproError
-from repro.data.cli import check, main
+from repro.data.cli import main
 from repro.data.fake import imagenet_wnids, make_imagenet
 from repro.data.imagenet import index_imagenet
 from repro.data.photos import load_photos, prepare_photos
+from repro.data.registry import check
 
 WNIDS = imagenet_wnids(3)
 

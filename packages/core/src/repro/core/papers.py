@@ -111,10 +111,19 @@ def schema_sections(papers: Mapping[str, Paper]) -> dict[str, str]:
     return sections
 
 
+#: Functions ``schema -> schema`` that complete the config schema from another registry
+#: (``repro.data``'s datasets: the ``datasets`` names and ``data`` sections), applied by name.
+SCHEMA_GROUP = "repro.schema"
+
+
 def config_schema(path: str | os.PathLike[str]) -> dict[str, Any]:
     """The workflow's config schema (``workflow/schemas/config.schema.yaml``) with the
-    registered papers' names and their sections' schemas added (``load_schema``)."""
+    registered papers' names and their sections' schemas added (``load_schema``), then
+    completed by every function of the entry-point group ``repro.schema``."""
     from repro.core.config import load_schema
 
     papers = registry()
-    return load_schema(path, sections=schema_sections(papers), papers=papers)
+    schema = load_schema(path, sections=schema_sections(papers), papers=papers)
+    for ep in sorted(entry_points(group=SCHEMA_GROUP), key=lambda e: e.name):
+        schema = ep.load()(schema)
+    return schema

@@ -19,6 +19,7 @@ import numpy as np
 
 from repro.core import ReproError
 from repro.data.arrays import write_arrays
+from repro.data.dataset import ArchiveDataset, ArchiveParams, need_archive
 from repro.data.fetch import describe, forget_fetched
 from repro.data.longtail import longtail_indices
 
@@ -111,3 +112,22 @@ def prepare_cifar100(
         name = f"cifar100-lt{imbalance:g}"
     source = {"archive": Path(archive).name, "imbalance": imbalance, "lt_seed": seed}
     return write_arrays(out_dir, splits, classes, name, source)
+
+
+class Cifar100(ArchiveDataset):
+    """CIFAR-100 and its long-tailed variants ``cifar100-lt<F>`` (seed ``lt_seed``)."""
+
+    name = "cifar100"
+    rule = "prepare_cifar100"
+    long_tailed = True
+
+    def verify(self, params: ArchiveParams, path: Path, label: str) -> None:
+        verify_cifar100(path, label)
+
+    def prepare(
+        self, params: ArchiveParams, out: Path, archive: Path | None, imbalance: float | None
+    ) -> dict[str, Any]:
+        return prepare_cifar100(out, need_archive(self.name, archive), imbalance, params.lt_seed)
+
+
+DATASETS = (Cifar100(),)

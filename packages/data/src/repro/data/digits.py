@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from repro.core import ReproError
 from repro.data.arrays import write_arrays
+from repro.data.dataset import Dataset
 from repro.data.longtail import longtail_indices
 
 
@@ -55,3 +59,33 @@ def prepare_digits(
         "imbalance": imbalance,
     }
     return write_arrays(out_dir, splits, [str(i) for i in range(10)], name, source)
+
+
+@dataclass
+class DigitsParams:
+    """``data.digits``: the fixed split's test fraction and seed."""
+
+    test_fraction: float = 0.25
+    seed: int = 0
+
+    def check(self, where: str) -> None:
+        if not 0 < self.test_fraction < 1:
+            raise ReproError(f"{where}.test_fraction: {self.test_fraction} is not in (0, 1)")
+
+
+class Digits(Dataset):
+    """The 8x8 digits and their long-tailed variants ``digits-lt<F>``."""
+
+    name = "digits"
+    params = DigitsParams
+    schema = "digits"
+    rule = "prepare_digits"
+    long_tailed = True
+
+    def prepare(
+        self, params: DigitsParams, out: Path, archive: Path | None, imbalance: float | None
+    ) -> dict[str, Any]:
+        return prepare_digits(out, params.test_fraction, params.seed, imbalance)
+
+
+DATASETS = (Digits(),)

@@ -211,3 +211,29 @@ def obtain_archive(
             f"key '{_section(key)}.hash' to it to verify this archive on later fetches."
         )
     return dest
+
+
+def archive_problem(dataset: str, source: Any, data_dir: Path) -> str | None:
+    """Why ``dataset``'s archive could not be obtained (one line naming the key and the value
+    set), or None: ``source`` holds ``archive``, ``url`` and ``download`` (its config section,
+    :class:`repro.data.dataset.ArchiveSource`); an archive fetched earlier under ``data_dir``
+    counts as obtained."""
+    key = f"data.{dataset}.archive"
+    url = source.url
+    origin = f"download it from {url}" if url else "obtain it from its official source (docs)"
+    path = source.archive
+    if path:
+        if Path(path).is_file():
+            return None
+        what = "a folder, not a file" if Path(path).is_dir() else "not there"
+        return f"{dataset}: {key} is set to {path}, which is {what}; {origin} and fix the path"
+    if (data_dir / "archives" / f"{dataset}.archive").exists():  # fetched and verified earlier
+        return None
+    if url and source.download:
+        return None
+    unset = (
+        f"{key} is unset and data.{dataset}.download is false"
+        if url
+        else f"{key} and data.{dataset}.url are both unset"
+    )
+    return f"{dataset}: no archive is set: {unset}; {origin} and set {key} to its path"

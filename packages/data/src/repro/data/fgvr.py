@@ -29,12 +29,14 @@ import csv
 import io
 import os
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from repro.core import ReproError
 from repro.core.atomic import write_json, write_text
-from repro.data.subset import check_subset, take
+from repro.data.dataset import Dataset, folder_problem
+from repro.data.subset import Subset, check_subset, subset_dict, take
 
 Split = list[tuple[str, int]]
 
@@ -60,7 +62,6 @@ MARKERS = {
     "stanford40": ("JPEGImages", "ImageSplits/actions.txt", "ImageSplits/train.txt"),
     "dogs": ("Images",),
 }
-DATASETS = tuple(COUNTS)
 
 
 def _lines(path: Path, name: str) -> list[str]:
@@ -182,19 +183,8 @@ READERS: dict[str, Callable[[Path], tuple[list[str], Split, Split]]] = {
 
 def root_problem(name: str, cfg: dict[str, Any]) -> str | None:
     """Why ``name`` cannot be indexed from ``data.<name>.root`` (one line), or None."""
-    key = f"data.{name}.root"
     where = f"obtain {SOURCES[name]}, extract them into one folder"
-    root = cfg.get("root")
-    if not root:
-        return f"{name}: {key} is not set; {where} and set {key} to it"
-    path = Path(root)
-    if not path.is_dir():
-        what = "a file, not a folder" if path.exists() else "not there"
-        return f"{name}: {key} is set to {root}, which is {what}; {where}"
-    missing = [m for m in MARKERS[name] if not (path / m).exists()]
-    if missing:
-        return f"{name}: {key} is set to {root}, which has no {missing[0]}; {where}"
-    return None
+    return folder_problem(name, cfg.get("root"), MARKERS[name], where)
 
 
 def index_fgvr(
@@ -205,7 +195,7 @@ def index_fgvr(
     ``subset`` (:mod:`repro.data.subset`) only the first classes' first images are listed."""
     check_subset(name, subset)
     if name not in READERS:
-        raise ReproError(f"unknown fine-grained dataset '{name}' (one of {', '.join(DATASETS)})")
+        raise ReproError(f"unknown fine-grained dataset '{name}' (one of {', '.join(COUNTS)})")
     problem = root_problem(name, {"root": str(root) if root else None})
     if problem:
         raise ReproError(problem)
@@ -242,3 +232,38 @@ def index_fgvr(
     }
     write_json(Path(out_dir) / "meta.json", meta)
     return meta
+
+
+@dataclass
+class FolderParams:
+    """``data.<name>`` of a fine-grained set (the schema's ``$defs.folder``)."""
+
+    root: str | None = None
+    check_counts: bool = True
+    subset: Subset = field(default_factory=Subset)
+
+
+class FineGrained(Dataset):
+    """One of R2KD's fine-grained sets, indexed in place from ``data.<name>.root``."""
+
+    kind = "index"
+    params = FolderParams
+    schema = "folder"
+    rule = "index_fgvr"
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def prepare(
+        self, params: FolderParams, out: Path, archive: Path | None, imbalance: float | None
+    ) -> dict[str, Any]:
+        return index_fgvr(
+            self.name, params.root, out, params.check_counts, subset_dict(params.subset)
+        )
+
+    def check(self, params: FolderParams, data_dir: Path) -> list[str]:
+        problem = root_problem(self.name, {"root": params.root})
+        return [problem] if problem else []
+
+
+DATASETS = tuple(FineGrained(name) for name in COUNTS)

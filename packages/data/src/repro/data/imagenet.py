@@ -12,15 +12,21 @@ import csv
 import io
 import os
 import re
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from repro.core import ReproError
 from repro.core.atomic import write_json, write_text
-from repro.data.subset import check_subset, take
+from repro.data.dataset import Dataset, folder_problem
+from repro.data.subset import Subset, check_subset, subset_dict, take
 
 WNID = re.compile(r"^n\d{8}$")
 EXTENSIONS = {".jpeg", ".jpg", ".png"}
+#: Where the user obtains the folder (start-up check and errors).
+WHERE = (
+    "download ILSVRC-2012 from https://image-net.org (train/ and val/ with one folder per class)"
+)
 
 
 def _classes(split_dir: Path) -> list[str]:
@@ -84,3 +90,40 @@ def index_imagenet(
     }
     write_json(Path(out_dir) / "meta.json", meta)
     return meta
+
+
+@dataclass
+class ImagenetParams:
+    """``data.imagenet``: the user's ILSVRC-2012 folder, its class count, an optional subset."""
+
+    root: str | None = None
+    num_classes: int = 1000
+    subset: Subset = field(default_factory=Subset)
+
+
+class Imagenet(Dataset):
+    """An index over the user's ILSVRC-2012 folder."""
+
+    name = "imagenet"
+    kind = "index"
+    params = ImagenetParams
+    schema = "imagenet"
+    rule = "index_imagenet"
+
+    def prepare(
+        self, params: ImagenetParams, out: Path, archive: Path | None, imbalance: float | None
+    ) -> dict[str, Any]:
+        if not params.root:
+            raise ReproError(
+                "imagenet: no ILSVRC-2012 folder configured; download it from "
+                "https://image-net.org (train + val in class folders) and set "
+                "config key 'data.imagenet.root'"
+            )
+        return index_imagenet(params.root, out, params.num_classes, subset_dict(params.subset))
+
+    def check(self, params: ImagenetParams, data_dir: Path) -> list[str]:
+        problem = folder_problem(self.name, params.root, ("train/", "val/"), WHERE)
+        return [problem] if problem else []
+
+
+DATASETS = (Imagenet(),)

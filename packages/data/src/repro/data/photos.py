@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ import numpy as np
 
 from repro.core import ReproError
 from repro.core.atomic import atomic_path, sha256_file, write_json
+from repro.data.dataset import Dataset
 
 #: Colour photographs that ship inside the scikit-image wheel (no download needed).
 BUNDLED = ("astronaut", "chelsea", "coffee", "rocket", "immunohistochemistry", "retina")
@@ -64,3 +66,27 @@ def load_photos(data_dir: str | os.PathLike[str]) -> dict[str, np.ndarray]:
     data_dir = Path(data_dir)
     meta = json.loads((data_dir / "meta.json").read_text(encoding="utf-8"))
     return {n: np.asarray(Image.open(data_dir / f"{n}.png").convert("RGB")) for n in meta["images"]}
+
+
+@dataclass
+class PhotosParams:
+    """``data.photos``: which bundled photographs to write."""
+
+    names: list[str] = field(default_factory=lambda: list(BUNDLED))
+
+
+class Photos(Dataset):
+    """scikit-image's bundled photographs (PNG files, not arrays)."""
+
+    name = "photos"
+    params = PhotosParams
+    schema = "photos"
+    rule = "prepare_photos"
+
+    def prepare(
+        self, params: PhotosParams, out: Path, archive: Path | None, imbalance: float | None
+    ) -> dict[str, Any]:
+        return prepare_photos(out, params.names)
+
+
+DATASETS = (Photos(),)

@@ -8,11 +8,35 @@ set's (an ImageNet subset of 10 classes still trains 1000-way classifiers).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from repro.core import ReproError
 
 KEYS = {"classes", "train_per_class", "val_per_class"}
+
+
+@dataclass
+class Subset:
+    """``data.<name>.subset`` (the schema's ``$defs.subset``); unset keys limit nothing."""
+
+    classes: int | None = None
+    train_per_class: int | None = None
+    val_per_class: int | None = None
+
+    def check(self, where: str) -> None:
+        for key, value in self.as_dict().items():
+            if value < 1:
+                raise ReproError(f"{where}.{key}: {value!r} is not a positive integer")
+
+    def as_dict(self) -> dict[str, int]:
+        """The keys that were set, as the index functions and ``meta.json`` take them."""
+        return {k: v for k, v in asdict(self).items() if v is not None}
+
+
+def subset_dict(subset: Subset) -> dict[str, int] | None:
+    """``subset`` as the index functions take it (None when no key is set)."""
+    return subset.as_dict() or None
 
 
 def check_subset(name: str, subset: dict[str, Any] | None) -> None:

@@ -22,6 +22,7 @@ import numpy as np
 from repro.core import ReproError
 from repro.core.progress import progress
 from repro.data.arrays import write_arrays
+from repro.data.dataset import ArchiveDataset, ArchiveParams, need_archive
 from repro.data.fetch import describe, forget_fetched
 
 ROOT = "tiny-imagenet-200"
@@ -143,3 +144,21 @@ def prepare_tinyimagenet(
     """Write Tiny-ImageNet in the array format (train = train, test = official val)."""
     splits, classes = read_tinyimagenet(archive)
     return write_arrays(out_dir, splits, classes, "tinyimagenet", {"archive": Path(archive).name})
+
+
+class TinyImageNet(ArchiveDataset):
+    """Tiny-ImageNet-200 (``check_counts``: the official counts when the archive is fetched)."""
+
+    name = "tinyimagenet"
+    rule = "prepare_tinyimagenet"
+
+    def verify(self, params: ArchiveParams, path: Path, label: str) -> None:
+        verify_tinyimagenet(path, label, params.check_counts)
+
+    def prepare(
+        self, params: ArchiveParams, out: Path, archive: Path | None, imbalance: float | None
+    ) -> dict[str, Any]:
+        return prepare_tinyimagenet(out, need_archive(self.name, archive))
+
+
+DATASETS = (TinyImageNet(),)

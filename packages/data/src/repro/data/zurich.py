@@ -27,6 +27,7 @@ from typing import Any
 from repro.core import ReproError
 from repro.core.atomic import sha256_file, write_json
 from repro.core.progress import progress
+from repro.data.dataset import ArchiveDataset, ArchiveSource, need_archive
 from repro.data.fetch import describe, forget_fetched, recorded_sha256
 
 #: Official image counts of the Canon folders (the NTIRE 2021 toolkit hard-codes them).
@@ -109,3 +110,23 @@ def prepare_zurich(
     os.replace(tmp, out)
     write_json(out / "meta.json", meta)
     return meta
+
+
+class Zurich(ArchiveDataset):
+    """The Zurich RAW-to-RGB zip (no published checksum: ``hash`` may stay unset)."""
+
+    name = "zurich"
+    params = ArchiveSource
+    schema = "zurich"
+    rule = "prepare_zurich"
+
+    def verify(self, params: ArchiveSource, path: Path, label: str) -> None:
+        verify_zurich(path, params.check_counts, label)
+
+    def prepare(
+        self, params: ArchiveSource, out: Path, archive: Path | None, imbalance: float | None
+    ) -> dict[str, Any]:
+        return prepare_zurich(out, need_archive(self.name, archive), params.check_counts)
+
+
+DATASETS = (Zurich(),)
