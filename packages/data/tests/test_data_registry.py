@@ -11,7 +11,7 @@ import pytest
 
 from repro.core import ReproError, papers
 from repro.core import params as core_params
-from repro.core.config import validate_config
+from repro.core.config import load_schema, validate_config
 from repro.data import plan, registry
 from repro.data.cli import main
 
@@ -184,3 +184,10 @@ def test_a_dataset_lacking_a_part_or_registered_twice_is_named(monkeypatch):
     monkeypatch.setattr(registry, "entry_points", lambda group: twice)
     with pytest.raises(ReproError, match=r"repro.datasets:b .*'digits' is registered twice"):
         registry.registry.__wrapped__()
+
+
+def test_a_dataset_whose_schema_entry_is_missing_is_named():
+    schema = load_schema(ROOT / "workflow" / "schemas" / "config.schema.yaml")
+    del schema["properties"]["data"]["$defs"]["folder"]
+    with pytest.raises(ReproError, match=r"^dataset cub200: no \$defs.folder in data.schema.yaml"):
+        plan.with_datasets(schema)

@@ -43,7 +43,7 @@ def with_datasets(schema: dict[str, Any]) -> dict[str, Any]:
 def constraint(rule: str) -> str:
     """The wildcard constraint of the data rule ``rule``: the datasets that name it (the
     fetch rule: every archive)."""
-    if rule == FETCH_RULE:  # one archive per dataset, long-tailed variants included
+    if rule == FETCH_RULE:  # base names only: a long-tailed variant reads its base's archive
         return registry.pattern(kind="archive", long_tailed=False)
     return registry.pattern(rule=rule)
 
