@@ -122,7 +122,7 @@ def preflight_problems(planned):
     for p in problems:
         if p.dataset in legacy_sets and not p.papers:
             p.papers.append("run")
-    legacy = check(config["data"], sorted(legacy_sets), Path("data"))
+    legacy = check(config["data"], sorted(legacy_sets), Path("data")) if planned is None else []
     legacy += [p for extra in PREFLIGHT_CHECKS for p in extra(planned)]
     known = {p.text for p in problems}
     return problems + [preflight.Problem(t, ["run"]) for t in dict.fromkeys(legacy) if t not in known]

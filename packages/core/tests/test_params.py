@@ -29,6 +29,7 @@ class Step:
     layers: list[str] | None = None
     per_set: dict[str, Attack] = field(default_factory=dict)
     flag: bool = False
+    maybe: Attack | None = None
 
 
 def test_a_job_is_built_with_nested_dataclasses_and_defaults():
@@ -53,8 +54,10 @@ def test_a_job_is_built_with_nested_dataclasses_and_defaults():
         ({"name": "a", "attack": {"method": "cw"}}, "--params.attack.method: 'cw' is not one of"),
         ({"name": "a", "attack": {"steps": 0}}, "--params.attack.steps: must be positive"),
         ({"name": "a", "layers": "conv1"}, "--params.layers: must be a list or null"),
-        ({"name": "a", "layers": ["conv1", 2]}, "--params.layers: must be a list or null"),
+        ({"name": "a", "layers": ["conv1", 2]}, "--params.layers[1]: must be a string, not int 2"),
         ({"name": "a", "per_set": {"x": {"bad": 1}}}, "--params.per_set.x: unknown key 'bad'"),
+        ({"name": "a", "maybe": {"steps": "x"}}, "--params.maybe.steps: must be an integer"),
+        ({"name": "a", "maybe": 3}, "--params.maybe: must be a mapping or null, not int 3"),
         ({}, "--params.name: required"),
         ([], "--params: must be a mapping"),
     ],
@@ -79,4 +82,5 @@ def test_the_key_tree_names_nested_fields():
         "layers": None,
         "per_set": {"method": None, "epsilon": None, "steps": None},
         "flag": None,
+        "maybe": {"method": None, "epsilon": None, "steps": None},
     }

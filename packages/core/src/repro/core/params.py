@@ -116,7 +116,9 @@ def _value(tp: Any, value: Any, where: str) -> Any:
             try:
                 return _value(option, value, where)
             except ReproError as err:
-                errors.append(str(err))
+                errors.append(err)
+        if len(errors) == 1 and _accepts(_not_none(options), value):
+            raise errors[0]  # the one option fits the value's kind: its own error is clearer
         allowed = " or ".join(_describe(o) for o in options)
         raise ReproError(f"{where}: must be {allowed}, not {_kind(value)}")
     if origin is Literal:
@@ -150,6 +152,20 @@ def _value(tp: Any, value: Any, where: str) -> Any:
             raise ReproError(f"{where}: must be {_NAMES[tp]}, not {_kind(value)}")
         return value
     return value  # other annotations (e.g. a Path or a class) are not checked
+
+
+def _not_none(options: tuple[Any, ...]) -> Any:
+    return next(o for o in options if o is not type(None))
+
+
+def _accepts(tp: Any, value: Any) -> bool:
+    """Whether ``value`` is of the kind ``tp`` takes (a mapping for a dataclass or dict, a
+    list for a list), so an error inside it is about its content."""
+    if dataclasses.is_dataclass(tp) or get_origin(tp) in (dict, Mapping) or tp is dict:
+        return isinstance(value, Mapping)
+    if get_origin(tp) in (list, tuple) or tp in (list, tuple):
+        return isinstance(value, list | tuple)
+    return False
 
 
 def _describe(tp: Any) -> str:
