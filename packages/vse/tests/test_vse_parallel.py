@@ -4,8 +4,8 @@ CPU) against the same run in 1.
 
 Tolerance of the 2-process run: weights within ``atol=1e-6, rtol=1e-5`` of the 1-process run
 (measured: max |difference| 2.4e-7 after 21 steps), epoch rows to ``rel=1e-5`` (measured:
-6.2e-7), the test metrics equal. Not bit-exact: each rank sums its rows' gradients and the all-reduce adds the
-two halves, where one process sums the whole batch in one go.
+6.2e-7), the test metrics equal. Not bit-exact: each rank sums its rows' gradients and the
+all-reduce adds the two halves, where one process sums the whole batch in one go.
 """
 
 from __future__ import annotations

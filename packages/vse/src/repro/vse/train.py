@@ -157,23 +157,7 @@ def train_step(
         )
         total = terms["loss"]
     else:
-        triplet = triplet_loss(
-            gather_rows(img, shard), gather_rows(txt, shard), loss.margin, negatives
-        )
-        part = len(img) / shard.total
-        penalties = (
-            attention_penalty(img_attn, loss.penalty),
-            attention_penalty(txt_attn, loss.penalty),
-        )
-        total = shard.world * triplet + loss.weight * shard.world * part * sum(penalties)
-        terms = {
-            "triplet": triplet if shard.rank == 0 else torch.zeros_like(triplet),
-            "penalty_image": penalties[0] * part,
-            "penalty_text": penalties[1] * part,
-        }
-        terms["loss"] = terms["triplet"] + loss.weight * (
-            terms["penalty_image"] + terms["penalty_text"]
-        )
+        terms, total = _shard_terms(img, txt, img_attn, txt_attn, loss, negatives, shard)
     optimizer.zero_grad(set_to_none=True)
     total.backward()
     if grad_clip > 0:
@@ -181,6 +165,32 @@ def train_step(
         torch.nn.utils.clip_grad_norm_(params, grad_clip)
     optimizer.step()
     return {k: v.detach() for k, v in terms.items()}
+
+
+def _shard_terms(
+    img: Tensor,
+    txt: Tensor,
+    img_attn: Tensor,
+    txt_attn: Tensor,
+    loss: LossConfig,
+    negatives: str,
+    shard: Shard,
+) -> tuple[dict[str, Tensor], Tensor]:
+    """This rank's shares of the global batch's loss terms, and the loss it back-propagates
+    (see :func:`train_step`)."""
+    triplet = triplet_loss(gather_rows(img, shard), gather_rows(txt, shard), loss.margin, negatives)
+    part = len(img) / shard.total
+    penalties = attention_penalty(img_attn, loss.penalty), attention_penalty(txt_attn, loss.penalty)
+    total = shard.world * triplet + loss.weight * shard.world * part * sum(penalties)
+    terms = {
+        "triplet": triplet if shard.rank == 0 else torch.zeros_like(triplet),
+        "penalty_image": penalties[0] * part,
+        "penalty_text": penalties[1] * part,
+    }
+    terms["loss"] = terms["triplet"] + loss.weight * (
+        terms["penalty_image"] + terms["penalty_text"]
+    )
+    return terms, total
 
 
 class PairSource:
@@ -402,6 +412,24 @@ def stage_at(stages: Sequence[Stage], epoch: int) -> int:
     raise ValueError(f"epoch {epoch} is past the schedule's {end} epochs")
 
 
+def load_splits(
+    run: RunParams, split_file: str | Path, image_root: str | Path
+) -> dict[str, CaptionedImages]:
+    """The run's train, val and test splits; a test split of the wrong size for a protocol
+    stops here, before any training."""
+    from repro.vse.data import load_karpathy, load_train
+    from repro.vse.protocols import check_size
+
+    splits = {
+        "train": load_train(split_file, image_root, run.dataset, run.train_splits),
+        "val": load_karpathy(split_file, image_root, ["val"]),
+        "test": load_karpathy(split_file, image_root, ["test"]),
+    }
+    for protocol in run.protocols:
+        check_size(protocol, len(splits["test"]), run.test_images)
+    return splits
+
+
 class Trainer:
     """One training run: built by ``__init__`` (splits, vocabulary, model, pair sources, run
     folder), stepped by :meth:`train_epoch` and :meth:`end_epoch`, finished by :meth:`finish`
@@ -422,9 +450,8 @@ class Trainer:
         params: Mapping[str, Any],
         cache_root: str | Path | None = None,
     ) -> None:
-        from repro.vse.data import load_karpathy, load_train
         from repro.vse.models import seeded_model
-        from repro.vse.protocols import check_size, val_folds
+        from repro.vse.protocols import val_folds
 
         if run.cache and cache_root is None:
             raise ReproError("params.cache: true needs a cache folder (--cache DIR)")
@@ -433,36 +460,15 @@ class Trainer:
             self._check_parallel()
         if run.threads:
             torch.set_num_threads(run.threads)
-        self.splits = {
-            "train": load_train(split_file, image_root, run.dataset, run.train_splits),
-            "val": load_karpathy(split_file, image_root, ["val"]),
-            "test": load_karpathy(split_file, image_root, ["test"]),
-        }
-        for protocol in run.protocols:  # a test split of the wrong size stops before training
-            check_size(protocol, len(self.splits["test"]), run.test_images)
-        # likewise the validation split
+        self.splits = load_splits(run, split_file, image_root)
+        # a validation split model selection cannot use stops here too
         self.folds, self.fold_size = val_folds(len(self.splits["val"]), run.val_selection)
         self.vocab = Vocabulary.build(self.splits["train"].captions, run.min_word_count)
         self.model = seeded_model(run.model, len(self.vocab), run.seed).to(dist.device)
         if dist.active and dist.device.type == "cuda":  # batch statistics of the global batch
             tuned = self.model.backbone.tuned
             self.model.backbone.tuned = torch.nn.SyncBatchNorm.convert_sync_batchnorm(tuned)
-        root = str(cache_root) if run.cache else None
-        self.sources = {
-            name: PairSource(
-                data,
-                self.vocab,
-                run.preprocess_train if name == "train" else run.preprocess_eval,
-                self.model,
-                views=run.train_views if name == "train" else 1,
-                seed=run.seed,
-                device=dist.device,
-                cache_root=root,
-                cache_dtype=run.cache_dtype,
-                workers=run.workers,
-            )
-            for name, data in self.splits.items()
-        }
+        self.sources = self._pair_sources(str(cache_root) if run.cache else None)
         self.total = sum(stage.epochs for stage in run.stages)
         fingerprint = {k: v for k, v in self.params.items() if k not in SETTINGS}
         self.loop = TrainLoop(
@@ -474,6 +480,26 @@ class Trainer:
         self.optimizer: torch.optim.Optimizer | None = None
         self.ddp: torch.nn.Module = self.model
         self._saved_optimizer: dict[str, Any] = {}
+
+    def _pair_sources(self, cache_root: str | None) -> dict[str, PairSource]:
+        """Each split's pairs: training views (random crops, ``train_views``) and
+        evaluation views, on this process's device, through the feature cache."""
+        run = self.run
+        return {
+            name: PairSource(
+                data,
+                self.vocab,
+                run.preprocess_train if name == "train" else run.preprocess_eval,
+                self.model,
+                views=run.train_views if name == "train" else 1,
+                seed=run.seed,
+                device=self.dist.device,
+                cache_root=cache_root,
+                cache_dtype=run.cache_dtype,
+                workers=run.workers,
+            )
+            for name, data in self.splits.items()
+        }
 
     def _check_parallel(self) -> None:
         cfg = self.run.model
