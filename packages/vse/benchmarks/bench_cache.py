@@ -22,6 +22,7 @@ import time
 
 import torch
 
+from repro.core.params import parse
 from repro.vse.cache import FeatureCache, cache_key
 from repro.vse.models import ModelConfig, seeded_model
 from repro.vse.train import PAPER_STAGES, Batch, LossConfig, adam, apply_stage, train_step
@@ -55,7 +56,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     dev = args.device
     gen = torch.Generator().manual_seed(0)
-    model = seeded_model(ModelConfig.from_dict(PAPER), args.vocab, 0).to(dev)
+    model = seeded_model(parse(ModelConfig, PAPER, "model"), args.vocab, 0).to(dev)
     stage = PAPER_STAGES[1]
     n = args.batch * (args.steps + 1)
     images = torch.randn(n, 3, 256, 256, generator=gen).to(dev)

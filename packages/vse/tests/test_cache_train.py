@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from repro.core import ReproError
+from repro.core.params import parse
 from repro.vse.cache import FeatureCache, cache_key
 from repro.vse.data import (
     CaptionedImages,
@@ -50,8 +51,8 @@ def synthetic(tmp_path_factory):
 
 
 def test_key_follows_weights_and_preprocessing():
-    model = seeded_model(ModelConfig.from_dict(SMALL), 10, 0)
-    same = seeded_model(ModelConfig.from_dict(SMALL), 10, 0)
+    model = seeded_model(parse(ModelConfig, SMALL), 10, 0)
+    same = seeded_model(parse(ModelConfig, SMALL), 10, 0)
     spec = Preprocess().spec()
     key = cache_key(model.backbone, spec)
     assert cache_key(same.backbone, spec) == key
@@ -114,7 +115,7 @@ def test_float16_storage_rounds_the_features():
 
 
 def test_stage_sets_trainable_parts_and_cache_use():
-    model = seeded_model(ModelConfig.from_dict(SMALL), 10, 0)
+    model = seeded_model(parse(ModelConfig, SMALL), 10, 0)
     assert apply_stage(model, PAPER_STAGES[0]) is True
     trainable = {n for n, p in model.named_parameters() if p.requires_grad}
     assert trainable == {"image_head.proj.weight", "image_head.proj.bias"}
@@ -129,14 +130,18 @@ def test_stage_sets_trainable_parts_and_cache_use():
 
 
 def test_stage_errors_name_the_key():
-    with pytest.raises(ReproError, match="unknown part 'words'"):
-        Stage.from_dict({"epochs": 1, "lr": 0.1, "train": ["words"]}, "stages[0]")
-    with pytest.raises(ReproError, match="stages\\[1\\]: missing key 'lr'"):
-        Stage.from_dict({"epochs": 1, "train": ["text"]}, "stages[1]")
-    with pytest.raises(ReproError, match="negatives"):
-        Stage.from_dict({"epochs": 1, "lr": 1, "train": ["text"], "negatives": "some"})
-    with pytest.raises(ReproError, match="loss.penalty"):
-        LossConfig.from_dict({"penalty": "both"})
+    with pytest.raises(ReproError, match=r"^stages\[0\]\.train: unknown part 'words'"):
+        parse(Stage, {"epochs": 1, "lr": 0.1, "train": ["words"]}, "stages[0]")
+    with pytest.raises(ReproError, match=r"^stages\[1\]\.lr: required"):
+        parse(Stage, {"epochs": 1, "train": ["text"]}, "stages[1]")
+    with pytest.raises(ReproError, match=r"^stage\.negatives: 'some' is not one of"):
+        parse(Stage, {"epochs": 1, "lr": 1, "train": ["text"], "negatives": "some"}, "stage")
+    with pytest.raises(ReproError, match=r"^stage\.train: a stage must train at least one"):
+        parse(Stage, {"epochs": 1, "lr": 1, "train": []}, "stage")
+    with pytest.raises(ReproError, match=r"^loss\.penalty: 'both' is not one of"):
+        parse(LossConfig, {"penalty": "both"}, "loss")
+    stage = parse(Stage, {"epochs": 2, "lr": 1, "train": ["text"]}, "stage")
+    assert stage == Stage(2, 1.0, ("text",)) and isinstance(stage.lr, float)
 
 
 @pytest.mark.parametrize("view_kind", ["none", "random_resized_crop"])
@@ -147,7 +152,7 @@ def test_cached_stage_gives_the_uncached_losses(synthetic, view_kind):
     runs = {}
     for cached in (True, False):
         torch.manual_seed(0)  # dropout masks: the same in both runs
-        model = seeded_model(ModelConfig.from_dict(SMALL), len(vocab), 0)
+        model = seeded_model(parse(ModelConfig, SMALL), len(vocab), 0)
         assert apply_stage(model, stage)
         source = PairSource(data, vocab, pre, model, views=3, seed=5, workers=1)
         opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=1e-2)
@@ -171,7 +176,7 @@ def test_cached_stage_gives_the_uncached_losses(synthetic, view_kind):
 def test_train_step_lowers_the_loss_on_a_fixed_batch(synthetic):
     data, vocab = synthetic
     model = seeded_model(
-        ModelConfig.from_dict({**SMALL, "dropout": 0.0, "rnn_dropout": 0.0}), len(vocab), 0
+        parse(ModelConfig, {**SMALL, "dropout": 0.0, "rnn_dropout": 0.0}), len(vocab), 0
     )
     apply_stage(model, Stage(1, 1e-2, ("image_proj", "image_attention", "text")))
     source = PairSource(data, vocab, Preprocess(), model, workers=1)
@@ -186,7 +191,7 @@ def test_train_step_lowers_the_loss_on_a_fixed_batch(synthetic):
 
 def test_encode_is_the_same_with_and_without_cache(synthetic):
     data, vocab = synthetic
-    model = seeded_model(ModelConfig.from_dict(SMALL), len(vocab), 0)
+    model = seeded_model(parse(ModelConfig, SMALL), len(vocab), 0)
     source = PairSource(data, vocab, Preprocess(), copy.deepcopy(model), workers=1)
     a = encode(source.model, source, batch_size=4, cached=True)
     b = encode(source.model, source, batch_size=4, cached=False)
@@ -204,7 +209,7 @@ def test_splits_of_equal_size_and_other_seeds_do_not_share_a_disk_cache(syntheti
     """COCO's val and test (5,000 images each) go through the same evaluation views: each
     must read its own features. Random crops of another seed are other views."""
     data, vocab = synthetic
-    model = seeded_model(ModelConfig.from_dict(SMALL), len(vocab), 0)
+    model = seeded_model(parse(ModelConfig, SMALL), len(vocab), 0)
     half = [
         CaptionedImages(data.paths[a : a + 3], data.captions[5 * a : 5 * a + 15]) for a in (0, 3)
     ]

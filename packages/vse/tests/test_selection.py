@@ -13,6 +13,7 @@ import pytest
 import torch
 
 from repro.core import ReproError
+from repro.core.params import parse
 from repro.vse import fake
 from repro.vse.cli import main
 from repro.vse.data import extend_flickr_split, load_train
@@ -156,8 +157,8 @@ def test_a_validation_split_under_one_fold_is_one_fold(split, tmp_path):
 
     result = train_run(_params(), split[0], split[1], tmp_path / "run")
     assert result["val_selection"] == {"mode": "folds", "folds": 1, "fold_images": 10}
-    with pytest.raises(ReproError, match=r"^params\.val_selection: 'all' is not folds or whole"):
-        RunParams.from_dict(_params(val_selection="all"))
+    with pytest.raises(ReproError, match=r"^params\.val_selection: 'all' is not one of 'folds'"):
+        parse(RunParams, _params(val_selection="all"), "params")
 
 
 EXTRA = {  # Flickr30K images that Karpathy's file lacks: their raw captions, hand-tokenised
@@ -278,8 +279,11 @@ def test_a_malformed_flickr_caption_file_is_named(flickr, tmp_path):
 def test_train_splits_in_run_params():
     from repro.vse.train import RunParams
 
-    assert RunParams.from_dict(_params()).train_splits is None
-    assert RunParams.from_dict(_params(train_splits=["train", "x"])).train_splits == ("train", "x")
-    assert RunParams.from_dict(_params(train_splits="outside_eval")).train_splits == "outside_eval"
+    def splits(choice):
+        return parse(RunParams, _params(train_splits=choice), "params").train_splits
+
+    assert splits(None) is None
+    assert splits(["train", "x"]) == ("train", "x")
+    assert splits("outside_eval") == "outside_eval"
     with pytest.raises(ReproError, match=r"^params\.train_splits: 'val' is an evaluation split"):
-        RunParams.from_dict(_params(train_splits=["val"]))
+        splits(["val"])

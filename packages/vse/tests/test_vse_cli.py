@@ -1,4 +1,5 @@
-"""The CLI end to end on a tiny synthetic set: make-synthetic, train, evaluate."""
+"""The CLI end to end on a tiny synthetic set: make-synthetic, train (its settings in the
+params: device, threads, the disk cache), resume."""
 
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ STAGES = [
 ]
 
 
-def test_make_synthetic_train_evaluate(tmp_path, capsys):
+def test_make_synthetic_and_train(tmp_path, capsys):
     syn = {"train": 6, "val": 2, "test": 3, "image_size": 32, "seed": 1}
     assert main(["make-synthetic", "--params", json.dumps(syn), "--out", str(tmp_path / "d")]) == 0
     split = str(tmp_path / "d" / "dataset_synthetic.json")
@@ -54,24 +55,24 @@ def test_make_synthetic_train_evaluate(tmp_path, capsys):
     }
     full = result["metrics"]["full"]
     assert set(full) >= {"i2t_r1", "t2i_r10", "i2t_medr", "rsum"}
-    argv = [
-        "evaluate",
-        "--params",
-        "{}",
-        "--checkpoint",
-        str(tmp_path / "run" / "model.pt"),
-        *common,
-        "--out",
-        str(tmp_path / "eval.json"),
-    ]
+    # the settings (device, threads, the disk cache) do not change the run
+    settings = {"device": "cpu", "threads": 1, "cache": True}
+    cache = tmp_path / "cache"
+    argv = ["train", "--params", json.dumps({**params, **settings}), *common, "--cache",
+            str(cache), "--out", str(tmp_path / "disk")]  # fmt: skip
     assert main(argv) == 0
-    again = json.loads((tmp_path / "eval.json").read_text())
-    assert again["metrics"]["full"] == pytest.approx(full)
-    assert again["penalty_text"] == pytest.approx(result["test_penalty_text"])
+    again = json.loads((tmp_path / "disk" / "result.json").read_text())
+    assert again["metrics"] == result["metrics"]
+    assert again["test_penalty_text"] == result["test_penalty_text"]
+    assert again["params"] == {**params, **settings}
+    assert len(list(cache.glob("*/features.npy"))) == 3  # train, val and test
+    argv[2] = json.dumps({**params, "cache": True})
+    assert main(argv[:-4] + ["--out", str(tmp_path / "y")]) == 2
+    assert "error: params.cache: true needs a cache folder (--cache DIR)" in capsys.readouterr().err
 
     bad = {**params, "stages": [{"epochs": 1, "lr": 1e-3, "train": ["cnn", "words"]}]}
     assert main(["train", "--params", json.dumps(bad), *common, "--out", str(tmp_path / "x")]) == 2
-    assert "error: stages[0].train: unknown part 'words'" in capsys.readouterr().err
+    assert "error: params.stages[0].train: unknown part 'words'" in capsys.readouterr().err
 
 
 def test_an_interrupted_run_resumes_to_the_same_result(tmp_path, monkeypatch):
@@ -98,8 +99,9 @@ def test_an_interrupted_run_resumes_to_the_same_result(tmp_path, monkeypatch):
     assert main(["train", *common, "--out", str(tmp_path / "whole")]) == 0
 
     import repro.core.training as training
+    from repro.vse.train import Trainer
 
-    save = training.TrainLoop.save
+    save, epoch = training.TrainLoop.save, Trainer.train_epoch
 
     def losses(run: str) -> list[list[str]]:  # every column but the timing
         rows = [r.split(",") for r in (tmp_path / run / "metrics.csv").read_text().splitlines()]
@@ -119,7 +121,17 @@ def test_an_interrupted_run_resumes_to_the_same_result(tmp_path, monkeypatch):
         with pytest.raises(KeyboardInterrupt):
             main(["train", *common, "--out", out])
         monkeypatch.setattr(training.TrainLoop, "save", save)
-        assert main(["train", *common, "--out", out]) == 0
+        # resumed with other settings (device, threads: not in the checkpoint's fingerprint)
+        trained: list[int] = []
+
+        def counted(self, e, trained=trained):
+            trained.append(e)
+            return epoch(self, e)
+
+        monkeypatch.setattr(Trainer, "train_epoch", counted)
+        settings = {**params, "device": "cpu", "threads": 1}
+        assert main(["train", "--params", json.dumps(settings), *common[2:], "--out", out]) == 0
+        assert trained == list(range(stop_after + 1, 4))
         cut = json.loads((tmp_path / f"cut{stop_after}" / "result.json").read_text())
         assert cut["metrics"] == whole["metrics"] and cut["best_epoch"] == whole["best_epoch"]
         assert len(losses(f"cut{stop_after}")) == 4

@@ -10,6 +10,7 @@ import torch
 from PIL import Image
 
 from repro.core import ReproError
+from repro.core.params import parse
 from repro.vse.data import (
     Preprocess,
     SyntheticConfig,
@@ -156,8 +157,11 @@ def test_views_are_deterministic_per_image_and_view():
     mean = torch.tensor([0.485, 0.456, 0.406]).view(3, 1, 1)
     std = torch.tensor([0.229, 0.224, 0.225]).view(3, 1, 1)
     torch.testing.assert_close(plain, (image / 255 - mean) / std)
-    with pytest.raises(ReproError, match="preprocess.kind"):
-        Preprocess.from_dict({"kind": "centre"})
+    with pytest.raises(ReproError, match=r"^preprocess\.kind: 'centre' is not one of 'none'"):
+        parse(Preprocess, {"kind": "centre"}, "preprocess")
+    # JSON lists become tuples, an integer size a square
+    pre = parse(Preprocess, {"size": 24, "scale": [0.5, 1]}, "preprocess")
+    assert pre.size == (24, 24) and pre.scale == (0.5, 1.0) and pre.mean == (0.485, 0.456, 0.406)
 
 
 def test_synthetic_set_is_determined_by_its_seed(tmp_path):

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from repro.core import ReproError
+from repro.core.params import parse
 from repro.vse import models
 from repro.vse.models import ModelConfig, seeded_model
 from repro.vse.sru import SRU, SRULayer, reverse_within_length
@@ -27,7 +28,7 @@ SMALL = dict(
 
 
 def tiny(**kw) -> models.MHSAN:
-    return seeded_model(ModelConfig.from_dict({**SMALL, **kw}), vocab_size=20, seed=0).eval()
+    return seeded_model(parse(ModelConfig, {**SMALL, **kw}), vocab_size=20, seed=0).eval()
 
 
 def captions() -> tuple[torch.Tensor, torch.Tensor]:
@@ -121,12 +122,14 @@ def test_sru_variational_dropout_uses_one_mask_over_time():
 
 
 def test_config_errors_name_the_key():
-    with pytest.raises(ReproError, match="model.rnn"):
-        ModelConfig.from_dict({"rnn": "lstm"})
-    with pytest.raises(ReproError, match="unknown key 'head'"):
-        ModelConfig.from_dict({"head": 3})
-    with pytest.raises(ReproError, match="model.heads"):
-        ModelConfig.from_dict({"heads": 0})
+    with pytest.raises(ReproError, match=r"^model\.rnn: 'lstm' is not one of 'sru', 'gru'$"):
+        parse(ModelConfig, {"rnn": "lstm"}, "model")
+    with pytest.raises(ReproError, match="^model: unknown key 'head'"):
+        parse(ModelConfig, {"head": 3}, "model")
+    with pytest.raises(ReproError, match=r"^model\.heads: must be at least 1, got 0$"):
+        parse(ModelConfig, {"heads": 0}, "model")
+    with pytest.raises(ReproError, match=r"^model\.dropout: must be a number, not str"):
+        parse(ModelConfig, {"dropout": "0.5"}, "model")
 
 
 def test_backbone_weights_file_is_loaded_with_weights_only(tmp_path, monkeypatch):

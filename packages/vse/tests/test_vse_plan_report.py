@@ -4,13 +4,13 @@ key, and the scorecard job on a tiny synthetic run."""
 from __future__ import annotations
 
 import csv
-import dataclasses
 import json
 from pathlib import Path
 
 import pytest
 import yaml
 
+from repro.core.params import parse
 from repro.vse import plan
 from repro.vse.cli import main
 
@@ -57,7 +57,7 @@ def _paper_section() -> dict:
 
 def test_the_paper_section_plans_both_datasets_with_their_own_settings():
     section = _paper_section()
-    assert plan.datasets(section) == ["coco", "f30k"]
+    assert plan.train_datasets(section) == ["coco", "f30k"]
     models = ["r1", "r5", "r10", "r10_nodiv"]
     assert plan.runs(section) == [(d, m, 0) for d in ("coco", "f30k") for m in models]
     coco = plan.run_params(section, "coco", "r10", 0)
@@ -101,8 +101,8 @@ def test_test_images_reaches_only_the_training_params():
         assert plan.run_params(section, dataset, model, seed)["test_images"] == 10
     assert plan.report_params(section)["test_images"] == 10
     assert "test_images" not in plan.report_params(_paper_section())
-    assert not [p for p in plan.check(section) if "test_images" in p]
-    problems = plan.check({**section, "test_images": 12})
+    assert not [p for p in plan.section_problems(section) if "test_images" in p]
+    problems = plan.section_problems({**section, "test_images": 12})
     assert [p for p in problems if "test_images" in p] == [
         "mhsan.test_images: 12 is not a multiple of 5 (protocol coco_1k of "
         "mhsan.datasets.coco averages 5 equal folds)"
@@ -119,7 +119,7 @@ def test_user_files_are_checked():
             "f30k": {},
         },
     }
-    assert plan.check(section) == [
+    assert plan.user_file_problems(section) == [
         "mhsan.train.model.backbone_weights: not set (torchvision's ImageNet ResNet-152 "
         "state_dict, e.g. resnet152-394f9c45.pth; nothing is downloaded)",
         "mhsan.datasets.coco.split_file: /nope/dataset_coco.json does not exist",
@@ -129,41 +129,64 @@ def test_user_files_are_checked():
         "mhsan.datasets.f30k.images: not set (the image root folder of f30k)",
     ]
     section["datasets"]["f30k"] = {"models": {"r3": {"model": {"heads": 3}}}}
-    assert plan.check(section) == [
+    assert plan.section_problems(section) == [
         "mhsan.datasets.f30k.models.r3: no such model in mhsan.models (r1, r2, r2_nodiv)"
     ]
     section["datasets"]["f30k"] = {"train": {"protocols": ["coco_5k"]}}
     assert "mhsan.datasets.f30k: protocol coco_5k is not one of f30k's (full, f30k_1k)" in (
-        plan.check(section)
+        plan.section_problems(section)
     )
     weights = {"backbone_weights": "/nope/r152.pth"}
     section["datasets"]["f30k"] = {"models": {"r1": {"model": weights}}}
     assert (
         "mhsan.datasets.f30k.models.r1.model.backbone_weights: /nope/r152.pth does not "
-        "exist" in plan.check(section)
+        "exist" in plan.user_file_problems(section)
     )
 
 
+def _schema_keys(node: dict, defs: dict) -> dict | None:
+    """The key tree of a schema node (``repro.core.params.keys``' shape): an object's
+    properties, each an object's (or an array of objects') own tree, else None."""
+    while "$ref" in node or node.get("type") == "array":
+        node = defs[node["$ref"].rsplit("/", 1)[1]] if "$ref" in node else node.get("items", {})
+    if "properties" not in node:
+        return None
+    return {k: _schema_keys(v, defs) for k, v in node["properties"].items()}
+
+
 def test_the_schema_lists_exactly_the_parameter_keys():
-    from repro.vse.data import Preprocess, SyntheticConfig
-    from repro.vse.models import ModelConfig
-    from repro.vse.train import LossConfig, RunParams, Stage
+    """Every key of the section's ``train``/``models`` runs and of ``synthetic`` is a field
+    of the dataclass the job parses its params into, nested ones included, and back."""
+    from repro.core.params import keys
+    from repro.vse.data import SyntheticConfig
+    from repro.vse.train import SETTINGS, RunParams
 
     schema = yaml.safe_load((ROOT / "workflow/schemas/mhsan.schema.yaml").read_text())
     defs = schema["$defs"]
-
-    def fields(cls):
-        return {f.name for f in dataclasses.fields(cls)}
-
-    assert set(defs["model"]["properties"]) == fields(ModelConfig)
-    assert set(defs["loss"]["properties"]) == fields(LossConfig)
-    assert set(defs["stage"]["properties"]) == fields(Stage)
-    assert set(defs["preprocess"]["properties"]) == fields(Preprocess)
-    # dataset and seed come from the plan, test_images from the section's scale key
-    assert set(defs["run"]["properties"]) == fields(RunParams) - {"dataset", "seed", "test_images"}
-    assert "test_images" in schema["properties"]
-    assert set(schema["properties"]["synthetic"]["properties"]) == fields(SyntheticConfig)
+    # dataset and seed come from the plan, test_images from the section's scale key, the
+    # settings (device, threads, cache) from the section and its resources
+    planned = {"dataset", "seed", "test_images", *SETTINGS}
+    run = {k: v for k, v in keys(RunParams).items() if k not in planned}
+    assert _schema_keys(defs["run"], defs) == run
+    assert run["model"] and run["stages"] and run["loss"] and run["preprocess_eval"]
+    assert {"test_images", "device", "cache", "resources"} <= set(schema["properties"])
+    assert _schema_keys(schema["properties"]["synthetic"], defs) == keys(SyntheticConfig)
     assert set(schema["properties"]["datasets"]["properties"]) == set(plan.PROTOCOLS_OF)
+
+
+@pytest.mark.parametrize("name", ["quick", "paper"])
+def test_every_planned_job_parses_into_its_dataclass(name):
+    """The params the plan gives each job (config/<name>.yaml) are what its CLI reads."""
+    from repro.vse.report import ReportParams
+    from repro.vse.train import RunParams
+
+    config = yaml.safe_load((ROOT / f"config/{name}.yaml").read_text())
+    for dataset, model, seed in plan.runs(config["mhsan"]):
+        run = parse(RunParams, plan.train_params(config, dataset, model, seed), "params")
+        assert (run.dataset, run.seed, run.device) == (dataset, seed, config["mhsan"]["device"])
+        assert run.threads == config["mhsan"]["resources"]["threads"] and run.cache is True
+    report = parse(ReportParams, plan.report_job(config), "params")
+    assert list(report.datasets) == list(config["mhsan"]["datasets"])
 
 
 @pytest.mark.slow
@@ -231,13 +254,13 @@ def _fabricated_runs(section: dict, params: dict, results: Path) -> Path:
 def test_the_scorecard_has_a_table_per_dataset_and_protocol_with_that_datasets_numbers(
     tmp_path,
 ):
-    from repro.vse.report import scorecard
+    from repro.vse.report import ReportParams, scorecard
 
     section = {**_paper_section(), "seeds": [0, 1], "test_images": 10}
     params = plan.report_params(section)
     results = _fabricated_runs(section, params, tmp_path / "results")
     reported_file = ROOT / "config/reported/mhsan.yaml"
-    scorecard(params, results, reported_file, tmp_path / "out")
+    scorecard(parse(ReportParams, params), results, reported_file, tmp_path / "out")
     rows = list(csv.DictReader((tmp_path / "out" / "summary.csv").open()))
     tables = list(dict.fromkeys(r["table"] for r in rows))
     assert tables == [
@@ -293,7 +316,7 @@ def test_only_trains_and_reports_a_subset_of_models_on_a_dataset(tmp_path):
     """``datasets.<d>.only``: that dataset's jobs and scorecard rows are those models; the
     published rows of the others stay, with an empty ours, not planned; a name that is no
     model is a one-line problem."""
-    from repro.vse.report import scorecard
+    from repro.vse.report import ReportParams, scorecard
 
     section = _paper_section()
     section["datasets"]["coco"]["only"] = ["r1", "r10_nodiv"]
@@ -305,7 +328,8 @@ def test_only_trains_and_reports_a_subset_of_models_on_a_dataset(tmp_path):
         "f30k": ["r10"],
     }
     results = _fabricated_runs(section, params, tmp_path / "results")
-    scorecard(params, results, ROOT / "config/reported/mhsan.yaml", tmp_path / "out")
+    scorecard(parse(ReportParams, params), results, ROOT / "config/reported/mhsan.yaml",
+              tmp_path / "out")  # fmt: skip
     rows = list(csv.DictReader((tmp_path / "out" / "summary.csv").open()))
     ours = {(r["dataset"], r["model"]) for r in rows if r["model"]}
     assert ours == {("coco", "r1"), ("coco", "r10_nodiv"), ("f30k", "r10")}
@@ -315,7 +339,7 @@ def test_only_trains_and_reports_a_subset_of_models_on_a_dataset(tmp_path):
     assert any(r["protocol"] == "coco_1k" and r["heads"] == "10" and r["diversity"] == "yes"
                and not r["model"] and r["r1_reported"] for r in rows)  # fmt: skip
     section["datasets"]["f30k"]["only"] = ["r11"]
-    problems = [p for p in plan.check(section) if "r11" in p]
+    problems = [p for p in plan.section_problems(section) if "r11" in p]
     assert problems == [
         "mhsan.datasets.f30k.only: r11: no such model in mhsan.models (r1, r5, r10, r10_nodiv)"
     ]
@@ -328,9 +352,9 @@ def test_test_images_in_run_params_is_checked_and_a_wrong_test_split_stops_befor
     from repro.vse.train import RunParams, train_run
 
     base = plan.run_params(SECTION, "synthetic", "r1", 0)
-    assert RunParams.from_dict({**base, "test_images": 3}).test_images == 3
+    assert parse(RunParams, {**base, "test_images": 3}, "params").test_images == 3
     with pytest.raises(ReproError, match=r"params\.test_images: 12 test images cannot be split"):
-        RunParams.from_dict({**base, "protocols": ["coco_1k"], "test_images": 12})
+        parse(RunParams, {**base, "protocols": ["coco_1k"], "test_images": 12}, "params")
     data = tmp_path / "d"
     assert main(["make-synthetic", "--params", json.dumps(SECTION["synthetic"]),
                  "--out", str(data)]) == 0  # fmt: skip

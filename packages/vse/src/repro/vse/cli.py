@@ -1,16 +1,17 @@
 """``repro-vse``: MHSAN image-text retrieval.
 
     repro-vse make-synthetic --params JSON --out DIR
-    repro-vse train --params JSON --split-file dataset_coco.json --images DIR --out RUN_DIR
-    repro-vse evaluate --params JSON --checkpoint RUN_DIR/model.pt --split-file F --images DIR \
-        --out result.json
+    repro-vse train --params JSON --split-file dataset_coco.json --images DIR --out RUN_DIR \
+        [--cache DIR]
     repro-vse report --params JSON --results results/quick --reported config/reported/mhsan.yaml \
         --split-file F --images DIR --out results/quick/mhsan
     repro-vse flickr-extend --split-file dataset_flickr30k.json \
         --captions results_20130124.token --out dataset_flickr30k_all.json
 
-``--device`` (auto, cpu, cuda, cuda:<i>) and ``--cache DIR`` (frozen-backbone feature cache on disk;
-default: in memory) do not change results.
+Each subcommand's ``--params`` is its job's params (:mod:`repro.vse.plan`); a training job's
+``device`` (auto, cpu, cuda), ``threads`` and ``cache`` (the frozen backbone's features on disk
+in ``--cache DIR``, else in memory) are among them and do not change results. Under torchrun
+(``repro-core launch``) ``train`` runs data-parallel.
 """
 
 from __future__ import annotations
@@ -30,16 +31,12 @@ def _main(argv: list[str] | None) -> int:
     p_syn = sub.add_parser("make-synthetic", help="write the seeded synthetic captioned images")
     p_syn.add_argument("--params", type=cliutil.json_arg, required=True)
     p_syn.add_argument("--out", type=Path, required=True)
-    for name, text in (("train", "train and test one model"), ("evaluate", "score a model.pt")):
-        p = sub.add_parser(name, help=text)
-        p.add_argument("--params", type=cliutil.json_arg, required=True)
-        p.add_argument("--split-file", type=Path, required=True, help="Karpathy split JSON")
-        p.add_argument("--images", type=Path, required=True, help="image root folder")
-        p.add_argument("--out", type=Path, required=True)
-        p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:<i>")
-        p.add_argument("--cache", type=Path, help="feature cache folder (default: in memory)")
-        if name == "evaluate":
-            p.add_argument("--checkpoint", type=Path, required=True)
+    p_train = sub.add_parser("train", help="train and test one model")
+    p_train.add_argument("--params", type=cliutil.json_arg, required=True)
+    p_train.add_argument("--split-file", type=Path, required=True, help="Karpathy split JSON")
+    p_train.add_argument("--images", type=Path, required=True, help="image root folder")
+    p_train.add_argument("--out", type=Path, required=True)
+    p_train.add_argument("--cache", type=Path, help="feature cache folder (with params.cache)")
     p_rep = sub.add_parser("report", help="the scorecard, figures and provenance")
     p_rep.add_argument("--params", type=cliutil.json_arg, required=True)
     p_rep.add_argument("--results", type=Path, required=True, help="the run's results folder")
@@ -60,35 +57,24 @@ def _main(argv: list[str] | None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
 
     if args.command == "make-synthetic":
+        from repro.core.params import parse
         from repro.vse.data import SyntheticConfig, make_synthetic
 
-        make_synthetic(args.out, SyntheticConfig.from_dict(args.params))
+        make_synthetic(args.out, parse(SyntheticConfig, args.params, "params"))
     elif args.command == "train":
         from repro.vse.train import train_run
 
-        train_run(args.params, args.split_file, args.images, args.out, args.device, args.cache)
+        train_run(args.params, args.split_file, args.images, args.out, args.cache)
     elif args.command == "flickr-extend":
         from repro.vse.data import extend_flickr_split
 
         counts = extend_flickr_split(args.split_file, args.captions, args.out)
         print(f"{args.out}: " + ", ".join(f"{k} {v}" for k, v in counts.items()) + " images")
-    elif args.command == "report":
+    else:
         from repro.vse.report import mhsan_report
 
         mhsan_report(
             args.params, args.results, args.reported, args.split_file, args.images, args.out
-        )
-    else:
-        from repro.vse.evaluate import evaluate_run
-
-        evaluate_run(
-            args.params,
-            args.checkpoint,
-            args.split_file,
-            args.images,
-            args.out,
-            args.device,
-            args.cache,
         )
     return 0
 

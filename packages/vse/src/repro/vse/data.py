@@ -28,6 +28,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import torch
@@ -35,7 +36,6 @@ from torch import Tensor
 
 from repro.core import ReproError
 from repro.core.atomic import write_json, write_text
-from repro.core.config import check_keys
 
 CAPTIONS_PER_IMAGE = 5
 PAD, UNK = "<pad>", "<unk>"
@@ -277,26 +277,19 @@ class Vocabulary:
 class Preprocess:
     """How an image becomes a network input; ``spec()`` keys the feature cache."""
 
-    kind: str = "none"  # none | resize | random_resized_crop
-    size: tuple[int, int] = (256, 256)
+    kind: Literal["none", "resize", "random_resized_crop"] = "none"
+    size: int | tuple[int, int] = (256, 256)  # an integer n: (n, n)
     scale: tuple[float, float] = (0.08, 1.0)
     ratio: tuple[float, float] = (3 / 4, 4 / 3)
     flip: bool = True
     mean: tuple[float, float, float] = IMAGENET_MEAN
     std: tuple[float, float, float] = IMAGENET_STD
 
-    @classmethod
-    def from_dict(cls, params: dict) -> Preprocess:
-        check_keys(params, [f.name for f in dataclasses.fields(cls)], "preprocess")
-        p = {k: tuple(v) if isinstance(v, list) else v for k, v in params.items()}
-        if isinstance(p.get("size"), int):
-            p["size"] = (p["size"], p["size"])
-        out = cls(**p)
-        if out.kind not in ("none", "resize", "random_resized_crop"):
-            raise ReproError(
-                f"preprocess.kind: '{out.kind}' is not none, resize or random_resized_crop"
-            )
-        return out
+    def __post_init__(self) -> None:  # lists from JSON as tuples; an integer size as (n, n)
+        size = (self.size, self.size) if isinstance(self.size, int) else self.size
+        object.__setattr__(self, "size", tuple(size))
+        for key in ("scale", "ratio", "mean", "std"):
+            object.__setattr__(self, key, tuple(getattr(self, key)))
 
     @property
     def random(self) -> bool:
@@ -389,15 +382,12 @@ class SyntheticConfig:
     max_objects: int = 4
     seed: int = 0
 
-    @classmethod
-    def from_dict(cls, params: dict) -> SyntheticConfig:
-        check_keys(params, [f.name for f in dataclasses.fields(cls)], "synthetic")
-        cfg = cls(**params)
-        if not 2 <= cfg.min_objects <= cfg.max_objects <= 6:
-            raise ReproError("synthetic: need 2 <= min_objects <= max_objects <= 6")
-        if cfg.image_size < 32:
-            raise ReproError(f"synthetic.image_size: at least 32, got {cfg.image_size}")
-        return cfg
+    def check(self, where: str = "synthetic") -> None:
+        """Object counts and image size the generator can draw (called by ``parse``)."""
+        if not 2 <= self.min_objects <= self.max_objects <= 6:
+            raise ReproError(f"{where}: need 2 <= min_objects <= max_objects <= 6")
+        if self.image_size < 32:
+            raise ReproError(f"{where}.image_size: at least 32, got {self.image_size}")
 
 
 @dataclass(frozen=True)

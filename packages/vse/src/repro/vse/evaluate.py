@@ -30,9 +30,7 @@ there is no loop over queries.
 
 from __future__ import annotations
 
-import dataclasses
 import math
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -219,64 +217,3 @@ def validation_metrics(sims: Tensor | np.ndarray, selection: str = "folds") -> d
     folds, size = val_folds(n, selection)
     used = folds * size
     return retrieval_metrics(sims[:used, : 5 * used], folds)
-
-
-def evaluate_run(
-    params: dict,
-    checkpoint: str | Path,
-    split_file: str | Path,
-    image_root: str | Path,
-    out: str | Path,
-    device: str = "cpu",
-    cache_root: str | Path | None = None,
-) -> dict:
-    """Score a trained ``model.pt`` on a split; ``params``: ``{"split": "test", "protocols":
-    ["coco_1k", "coco_5k"], "test_images": null}`` (defaults: test, full, the official sizes).
-    Writes ``out`` (JSON) and returns it."""
-    from repro.core.atomic import write_json
-    from repro.core.checkpoint import load_checkpoint
-    from repro.core.config import check_keys
-    from repro.core.device import resolve_device
-    from repro.vse.data import Vocabulary, load_karpathy
-    from repro.vse.models import MHSAN
-    from repro.vse.train import PairSource, RunParams, encode, split_metrics
-
-    check_keys(params, ["split", "protocols", "test_images"], "params")
-    dev = resolve_device(device, "device")
-    split = params.get("split", "test")
-    protocols = tuple(params.get("protocols", ["full"]))
-    test_images = params.get("test_images")
-    state = load_checkpoint(checkpoint, map_location=str(dev))
-    if not {"model", "vocab", "params"} <= set(state):
-        raise ReproError(f"{checkpoint}: not a repro-vse model.pt (keys: {sorted(state)})")
-    run = RunParams.from_dict(state["params"])
-    vocab = Vocabulary(list(state["vocab"]))
-    # the weights come from model.pt: do not read the ImageNet file again
-    model = MHSAN(dataclasses.replace(run.model, backbone_weights=None), len(vocab))
-    model.load_state_dict(state["model"])
-    model.to(dev)
-    data = load_karpathy(split_file, image_root, [split])
-    for protocol in protocols:  # before encoding: a wrong split stops at once
-        check_size(protocol, len(data), test_images)
-    root = str(cache_root) if cache_root is not None else None
-    source = PairSource(
-        data,
-        vocab,
-        run.preprocess_eval,
-        model,
-        device=dev,
-        cache_root=root,
-        cache_dtype=run.cache_dtype,
-        workers=run.workers,
-    )
-    enc = encode(model, source, run.batch_size, cached=root is not None, penalty=run.loss.penalty)
-    result = {
-        "params": params,
-        "split": split,
-        "n_images": len(data),
-        "metrics": split_metrics(enc.images @ enc.texts.T, protocols, test_images),
-        "penalty_image": enc.penalty_image,
-        "penalty_text": enc.penalty_text,
-    }
-    write_json(out, result)
-    return result

@@ -22,17 +22,17 @@ its frozen ResNet's batch-norm layers use batch statistics and drift during the 
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from repro.core import ReproError
-from repro.core.config import check_keys
+from repro.vse.parallel import Dropout
 from repro.vse.sru import SRU
 
 PARTS = ("image_proj", "image_attention", "cnn", "text")
@@ -51,7 +51,7 @@ class ModelConfig:
     word_dim 620, 4 SRU layers, dropout 0.5 (attention input and concatenation), rnn dropouts
     0.25."""
 
-    backbone: str = "resnet152"  # resnet152 | small
+    backbone: Literal["resnet152", "small"] = "resnet152"
     backbone_weights: str | None = None  # ImageNet state_dict file for resnet152
     small_channels: int = 64  # width of the small CNN's layers (quick run)
     dim: int = 2400  # d: 1x1 conv output and recurrent hidden width
@@ -59,24 +59,17 @@ class ModelConfig:
     attn_hidden: int = 350  # d_a
     heads: int = 10  # r, on both sides
     word_dim: int = 620
-    rnn: str = "sru"  # sru | gru
+    rnn: Literal["sru", "gru"] = "sru"
     rnn_layers: int = 4
     bidirectional: bool = False
     dropout: float = 0.5
     rnn_dropout: float = 0.25
 
-    @classmethod
-    def from_dict(cls, params: dict) -> ModelConfig:
-        check_keys(params, [f.name for f in dataclasses.fields(cls)], "model")
-        cfg = cls(**params)
-        if cfg.backbone not in ("resnet152", "small"):
-            raise ReproError(f"model.backbone: '{cfg.backbone}' is not resnet152 or small")
-        if cfg.rnn not in ("sru", "gru"):
-            raise ReproError(f"model.rnn: '{cfg.rnn}' is not sru or gru")
+    def check(self, where: str = "model") -> None:
+        """Widths and counts of at least 1 (called by :func:`repro.core.params.parse`)."""
         for key in ("dim", "embed_dim", "attn_hidden", "heads", "word_dim", "rnn_layers"):
-            if getattr(cfg, key) < 1:
-                raise ReproError(f"model.{key}: must be at least 1, got {getattr(cfg, key)}")
-        return cfg
+            if getattr(self, key) < 1:
+                raise ReproError(f"{where}.{key}: must be at least 1, got {getattr(self, key)}")
 
 
 class Backbone(nn.Module):
@@ -172,7 +165,7 @@ class StructuredSelfAttention(nn.Module):
         self.w_b = nn.Linear(dim, hidden, bias=False)
         self.w_a = nn.Linear(hidden, heads, bias=False)
         self.act = {"relu": torch.relu, "tanh": torch.tanh}[activation]
-        self.drop = nn.Dropout(dropout)
+        self.drop = Dropout(dropout)
 
     def forward(self, v: Tensor, pad: Tensor | None = None) -> tuple[Tensor, Tensor]:
         scores = self.w_a(self.act(self.w_b(self.drop(v)))).transpose(1, 2)  # (B, heads, L)
@@ -191,7 +184,7 @@ class ImageHead(nn.Module):
         self.attention = StructuredSelfAttention(
             cfg.dim, cfg.attn_hidden, cfg.heads, "relu", cfg.dropout
         )
-        self.drop = nn.Dropout(cfg.dropout)
+        self.drop = Dropout(cfg.dropout)
         self.proj = nn.Linear(cfg.heads * cfg.dim, cfg.embed_dim)
 
     def forward(self, fmap: Tensor) -> tuple[Tensor, Tensor]:
@@ -230,7 +223,7 @@ class TextEncoder(nn.Module):
         self.attention = StructuredSelfAttention(
             width, cfg.attn_hidden, cfg.heads, "tanh", cfg.dropout
         )
-        self.drop = nn.Dropout(cfg.dropout)
+        self.drop = Dropout(cfg.dropout)
         self.proj = nn.Linear(cfg.heads * width, cfg.embed_dim)
 
     def states(self, tokens: Tensor, lengths: Tensor) -> Tensor:
@@ -266,6 +259,23 @@ class MHSAN(nn.Module):
             self.backbone = small_backbone(cfg.small_channels)
         self.image_head = ImageHead(self.backbone.channels, cfg)
         self.text = TextEncoder(vocab_size, cfg)
+
+    def forward(
+        self,
+        tokens: Tensor,
+        lengths: Tensor,
+        features: Tensor | None = None,
+        images: Tensor | None = None,
+    ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """A training step's forward: image embeddings and attention (from backbone
+        ``features``, else from ``images``), then the captions'. Through here a
+        DistributedDataParallel wrapper sees every parameter the step uses."""
+        if features is not None:
+            img, img_attn = self.embed_features(features)
+        else:
+            img, img_attn = self.embed_images(images)
+        txt, txt_attn = self.embed_texts(tokens, lengths)
+        return img, img_attn, txt, txt_attn
 
     def embed_features(self, fmap: Tensor) -> tuple[Tensor, Tensor]:
         return self.image_head(fmap)

@@ -1,4 +1,6 @@
-"""Plan the MHSAN jobs (torch-free: the Snakefile imports it).
+"""Plan the MHSAN jobs (torch-free: the Snakefile imports it); the paper ``mhsan`` of the
+registry :mod:`repro.core.papers` (``SCHEMAS``, ``check``, ``datasets``, ``preflight``,
+``targets``, ``resources``), and the values ``workflow/rules/mhsan.smk`` wires into its rules.
 
 Config section ``mhsan`` (schema ``workflow/schemas/mhsan.schema.yaml``, which lists every
 parameter key; a test holds it equal to the parameter dataclasses)::
@@ -18,12 +20,13 @@ parameter key; a test holds it equal to the parameter dataclasses)::
       r1: {model: {heads: 1}}
       r10: {model: {heads: 10}}
     seeds: [0]
-    device: cpu
-    resources: {gpu: 0, threads: 1, mem_mb: 4000, runtime: 60}
+    device: cpu               # the training jobs' (and their cache: true, on disk)
+    resources: {gpu: 0, threads: 1, mem_mb: 4000, runtime: 60}   # the training jobs'
 
 A run's params, deep-merged in this order: ``train``, ``datasets.<d>.train``, ``models.<m>``,
 ``datasets.<d>.models.<m>``; then its dataset, seed, protocols (by default the dataset's) and
-``test_images`` when set.
+``test_images`` when set (:func:`run_params`); the job gets them with its settings ``device``,
+``threads`` and ``cache`` (:func:`train_params`).
 One training job per (dataset, model, seed): ``results/<run>/mhsan/runs/<d>/<m>/seed<k>/``,
 the frozen-backbone feature cache per dataset (``results/<run>/mhsan/cache/<d>/``), and one
 scorecard with a table per (dataset, protocol).
@@ -36,9 +39,29 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from repro.core.papers import Planned, planned_rules
 from repro.vse.protocols import DATASET_PROTOCOLS, PROTOCOLS
 
 SECTION = "mhsan"
+#: The config section this paper reads and its schema (workflow/schemas/).
+SCHEMAS = {SECTION: "mhsan.schema.yaml"}
+NEVER = "(?!x)x"  # a wildcard constraint that matches nothing
+#: Each step's resources; ``mhsan.resources`` overrides the training jobs'.
+RESOURCES = {
+    "synthetic": {"threads": 1, "mem_mb": 2000, "runtime": 10, "gpu": 0},
+    "train": {"threads": 1, "mem_mb": 4000, "runtime": 60, "gpu": 0},
+    "report": {"threads": 1, "mem_mb": 4000, "runtime": 20, "gpu": 0},
+}
+#: The scorecard job's outputs under results/<run>/mhsan/ (the paper's targets).
+REPORT_FILES = {
+    "csv": "summary.csv",
+    "html": "summary.html",
+    "md": "summary.md",
+    "runs": "runs.csv",
+    "attention": "figures/attention.png",
+    "heads": "figures/recall_vs_heads.png",
+    "provenance": "provenance.json",
+}
 SYNTHETIC = "synthetic"
 SYNTHETIC_DIR = "data/vse-synthetic"
 #: Test protocols of each dataset (``repro.vse.protocols``; ``full``: the whole test set).
@@ -61,7 +84,7 @@ def _merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def datasets(section: Mapping[str, Any]) -> list[str]:
+def train_datasets(section: Mapping[str, Any]) -> list[str]:
     """The datasets the run trains on, in config order."""
     return list(section["datasets"])
 
@@ -110,7 +133,7 @@ def run_params(section: Mapping[str, Any], dataset: str, model: str, seed: int) 
 def runs(section: Mapping[str, Any]) -> list[tuple[str, str, int]]:
     """(dataset, model, seed) of every training job."""
     return [
-        (d, m, s) for d in datasets(section) for m in dataset_models(section, d)
+        (d, m, s) for d in train_datasets(section) for m in dataset_models(section, d)
         for s in section.get("seeds", [0])
     ]  # fmt: skip
 
@@ -130,7 +153,7 @@ def report_params(section: Mapping[str, Any]) -> dict[str, Any]:
     the protocols; the seeds; the (dataset, model) whose attention maps the figure shows (the
     first dataset's model with most heads, diversity first); ``test_images`` when set."""
     out: dict[str, Any] = {"datasets": {}, "seeds": list(section.get("seeds", [0]))}
-    for dataset in datasets(section):
+    for dataset in train_datasets(section):
         models = {}
         protocols: list[str] = []
         for name in dataset_models(section, dataset):
@@ -141,7 +164,7 @@ def report_params(section: Mapping[str, Any]) -> dict[str, Any]:
             }
             protocols += [x for x in p["protocols"] if x not in protocols]
         out["datasets"][dataset] = {"models": models, "protocols": protocols}
-    first = datasets(section)[0]
+    first = train_datasets(section)[0]
     models = out["datasets"][first]["models"]
     figure = max(models, key=lambda n: (models[n]["heads"], models[n]["diversity"]))
     out["figure"] = {"dataset": first, "model": figure}
@@ -155,7 +178,7 @@ def _protocol_problems(section: Mapping[str, Any]) -> list[str]:
     if test_images is None:
         return []
     problems = []
-    for dataset in datasets(section):
+    for dataset in train_datasets(section):
         for model in dataset_models(section, dataset):
             for protocol in run_params(section, dataset, model, 0)["protocols"]:
                 folds = PROTOCOLS.get(protocol, (None, 1))[1]
@@ -168,12 +191,9 @@ def _protocol_problems(section: Mapping[str, Any]) -> list[str]:
     return problems
 
 
-def check(section: Mapping[str, Any]) -> list[str]:
-    """One-line problems the schema cannot see: the user's files (each dataset's split file and
-    images, ImageNet weights), overrides naming no model, a ``test_images`` the folds do not
-    divide."""
+def _naming_problems(section: Mapping[str, Any]) -> list[str]:
     problems = []
-    for dataset in datasets(section):
+    for dataset in train_datasets(section):
         own = _dataset(section, dataset)
         named = [(f"models.{n}", n) for n in own.get("models", {})]
         named += [(f"only: {n}", n) for n in own.get("only") or []]
@@ -183,9 +203,16 @@ def check(section: Mapping[str, Any]) -> list[str]:
                     f"{SECTION}.datasets.{dataset}.{where}: no such model in "
                     f"{SECTION}.models ({', '.join(section['models'])})"
                 )
+    return problems
+
+
+def section_problems(section: Mapping[str, Any]) -> list[str]:
+    """One-line problems of the section the schema cannot see: overrides naming no model, a
+    protocol not of its dataset, a ``test_images`` the folds do not divide."""
+    problems = _naming_problems(section)
     if problems:
         return problems
-    for dataset in datasets(section):
+    for dataset in train_datasets(section):
         allowed = ["full", *PROTOCOLS_OF[dataset]]
         for name in dataset_models(section, dataset):
             for protocol in run_params(section, dataset, name, 0)["protocols"]:
@@ -194,7 +221,17 @@ def check(section: Mapping[str, Any]) -> list[str]:
                         f"{SECTION}.datasets.{dataset}: protocol {protocol} is not one of "
                         f"{dataset}'s ({', '.join(allowed)})"
                     )
-    for dataset in datasets(section):
+    problems += _protocol_problems(section)
+    return list(dict.fromkeys(problems))
+
+
+def user_file_problems(section: Mapping[str, Any]) -> list[str]:
+    """One-line problems with the user's files: each dataset's split file and images and the
+    ImageNet weights of a ResNet-152 backbone (unset, or not there)."""
+    if _naming_problems(section):
+        return []  # the config check stops the run first
+    problems = []
+    for dataset in train_datasets(section):
         own = _dataset(section, dataset)
         for name in dataset_models(section, dataset):
             model = run_params(section, dataset, name, 0)["model"]
@@ -216,7 +253,7 @@ def check(section: Mapping[str, Any]) -> list[str]:
                 )
             elif not Path(weights).is_file():
                 problems.append(f"{SECTION}.{where}.backbone_weights: {weights} does not exist")
-    for dataset in datasets(section):
+    for dataset in train_datasets(section):
         if dataset == SYNTHETIC:
             continue
         own = _dataset(section, dataset)
@@ -228,5 +265,112 @@ def check(section: Mapping[str, Any]) -> list[str]:
                 problems.append(f"{where}: not set ({what} of {dataset}{example})")
             elif not Path(value).exists():
                 problems.append(f"{where}: {value} does not exist")
-    problems += _protocol_problems(section)
     return list(dict.fromkeys(problems))
+
+
+# ---------------------------------------------------------------- the paper contract
+
+
+def _section(config: Mapping[str, Any]) -> Mapping[str, Any]:
+    return config.get(SECTION) or {}
+
+
+def _on(config: Mapping[str, Any]) -> bool:
+    """Whether the run reproduces this paper (the rule file is read either way)."""
+    return SECTION in config.get("papers", []) and bool(_section(config))
+
+
+def check(config: Mapping[str, Any]) -> list[str]:
+    """Config problems (:func:`section_problems`); the run stops on any at start-up."""
+    return section_problems(_section(config)) if _on(config) else []
+
+
+def datasets(config: Mapping[str, Any]) -> set[str]:
+    """Prepared datasets under data/ the jobs read: none (the quick set is this paper's own
+    job, COCO and Flickr30K are the user's files)."""
+    return set()
+
+
+def preflight(config: Mapping[str, Any], planned: Planned) -> list[str]:
+    """The user's files (:func:`user_file_problems`) when a training or scorecard job is
+    planned."""
+    if not _on(config) or not planned_rules(planned, "mhsan_train", "mhsan_report"):
+        return []
+    return user_file_problems(_section(config))
+
+
+def report_outputs(results: str) -> dict[str, str]:
+    """The scorecard job's outputs by name."""
+    return {name: f"{results}/{SECTION}/{path}" for name, path in REPORT_FILES.items()}
+
+
+def targets(config: Mapping[str, Any], results: str) -> list[str]:
+    """The scorecard job's outputs."""
+    return list(report_outputs(results).values()) if _on(config) else []
+
+
+def resources(config: Mapping[str, Any], step: str) -> dict[str, Any]:
+    """``synthetic``, ``train`` or ``report``: :data:`RESOURCES`, the training jobs' with
+    ``mhsan.resources`` over them."""
+    own = _section(config).get("resources", {}) if step == "train" else {}
+    return {**RESOURCES[step], **own}
+
+
+# ---------------------------------------------------------------- values the rules wire
+
+
+def dataset_pattern(config: Mapping[str, Any]) -> str:
+    """The training jobs' ``dataset`` wildcard: the run's datasets (none when off)."""
+    return "|".join(train_datasets(_section(config))) if _on(config) else NEVER
+
+
+def model_pattern(config: Mapping[str, Any]) -> str:
+    """The training jobs' ``model`` wildcard: the section's models (none when off)."""
+    return "|".join(_section(config).get("models", {})) or NEVER
+
+
+def train_params(config: Mapping[str, Any], dataset: str, model: str, seed: int) -> dict:
+    """A training job's ``--params``: :func:`run_params` and the settings that do not change
+    its output (``repro.vse.train.SETTINGS``): the section's device and disk cache, the
+    job's threads."""
+    section = _section(config)
+    return {
+        **run_params(section, dataset, model, seed),
+        "device": section.get("device", "cpu"),
+        "threads": resources(config, "train")["threads"],
+        "cache": section.get("cache", True),
+    }
+
+
+def run_results(config: Mapping[str, Any], results: str) -> list[str]:
+    """``result.json`` of every training job (the scorecard's inputs; none when off)."""
+    if not _on(config):
+        return []
+    return [f"{run_dir(results, *run)}/result.json" for run in runs(_section(config))]
+
+
+def report_job(config: Mapping[str, Any]) -> dict[str, Any]:
+    """The scorecard job's ``--params`` (:func:`report_params`; empty when off)."""
+    return report_params(_section(config)) if _on(config) else {}
+
+
+def _figure_dataset(config: Mapping[str, Any]) -> str | None:
+    return report_job(config)["figure"]["dataset"] if _on(config) else None
+
+
+def figure_inputs(config: Mapping[str, Any]) -> list[str]:
+    """Files the workflow makes that the scorecard's figure reads (the synthetic split)."""
+    dataset = _figure_dataset(config)
+    return generated_inputs(_section(config), dataset) if dataset else []
+
+
+def figure_split_file(config: Mapping[str, Any]) -> str | None:
+    """The split file of the figure's dataset (the scorecard job draws one test image)."""
+    dataset = _figure_dataset(config)
+    return split_file(_section(config), dataset) if dataset else None
+
+
+def figure_images(config: Mapping[str, Any]) -> str | None:
+    """The image root of the figure's dataset."""
+    dataset = _figure_dataset(config)
+    return image_root(_section(config), dataset) if dataset else None

@@ -13,6 +13,7 @@ import dataclasses
 import json
 import os
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ import numpy as np
 import torch
 
 from repro.core import ReproError
+from repro.core.params import parse
 from repro.core.plotting import save_figure, use_style
 from repro.core.provenance import write_provenance
 from repro.core.scorecard import Metric, Table, load_reported, write_scorecard
@@ -37,11 +39,45 @@ PROTOCOL_TITLES = {
 }
 
 
+@dataclass(frozen=True)
+class ModelSpec:
+    """A scorecard row's model: its heads and whether the diversity penalty trained it."""
+
+    heads: int
+    diversity: bool
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """A dataset's models and the protocols its tables show."""
+
+    models: dict[str, ModelSpec]
+    protocols: list[str]
+
+
+@dataclass(frozen=True)
+class FigureSpec:
+    """The run whose attention maps the figure shows."""
+
+    dataset: str
+    model: str
+
+
+@dataclass(frozen=True)
+class ReportParams:
+    """The scorecard job's ``--params`` (:func:`repro.vse.plan.report_params`)."""
+
+    datasets: dict[str, DatasetSpec]
+    seeds: list[int]
+    figure: FigureSpec
+    test_images: int | None = None
+
+
 def run_rows(
-    params: Mapping[str, Any], dataset: str, name: str, result: Mapping[str, Any]
+    params: ReportParams, dataset: str, name: str, result: Mapping[str, Any]
 ) -> list[dict]:
     """One run's scorecard rows: per protocol and direction, R@1/5/10 (and the run's rsum)."""
-    spec = params["datasets"][dataset]["models"][name]
+    spec = params.datasets[dataset].models[name]
     rows = []
     for protocol, metrics in result["metrics"].items():
         for d in DIRECTIONS:
@@ -50,8 +86,8 @@ def run_rows(
                     "dataset": dataset,
                     "protocol": protocol,
                     "direction": d,
-                    "heads": spec["heads"],
-                    "diversity": "yes" if spec["diversity"] else "no",
+                    "heads": spec.heads,
+                    "diversity": "yes" if spec.diversity else "no",
                     "model": name,
                     "r1": metrics[f"{d}_r1"],
                     "r5": metrics[f"{d}_r5"],
@@ -71,7 +107,7 @@ def _model_on(checkpoint: Path, device: str = "cpu") -> tuple[torch.nn.Module, A
     from repro.vse.train import RunParams
 
     state = load_checkpoint(checkpoint, map_location=device)
-    run = RunParams.from_dict(state["params"])
+    run = parse(RunParams, state["params"], f"{checkpoint}: params")
     vocab = Vocabulary(list(state["vocab"]))
     model = MHSAN(dataclasses.replace(run.model, backbone_weights=None), len(vocab))
     model.load_state_dict(state["model"])
@@ -174,7 +210,7 @@ def _reported_rows(reported_file: str | os.PathLike[str]) -> list[dict[str, Any]
 
 
 def scorecard(
-    params: Mapping[str, Any],
+    params: ReportParams,
     results_dir: str | os.PathLike[str],
     reported_file: str | os.PathLike[str],
     out: str | os.PathLike[str],
@@ -186,9 +222,9 @@ def scorecard(
 
     out = Path(out)
     ours: list[dict[str, Any]] = []
-    for dataset, spec in params["datasets"].items():
-        for name in spec["models"]:
-            for seed in params["seeds"]:
+    for dataset, spec in params.datasets.items():
+        for name in spec.models:
+            for seed in params.seeds:
                 path = Path(run_dir(str(results_dir), dataset, name, seed)) / "result.json"
                 if not path.is_file():
                     raise ReproError(f"report: {path} is missing")
@@ -196,8 +232,8 @@ def scorecard(
                 ours += [{**row, "seed": seed} for row in run_rows(params, dataset, name, result)]
     reported = _reported_rows(reported_file)
     tables, shown = [], []
-    for dataset, spec in params["datasets"].items():
-        for protocol in spec["protocols"]:
+    for dataset, spec in params.datasets.items():
+        for protocol in spec.protocols:
             here = {"dataset": dataset, "protocol": protocol}
             mine = [r for r in ours if all(r[k] == v for k, v in here.items())]
             theirs = [r for r in reported if all(r.get(k) == v for k, v in here.items())]
@@ -236,14 +272,14 @@ def scorecard(
         "reported: Park et al. (WACV 2020) tables with their sources; rows without a model "
         "were not run here. difference = ours - reported.",
     ]
-    if "synthetic" in params["datasets"]:
+    if "synthetic" in params.datasets:
         notes.append(
             "The quick run uses a synthetic captioned-shapes set (repro-vse make-synthetic) "
             "with a small CNN: its numbers are not comparable with COCO or Flickr30K."
         )
-    if params.get("test_images") is not None:
+    if params.test_images is not None:
         notes.append(
-            f"Every test protocol was scaled to {params['test_images']} test images "
+            f"Every test protocol was scaled to {params.test_images} test images "
             "(mhsan.test_images; COCO 1K: 5 folds of a fifth of them): not the paper's test "
             "sets, so the numbers are not comparable with the reported ones."
         )
@@ -272,12 +308,13 @@ def mhsan_report(
     are those of the figure's dataset (``params["figure"]``)."""
     from repro.vse.plan import run_dir
 
+    report = parse(ReportParams, params, "params")
     out = Path(out)
-    rows, ours = scorecard(params, results_dir, reported_file, out)
-    dataset, model = params["figure"]["dataset"], params["figure"]["model"]
-    figure_run = Path(run_dir(str(results_dir), dataset, model, params["seeds"][0]))
+    rows, ours = scorecard(report, results_dir, reported_file, out)
+    dataset, model = report.figure.dataset, report.figure.model
+    figure_run = Path(run_dir(str(results_dir), dataset, model, report.seeds[0]))
     attention_figure(figure_run / "model.pt", split_file, images, out / "figures/attention.png")
-    protocol = params["datasets"][dataset]["protocols"][0]
+    protocol = report.datasets[dataset].protocols[0]
     mine = [r for r in ours if r["dataset"] == dataset and r["protocol"] == protocol]
     heads_figure(mine, out / "figures/recall_vs_heads.png", dataset)
     write_provenance(out / "provenance.json", dict(params), None, Path(__file__).parent)

@@ -36,6 +36,8 @@ import math
 import torch
 from torch import Tensor, nn
 
+from repro.vse.parallel import Dropout, Shard, variational_mask
+
 
 def reverse_within_length(x: Tensor, lengths: Tensor) -> Tensor:
     """Reverse each sequence of ``x`` (T, B, ...) over its first ``lengths[b]`` steps only;
@@ -119,17 +121,16 @@ class SRU(nn.Module):
             SRULayer(input_size if i == 0 else hidden_size * dirs, hidden_size, bidirectional)
             for i in range(num_layers)
         )
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout, batch_dim=1)  # x is (T, B, width)
         self.rnn_dropout = rnn_dropout
         self.output_size = hidden_size * dirs
+        self.shard: Shard | None = None  # set while a rank trains on its rows (parallel.py)
 
     def forward(self, x: Tensor, lengths: Tensor) -> Tensor:
         for i, layer in enumerate(self.layers):
             if i > 0:
                 x = self.dropout(x)
             if self.training and self.rnn_dropout > 0:  # variational: one mask over time
-                keep = 1.0 - self.rnn_dropout
-                mask = torch.bernoulli(x.new_full(x.shape[1:], keep)) / keep
-                x = x * mask
+                x = x * variational_mask(x, 1.0 - self.rnn_dropout, self.shard)
             x = layer(x, lengths)
         return x

@@ -20,22 +20,35 @@ views and dropout masks as one that was never interrupted.
 
 from __future__ import annotations
 
-import dataclasses
+import gc
 import hashlib
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Literal
 
 import torch
 from torch import Tensor
 
 from repro.core import ReproError
-from repro.core.config import check_keys
+from repro.core.distributed import Dist, session
+from repro.core.params import parse
+from repro.core.training import TrainLoop, seed_period
 from repro.vse.cache import FeatureCache, cache_key
-from repro.vse.data import CaptionedImages, ImageViews, Preprocess, Vocabulary
-from repro.vse.losses import NEGATIVES, PENALTIES, attention_penalty, mhsan_loss
+from repro.vse.data import (
+    TRAIN_SPLITS,
+    CaptionedImages,
+    ImageViews,
+    Preprocess,
+    Vocabulary,
+    check_train_splits,
+)
+from repro.vse.evaluate import protocol_metrics, validation_metrics
+from repro.vse.losses import attention_penalty, mhsan_loss, triplet_loss
 from repro.vse.models import MHSAN, PARTS, ModelConfig
+from repro.vse.parallel import Shard, gather_rows, sharded
+from repro.vse.protocols import PROTOCOLS, expected
 
 VIEW_SPACE = 2**31 - 1  # view ids drawn while the CNN trains: in effect a fresh crop each time
 
@@ -49,28 +62,20 @@ class Stage:
     epochs: int
     lr: float
     train: tuple[str, ...]
-    negatives: str = "hardest"
+    negatives: Literal["hardest", "all"] = "hardest"
 
-    @classmethod
-    def from_dict(cls, params: dict, where: str = "stage") -> Stage:
-        check_keys(params, ["epochs", "lr", "train", "negatives"], where)
-        for key in ("epochs", "lr", "train"):
-            if key not in params:
-                raise ReproError(f"{where}: missing key '{key}'")
-        unknown = [p for p in params["train"] if p not in PARTS]
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "train", tuple(self.train))
+
+    def check(self, where: str = "stage") -> None:
+        """Known parts, at least one (called by :func:`repro.core.params.parse`)."""
+        unknown = [p for p in self.train if p not in PARTS]
         if unknown:
             raise ReproError(
                 f"{where}.train: unknown part '{unknown[0]}' (known: {', '.join(PARTS)})"
             )
-        negatives = str(params.get("negatives", "hardest"))
-        stage = cls(int(params["epochs"]), float(params["lr"]), tuple(params["train"]), negatives)
-        if not stage.train:
+        if not self.train:
             raise ReproError(f"{where}.train: a stage must train at least one part")
-        if stage.negatives not in NEGATIVES:
-            raise ReproError(
-                f"{where}.negatives: '{stage.negatives}' is not {' or '.join(NEGATIVES)}"
-            )
-        return stage
 
     @property
     def uses_cache(self) -> bool:
@@ -109,15 +114,7 @@ def adam(model: MHSAN, lr: float) -> torch.optim.Adam:
 class LossConfig:
     margin: float = 0.2
     weight: float = 0.1  # lambda of the diversity penalty
-    penalty: str = "paper"  # paper (squared Frobenius norm) | code (norm)
-
-    @classmethod
-    def from_dict(cls, params: dict) -> LossConfig:
-        check_keys(params, [f.name for f in dataclasses.fields(cls)], "loss")
-        cfg = cls(**params)
-        if cfg.penalty not in PENALTIES:
-            raise ReproError(f"loss.penalty: '{cfg.penalty}' is not {' or '.join(PENALTIES)}")
-        return cfg
+    penalty: Literal["paper", "code"] = "paper"  # paper (squared Frobenius norm) | code (norm)
 
 
 @dataclass
@@ -131,31 +128,69 @@ class Batch:
 
 
 def train_step(
-    model: MHSAN,
+    model: torch.nn.Module,
     optimizer: torch.optim.Optimizer,
     batch: Batch,
     loss: LossConfig,
     grad_clip: float = 0.0,
     negatives: str = "hardest",
+    shard: Shard | None = None,
 ) -> dict[str, Tensor]:
     """One optimiser step on a batch; returns the named loss terms, detached scalars (``loss``
-    is the total; :meth:`repro.core.training.TrainLoop.check` turns them into floats)."""
+    is the total; :meth:`repro.core.training.TrainLoop.check` turns them into floats).
+    ``model``: the :class:`MHSAN` or its DistributedDataParallel wrapper.
+
+    With a ``shard`` (``batch`` holds this rank's rows of a global batch), dropout is drawn for
+    the global batch, the triplet loss is that of the global batch (:func:`gather_rows`), and
+    the back-propagated loss is ``world * triplet + weight * share * penalties`` with ``share
+    = world * rows / total``: DDP's average over ranks is then the global batch's gradient.
+    The returned terms are this rank's shares of the global batch's (their sums over ranks):
+    the triplet loss on rank 0 (0 elsewhere), the penalties' means weighted by rows / total."""
     model.train()
-    if batch.features is not None:
-        img, img_attn = model.embed_features(batch.features)
+    with sharded(model, shard):
+        img, img_attn, txt, txt_attn = model(
+            batch.tokens, batch.lengths, batch.features, batch.images
+        )
+    if shard is None:
+        terms = mhsan_loss(
+            img, txt, img_attn, txt_attn, loss.margin, loss.weight, loss.penalty, negatives
+        )
+        total = terms["loss"]
     else:
-        img, img_attn = model.embed_images(batch.images)
-    txt, txt_attn = model.embed_texts(batch.tokens, batch.lengths)
-    terms = mhsan_loss(
-        img, txt, img_attn, txt_attn, loss.margin, loss.weight, loss.penalty, negatives
-    )
+        terms, total = _shard_terms(img, txt, img_attn, txt_attn, loss, negatives, shard)
     optimizer.zero_grad(set_to_none=True)
-    terms["loss"].backward()
+    total.backward()
     if grad_clip > 0:
         params = [p for p in model.parameters() if p.requires_grad]
         torch.nn.utils.clip_grad_norm_(params, grad_clip)
     optimizer.step()
     return {k: v.detach() for k, v in terms.items()}
+
+
+def _shard_terms(
+    img: Tensor,
+    txt: Tensor,
+    img_attn: Tensor,
+    txt_attn: Tensor,
+    loss: LossConfig,
+    negatives: str,
+    shard: Shard,
+) -> tuple[dict[str, Tensor], Tensor]:
+    """This rank's shares of the global batch's loss terms, and the loss it back-propagates
+    (see :func:`train_step`)."""
+    triplet = triplet_loss(gather_rows(img, shard), gather_rows(txt, shard), loss.margin, negatives)
+    part = len(img) / shard.total
+    penalties = attention_penalty(img_attn, loss.penalty), attention_penalty(txt_attn, loss.penalty)
+    total = shard.world * triplet + loss.weight * shard.world * part * sum(penalties)
+    terms = {
+        "triplet": triplet if shard.rank == 0 else torch.zeros_like(triplet),
+        "penalty_image": penalties[0] * part,
+        "penalty_text": penalties[1] * part,
+    }
+    terms["loss"] = terms["triplet"] + loss.weight * (
+        terms["penalty_image"] + terms["penalty_text"]
+    )
+    return terms, total
 
 
 class PairSource:
@@ -224,19 +259,30 @@ class PairSource:
             self.model.backbone.train(was)
 
     def batch(
-        self, captions: Tensor, gen: torch.Generator, cached: bool, fresh_views: bool = False
+        self,
+        captions: Tensor,
+        gen: torch.Generator,
+        cached: bool,
+        fresh_views: bool = False,
+        part: Callable[[Any], Any] | None = None,
     ) -> Batch:
         """The pairs of ``captions`` (indices). Each image's view is drawn from ``gen`` among
         the ``views`` fixed ones, or with ``fresh_views`` (while the CNN trains) among 2^31 - 1,
-        in effect a new random crop every time. ``cached``: feature maps from the cache."""
+        in effect a new random crop every time. ``cached``: feature maps from the cache.
+        ``part`` (:meth:`repro.core.distributed.Dist.part`): keep this rank's rows of the
+        global batch ``captions``, after the views are drawn for all of them and with the
+        captions padded to the global batch's longest (so every draw is the global batch's)."""
         if cached and fresh_views:
             raise ValueError("fresh views cannot come from the feature cache")
-        items = captions // 5
         span = VIEW_SPACE if fresh_views and self.preprocess.random else self.views
-        views = torch.randint(span, (len(items),), generator=gen)
+        views = torch.randint(span, (len(captions),), generator=gen)
         caps = captions.to(self.device)
+        width = int(self.lengths[caps].max())
+        if part is not None:
+            captions, views, caps = part((captions, views, caps))
+        items = captions // 5
         lengths = self.lengths[caps]
-        tokens = self.tokens[caps, : int(lengths.max())]
+        tokens = self.tokens[caps, :width]
         if cached:
             feats = self.cache().features(items, views, self.backbone_features)
             return Batch(tokens, lengths, features=feats)
@@ -288,10 +334,15 @@ def encode(
 
 # ---------------------------------------------------------------- one training run
 
+#: Params that do not change a run's output: left out of the resume fingerprint, so a run
+#: resumes on another device, with other threads or with the disk cache switched.
+SETTINGS = ("device", "threads", "cache")
+
 
 @dataclass(frozen=True)
 class RunParams:
-    """Everything that determines a training run's output (the ``--params`` of ``train``)."""
+    """A training job's ``--params``: everything that determines its output, and the
+    :data:`SETTINGS` (the plan adds them from the config)."""
 
     dataset: str  # coco | f30k | synthetic: which Karpathy splits train (data.TRAIN_SPLITS)
     model: ModelConfig
@@ -305,59 +356,42 @@ class RunParams:
     min_word_count: int = 1
     grad_clip: float = 0.0
     workers: int = 4
-    cache_dtype: str = "float32"
+    cache_dtype: Literal["float32", "float16"] = "float32"
     protocols: tuple[str, ...] = ("full",)  # protocols.PROTOCOLS, or "full": the whole test set
     test_images: int | None = None  # every protocol's test-set size instead of the official one
     # model selection: best mean validation rsum over 1,000-image folds (MHSAN's code), or over
     # the whole validation split as one set (protocols.val_folds)
-    val_selection: str = "folds"
+    val_selection: Literal["folds", "whole"] = "folds"
     # the Karpathy splits that train: None (the dataset's data.TRAIN_SPLITS), a list of split
     # names, or "outside_eval" (every image whose split is neither val nor test)
     train_splits: tuple[str, ...] | str | None = None
+    device: str = "cpu"  # auto, cpu, cuda (under torchrun: each process its local rank's GPU)
+    threads: int = 0  # torch's CPU threads (0: torch's default)
+    cache: bool = False  # the frozen backbone's features on disk (train_run's cache_root)
 
-    @classmethod
-    def from_dict(cls, params: dict) -> RunParams:
-        from repro.vse.data import TRAIN_SPLITS, check_train_splits
-        from repro.vse.protocols import PROTOCOLS, VAL_SELECTIONS, expected
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "stages", tuple(self.stages))
+        object.__setattr__(self, "protocols", tuple(self.protocols))
 
-        check_keys(params, [f.name for f in dataclasses.fields(cls)], "params")
-        for key in ("dataset", "model", "stages"):
-            if key not in params:
-                raise ReproError(f"params: missing key '{key}'")
-        p = dict(params)
-        if p["dataset"] not in TRAIN_SPLITS:
+    def check(self, where: str = "params") -> None:
+        """What the annotations cannot say (called by :func:`repro.core.params.parse`)."""
+        if self.dataset not in TRAIN_SPLITS:
             raise ReproError(
-                f"params.dataset: '{p['dataset']}' is not one of {', '.join(TRAIN_SPLITS)}"
+                f"{where}.dataset: '{self.dataset}' is not one of {', '.join(TRAIN_SPLITS)}"
             )
-        p["model"] = ModelConfig.from_dict(p["model"])
-        p["stages"] = tuple(Stage.from_dict(s, f"stages[{i}]") for i, s in enumerate(p["stages"]))
-        if not p["stages"]:
-            raise ReproError("params.stages: at least one stage")
-        if "loss" in p:
-            p["loss"] = LossConfig.from_dict(p["loss"])
-        for key in ("preprocess_train", "preprocess_eval"):
-            if key in p:
-                p[key] = Preprocess.from_dict(p[key])
-        p["protocols"] = tuple(p.get("protocols", ("full",)))
-        bad = [x for x in p["protocols"] if x != "full" and x not in PROTOCOLS]
+        if not self.stages:
+            raise ReproError(f"{where}.stages: at least one stage")
+        bad = [x for x in self.protocols if x != "full" and x not in PROTOCOLS]
         if bad:
             raise ReproError(
-                f"params.protocols: unknown '{bad[0]}' (known: full, {', '.join(PROTOCOLS)})"
-            )
-        if p.get("val_selection", "folds") not in VAL_SELECTIONS:
-            raise ReproError(
-                f"params.val_selection: '{p['val_selection']}' is not {' or '.join(VAL_SELECTIONS)}"
+                f"{where}.protocols: unknown '{bad[0]}' (known: full, {', '.join(PROTOCOLS)})"
             )
         try:
-            p["train_splits"] = check_train_splits(p.get("train_splits"))
+            object.__setattr__(self, "train_splits", check_train_splits(self.train_splits))
+            for protocol in self.protocols:  # a test_images the folds do not divide
+                expected(protocol, self.test_images)
         except ReproError as exc:
-            raise ReproError(f"params.{exc}") from None
-        for protocol in p["protocols"]:  # a test_images the folds do not divide
-            try:
-                expected(protocol, p.get("test_images"))
-            except ReproError as exc:
-                raise ReproError(f"params.{exc}") from None
-        return cls(**p)
+            raise ReproError(f"{where}.{exc}") from None
 
 
 def split_metrics(
@@ -365,8 +399,6 @@ def split_metrics(
 ) -> dict[str, dict[str, float]]:
     """Metrics of each protocol on one test similarity matrix (``test_images``: the size every
     protocol expects instead of the official one)."""
-    from repro.vse.evaluate import protocol_metrics
-
     return {p: protocol_metrics(sims, p, test_images) for p in protocols}
 
 
@@ -380,134 +412,259 @@ def stage_at(stages: Sequence[Stage], epoch: int) -> int:
     raise ValueError(f"epoch {epoch} is past the schedule's {end} epochs")
 
 
-def train_run(
-    params: dict,
-    split_file: str | Path,
-    image_root: str | Path,
-    out: str | Path,
-    device: str = "cpu",
-    cache_root: str | Path | None = None,
-) -> dict:
-    """Train on the dataset's training splits (``train_splits``) through the staged schedule,
-    select the epoch with the best validation rsum (``val_selection``; by default the mean over
-    1,000-image folds, as MHSAN's code), evaluate it on ``test``.
-
-    The run folder is :class:`repro.core.training.TrainLoop`'s (``checkpoint.pt`` after every
-    epoch with the optimiser and the best epoch so far, exact resume, ``metrics.csv``,
-    ``model.pt`` with the weights, vocabulary and params, ``result.json``), plus ``best.pt``,
-    the best epoch's weights while the run lasts."""
-    from repro.core.checkpoint import load_checkpoint, save_checkpoint
-    from repro.core.device import resolve_device
-    from repro.core.training import TrainLoop, seed_period
+def load_splits(
+    run: RunParams, split_file: str | Path, image_root: str | Path
+) -> dict[str, CaptionedImages]:
+    """The run's train, val and test splits; a test split of the wrong size for a protocol
+    stops here, before any training."""
     from repro.vse.data import load_karpathy, load_train
-    from repro.vse.evaluate import validation_metrics
-    from repro.vse.models import seeded_model
-    from repro.vse.protocols import check_size, val_folds
+    from repro.vse.protocols import check_size
 
-    run = RunParams.from_dict(params)
-    dev = resolve_device(device, "device")
-    out = Path(out)
     splits = {
         "train": load_train(split_file, image_root, run.dataset, run.train_splits),
         "val": load_karpathy(split_file, image_root, ["val"]),
         "test": load_karpathy(split_file, image_root, ["test"]),
     }
-    for protocol in run.protocols:  # a test split of the wrong size stops before training
+    for protocol in run.protocols:
         check_size(protocol, len(splits["test"]), run.test_images)
-    folds, fold_size = val_folds(len(splits["val"]), run.val_selection)  # likewise the val split
-    vocab = Vocabulary.build(splits["train"].captions, run.min_word_count)
-    model = seeded_model(run.model, len(vocab), run.seed).to(dev)
-    root = str(cache_root) if cache_root is not None else None
-    sources = {
-        name: PairSource(
-            data,
-            vocab,
-            run.preprocess_train if name == "train" else run.preprocess_eval,
-            model,
-            views=run.train_views if name == "train" else 1,
-            seed=run.seed,
-            device=dev,
-            cache_root=root,
-            cache_dtype=run.cache_dtype,
-            workers=run.workers,
-        )
-        for name, data in splits.items()
-    }
-    total = sum(stage.epochs for stage in run.stages)
-    loop = TrainLoop(
-        out, total=total, unit="epoch", name=f"mhsan r={run.model.heads}", params=params
-    )
-    best = {"rsum": float("-inf"), "epoch": 0}
-    saved_optimizer: dict = {}
+    return splits
 
-    def restore(payload: dict) -> None:
-        model.load_state_dict(payload["model"])
-        best.update(payload["best"])
-        saved_optimizer.update(stage=payload["stage"], state=payload["optimizer"])
 
-    start = loop.resume(restore, map_location=str(dev))
-    current, optimizer, cached = -1, None, True
-    t0 = time.perf_counter()
-    for epoch in range(start, total + 1):
-        index = stage_at(run.stages, epoch)
-        stage = run.stages[index]
-        if index != current:  # entering a stage (or resuming inside one)
-            current = index
-            cached = apply_stage(model, stage)
-            for source in sources.values():
-                if cached:
-                    source.check_cache()
-            optimizer = adam(model, stage.lr)
-            if saved_optimizer.get("stage") == index:  # resumed inside the saved stage
-                optimizer.load_state_dict(saved_optimizer["state"])
-            saved_optimizer.clear()
-        gen = seed_period(run.seed, epoch)
-        train = sources["train"]
-        perm = torch.randperm(len(train.tokens), generator=gen)
+class Trainer:
+    """One training run: built by ``__init__`` (splits, vocabulary, model, pair sources, run
+    folder), stepped by :meth:`train_epoch` and :meth:`end_epoch`, finished by :meth:`finish`
+    (the best epoch on the test split); :meth:`fit` runs it all.
+
+    Runs unchanged in 1 or N processes (``dist``, :func:`repro.core.distributed.session`):
+    every rank draws the same global batches and keeps its rows; the model is wrapped in DDP
+    per stage (a stage changes which parameters train); epoch rows are sums over ranks. Every
+    rank validates (the others would wait for rank 0 anyway); rank 0 writes and tests."""
+
+    def __init__(
+        self,
+        run: RunParams,
+        split_file: str | Path,
+        image_root: str | Path,
+        out: str | Path,
+        dist: Dist,
+        params: Mapping[str, Any],
+        cache_root: str | Path | None = None,
+    ) -> None:
+        from repro.vse.models import seeded_model
+        from repro.vse.protocols import val_folds
+
+        if run.cache and cache_root is None:
+            raise ReproError("params.cache: true needs a cache folder (--cache DIR)")
+        self.run, self.dist, self.out, self.params = run, dist, Path(out), dict(params)
+        if dist.active:
+            self._check_parallel()
+        if run.threads:
+            torch.set_num_threads(run.threads)
+        self.splits = load_splits(run, split_file, image_root)
+        # a validation split model selection cannot use stops here too
+        self.folds, self.fold_size = val_folds(len(self.splits["val"]), run.val_selection)
+        self.vocab = Vocabulary.build(self.splits["train"].captions, run.min_word_count)
+        self.model = seeded_model(run.model, len(self.vocab), run.seed).to(dist.device)
+        if dist.active and dist.device.type == "cuda":  # batch statistics of the global batch
+            tuned = self.model.backbone.tuned
+            self.model.backbone.tuned = torch.nn.SyncBatchNorm.convert_sync_batchnorm(tuned)
+        self.sources = self._pair_sources(str(cache_root) if run.cache else None)
+        self.total = sum(stage.epochs for stage in run.stages)
+        fingerprint = {k: v for k, v in self.params.items() if k not in SETTINGS}
+        self.loop = TrainLoop(
+            self.out, total=self.total, unit="epoch", name=f"mhsan r={run.model.heads}",
+            params=fingerprint, rank=dist.rank,
+        )  # fmt: skip
+        self.best: dict[str, float] = {"rsum": float("-inf"), "epoch": 0}
+        self.stage, self.cached = -1, True
+        self.optimizer: torch.optim.Optimizer | None = None
+        self.ddp: torch.nn.Module = self.model
+        self._saved_optimizer: dict[str, Any] = {}
+
+    def _pair_sources(self, cache_root: str | None) -> dict[str, PairSource]:
+        """Each split's pairs: training views (random crops, ``train_views``) and
+        evaluation views, on this process's device, through the feature cache."""
+        run = self.run
+        return {
+            name: PairSource(
+                data,
+                self.vocab,
+                run.preprocess_train if name == "train" else run.preprocess_eval,
+                self.model,
+                views=run.train_views if name == "train" else 1,
+                seed=run.seed,
+                device=self.dist.device,
+                cache_root=cache_root,
+                cache_dtype=run.cache_dtype,
+                workers=run.workers,
+            )
+            for name, data in self.splits.items()
+        }
+
+    def _check_parallel(self) -> None:
+        cfg = self.run.model
+        if cfg.rnn == "gru" and cfg.rnn_layers > 1 and cfg.rnn_dropout > 0:
+            raise ReproError(
+                "params.model.rnn: the gru's own dropout between layers cannot be drawn for the "
+                "global batch; train it in one process or set rnn_dropout 0"
+            )
+
+    # -- checkpoints -----------------------------------------------------------------------
+    def _restore(self, payload: dict[str, Any]) -> None:
+        self.model.load_state_dict(payload["model"])
+        self.best.update(payload["best"])
+        self._saved_optimizer.update(stage=payload["stage"], state=payload["optimizer"])
+
+    def start(self) -> int:
+        """Resume from the run folder's checkpoint if there is one; the first epoch to train."""
+        return self.loop.resume(self._restore, map_location=str(self.dist.device))
+
+    # -- training --------------------------------------------------------------------------
+    def enter_stage(self, index: int) -> None:
+        """Train stage ``index``'s parts: their Adam (its state when resumed inside the saved
+        stage), the feature caches keyed by the backbone's weights, the DDP wrapper."""
+        self.stage = index
+        stage = self.run.stages[index]
+        self.cached = apply_stage(self.model, stage)
+        for source in self.sources.values():
+            if self.cached:
+                source.check_cache()
+        self.optimizer = adam(self.model, stage.lr)
+        if self._saved_optimizer.get("stage") == index:  # resumed inside the saved stage
+            self.optimizer.load_state_dict(self._saved_optimizer["state"])
+        self._saved_optimizer.clear()
+        if self.ddp is not self.model:  # the last stage's wrapper (and its hooks) go first
+            self.ddp = self.model
+            gc.collect()
+        self.ddp = self.dist.wrap(self.model)
+
+    def step(self, captions: Tensor, gen: torch.Generator, epoch: int, step: int) -> dict:
+        """One optimiser step on the global batch ``captions`` (this rank's rows of it); its
+        loss terms as floats (this rank's shares with several processes)."""
+        part = self.dist.part if self.dist.active else None
+        shard = Shard(self.dist.rank, self.dist.world, len(captions)) if part else None
+        batch = self.sources["train"].batch(captions, gen, self.cached, not self.cached, part)
+        stage = self.run.stages[self.stage]
+        terms = train_step(
+            self.ddp, self.optimizer, batch, self.run.loss, self.run.grad_clip,
+            stage.negatives, shard,
+        )  # fmt: skip
+        return self.loop.check(terms, epoch, step)
+
+    def train_epoch(self, epoch: int) -> dict[str, Any]:
+        """Train one epoch (entering its stage if needed); its row of mean loss terms. A last
+        global batch with fewer captions than processes is skipped (by every rank)."""
+        index = stage_at(self.run.stages, epoch)
+        if index != self.stage:  # entering a stage (or resuming inside one)
+            self.enter_stage(index)
+        gen = seed_period(self.run.seed, epoch)
+        perm = torch.randperm(len(self.sources["train"].tokens), generator=gen)
+        size = self.run.batch_size
         sums: dict[str, float] = {}
-        steps, start_epoch = 0, time.perf_counter()
-        for step, a in enumerate(range(0, len(perm), run.batch_size), 1):
-            batch = train.batch(perm[a : a + run.batch_size], gen, cached, not cached)
-            terms = train_step(model, optimizer, batch, run.loss, run.grad_clip, stage.negatives)
-            for k, v in loop.check(terms, epoch, step).items():
+        steps, start = 0, time.perf_counter()
+        for step, a in enumerate(range(0, len(perm), size), 1):
+            if len(perm[a : a + size]) < self.dist.world:
+                continue
+            for k, v in self.step(perm[a : a + size], gen, epoch, step).items():
                 sums[k] = sums.get(k, 0.0) + v
             steps += 1
-        row: dict = {"epoch": epoch, "stage": index + 1, "lr": stage.lr}
-        row |= {k: v / steps for k, v in sums.items()}
-        row["seconds"] = time.perf_counter() - start_epoch
-        enc = encode(model, sources["val"], run.batch_size, cached, run.loss.penalty)
+        totals = dict(zip(sums, self.dist.sum(list(sums.values())), strict=True))
+        stage = self.run.stages[index]
+        row: dict[str, Any] = {"epoch": epoch, "stage": index + 1, "lr": stage.lr}
+        row |= {k: v / steps for k, v in totals.items()}
+        row["seconds"] = time.perf_counter() - start
+        return row
+
+    def end_epoch(self, epoch: int, row: dict[str, Any]) -> None:
+        """Validate (keeping the best epoch's weights in ``best.pt``), record the row and
+        checkpoint."""
+        from repro.core.checkpoint import save_checkpoint
+
+        run = self.run
+        enc = encode(self.model, self.sources["val"], run.batch_size, self.cached, run.loss.penalty)
         val = validation_metrics(enc.images @ enc.texts.T, run.val_selection)
         row |= {f"val_{k}": v for k, v in val.items()}
-        if row["val_rsum"] > best["rsum"]:
-            best.update(rsum=row["val_rsum"], epoch=epoch)
-            save_checkpoint(out / "best.pt", {k: v.cpu() for k, v in model.state_dict().items()})
-        loop.record(row)
+        if row["val_rsum"] > self.best["rsum"]:
+            self.best.update(rsum=row["val_rsum"], epoch=epoch)
+            if self.dist.is_main:
+                state = {k: v.cpu() for k, v in self.model.state_dict().items()}
+                save_checkpoint(self.out / "best.pt", state)
+        self.loop.record(row)
         payload = {
-            "model": model.state_dict(),
-            "optimizer": optimizer.state_dict(),
-            "stage": index,
-            "best": best,
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "stage": self.stage,
+            "best": self.best,
         }
-        loop.save(epoch, payload)
-    seconds = time.perf_counter() - t0
-    model.load_state_dict(load_checkpoint(out / "best.pt", map_location=str(dev)))
-    if cached:  # the best epoch's CNN weights key the test set's cache
-        sources["test"].check_cache()
-    enc = encode(model, sources["test"], run.batch_size, cached, run.loss.penalty)
-    result = {
-        "params": params,
-        "metrics": split_metrics(enc.images @ enc.texts.T, run.protocols, run.test_images),
-        "test_n": {"images": len(splits["test"]), "captions": 5 * len(splits["test"])},
-        "test_penalty_image": enc.penalty_image,
-        "test_penalty_text": enc.penalty_text,
-        "best_epoch": best["epoch"],
-        "best_val_rsum": best["rsum"],
-        "val_selection": {"mode": run.val_selection, "folds": folds, "fold_images": fold_size},
-        "n_train_images": len(splits["train"]),
-        "vocabulary_size": len(vocab),
-        "train_seconds": seconds,
-    }
-    state = {k: v.cpu() for k, v in model.state_dict().items()}
-    result = loop.finish({"model": state, "vocab": vocab.words, "params": params}, result)
-    (out / "best.pt").unlink(missing_ok=True)
-    return result
+        self.loop.save(epoch, payload)
+
+    def fit(self) -> dict[str, Any]:
+        """Train to the end of the schedule (resuming if a checkpoint is there), then
+        :meth:`finish`."""
+        start = self.start()
+        t0 = time.perf_counter()
+        for epoch in range(start, self.total + 1):
+            self.end_epoch(epoch, self.train_epoch(epoch))
+        return self.finish(time.perf_counter() - t0)
+
+    # -- the end ---------------------------------------------------------------------------
+    def finish(self, seconds: float) -> dict[str, Any]:
+        """Rank 0: the best epoch's weights on the test split; ``model.pt`` and
+        ``result.json`` (the other ranks return {})."""
+        from repro.core.checkpoint import load_checkpoint
+
+        if not self.dist.is_main:
+            return {}
+        run, splits = self.run, self.splits
+        best = load_checkpoint(self.out / "best.pt", map_location=str(self.dist.device))
+        self.model.load_state_dict(best)
+        if self.cached:  # the best epoch's CNN weights key the test set's cache
+            self.sources["test"].check_cache()
+        enc = encode(
+            self.model, self.sources["test"], run.batch_size, self.cached, run.loss.penalty
+        )
+        result = {
+            "params": self.params,
+            "metrics": split_metrics(enc.images @ enc.texts.T, run.protocols, run.test_images),
+            "test_n": {"images": len(splits["test"]), "captions": 5 * len(splits["test"])},
+            "test_penalty_image": enc.penalty_image,
+            "test_penalty_text": enc.penalty_text,
+            "best_epoch": self.best["epoch"],
+            "best_val_rsum": self.best["rsum"],
+            "val_selection": {
+                "mode": run.val_selection,
+                "folds": self.folds,
+                "fold_images": self.fold_size,
+            },  # fmt: skip
+            "n_train_images": len(splits["train"]),
+            "vocabulary_size": len(self.vocab),
+            "train_seconds": seconds,
+        }
+        state = {k: v.cpu() for k, v in self.model.state_dict().items()}
+        payload = {"model": state, "vocab": self.vocab.words, "params": self.params}
+        result = self.loop.finish(payload, result)
+        (self.out / "best.pt").unlink(missing_ok=True)
+        return result
+
+
+def train_run(
+    params: Mapping[str, Any],
+    split_file: str | Path,
+    image_root: str | Path,
+    out: str | Path,
+    cache_root: str | Path | None = None,
+) -> dict:
+    """Train on the dataset's training splits (``train_splits``) through the staged schedule,
+    select the epoch with the best validation rsum (``val_selection``; by default the mean over
+    1,000-image folds, as MHSAN's code), evaluate it on ``test``; in 1 process, or in each of
+    torchrun's (:func:`repro.core.distributed.session`). ``cache_root``: the feature cache's
+    folder when ``params.cache`` is true.
+
+    The run folder is :class:`repro.core.training.TrainLoop`'s (``checkpoint.pt`` after every
+    epoch with the optimiser and the best epoch so far, exact resume, ``metrics.csv``,
+    ``model.pt`` with the weights, vocabulary and params, ``result.json``), plus ``best.pt``,
+    the best epoch's weights while the run lasts."""
+    run = parse(RunParams, params, "params")
+    with session(run.device, "mhsan.device") as dist:
+        trainer = Trainer(run, split_file, image_root, out, dist, params, cache_root)
+        return trainer.fit()
