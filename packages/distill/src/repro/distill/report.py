@@ -33,6 +33,7 @@ from repro.core.tables import write_table
 from repro.data.arrays import read_meta
 from repro.distill.arraydata import ArrayData
 from repro.distill.losses import energy_score
+from repro.distill.models import load_trained
 from repro.distill.plan import (
     TITLES,
     Cell,
@@ -42,7 +43,6 @@ from repro.distill.plan import (
     scorecard_cells,
     vanilla_dir,
 )
-from repro.distill.run import load_model
 
 KEYS = ("dataset", "teacher", "student", "variant")
 TOP1 = Metric("top1", 2, "top-1 (%)")
@@ -419,7 +419,7 @@ def _teacher_model(
     ckpt = Path(
         vanilla_dir(str(results_dir), run["dataset"], run["teacher"], params["teacher_seed"])
     )
-    return load_model(run["teacher"], ckpt / "model.pt", classes, channels)
+    return load_trained(run["teacher"], ckpt / "model.pt", classes, channels)
 
 
 def kd_report(
@@ -489,7 +489,7 @@ def kd_report(
         extra["spearman_energy_confidence"] = energy_figures(energy, conf, tau, fig_dir, what)
     if "cswt_temperature" in figures:
         run_dir = Path(cell_dir(str(results_dir), Cell(*params["figure_cell"])))
-        student = load_model(run["student"], run_dir / "model.pt", classes, data.in_channels)
+        student = load_trained(run["student"], run_dir / "model.pt", classes, data.in_channels)
         points = cswt_points(
             student, teacher, data, norm["mean"], norm["std"], run.get("batch_size", 64),
             run["args"]["temperature"],
