@@ -58,9 +58,9 @@ class KDPaper:
         return plan.datasets(config, self.name)
 
     def preflight(self, config: dict[str, Any], planned: Any) -> list[str]:
-        """Unset weights files of the planned KD runs (the pool's: the same for every KD
-        paper)."""
-        return plan.preflight(config, planned)
+        """Unset weights files of the planned runs of the paper's tables and the leaderboard
+        (two KD papers that share a run give the same line; the workflow names both)."""
+        return plan.preflight(config, planned, [self.name])
 
     def targets(self, config: dict[str, Any], results: str) -> list[str]:
         """The scorecard job's outputs and, when configured, the fair leaderboard's."""

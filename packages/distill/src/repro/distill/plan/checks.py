@@ -167,29 +167,35 @@ def unset_init(config: Mapping[str, Any], datasets_models: Iterable[tuple[str, s
 
 
 def planned_models(
-    config: Mapping[str, Any], planned: list[tuple[str, Mapping[str, str]]] | None
+    config: Mapping[str, Any],
+    planned: list[tuple[str, Mapping[str, str]]] | None,
+    papers: Iterable[str] | None = None,
 ) -> tuple[list[tuple[str, str, str]], list[tuple[str, str]]]:
     """(dataset, teacher, student) of the planned KD jobs and (dataset, model) of the planned
-    models trained alone or scored; with ``planned`` None, everything this run's KD papers and
-    leaderboard imply."""
+    models trained alone or scored, of ``papers`` (default: the run's KD papers; the
+    leaderboard's runs count for each); with ``planned`` None, everything they imply."""
+    papers = run_papers(config) if papers is None else list(papers)
+    cells = pool_cells(config, papers)
+    kd = [(c.dataset, c.teacher, c.student) for c in cells]
+    alone = {(d, m) for p in papers for d, m, _ in paper_vanilla(config, p)}
+    alone |= {(c.dataset, c.teacher) for c in cells}
     if planned is None:
-        papers = run_papers(config)
-        cells = pool_cells(config, papers)
-        alone = {(d, m) for p in papers for d, m, _ in paper_vanilla(config, p)}
-        alone |= {(c.dataset, c.teacher) for c in cells}
-        return [(c.dataset, c.teacher, c.student) for c in cells], sorted(alone)
-    kd = [(w["dataset"], w["teacher"], w["student"]) for r, w in planned if r in KD_RULES]
-    alone = [(w["dataset"], w["model"]) for r, w in planned if r in ALONE_RULES]
-    return kd, alone
+        return kd, sorted(alone)
+    own_kd = set(kd)
+    jobs = [(w["dataset"], w["teacher"], w["student"]) for r, w in planned if r in KD_RULES]
+    models = [(w["dataset"], w["model"]) for r, w in planned if r in ALONE_RULES]
+    return [j for j in jobs if j in own_kd], [m for m in models if m in alone]
 
 
 def preflight(
-    config: Mapping[str, Any], planned: list[tuple[str, Mapping[str, str]]] | None
+    config: Mapping[str, Any],
+    planned: list[tuple[str, Mapping[str, str]]] | None,
+    papers: Iterable[str] | None = None,
 ) -> list[str]:
-    """Problems the planned KD jobs would hit, one line each: a pretrained teacher's weights
-    file not set, then an initial weights file (``kd.init_weights``) not set. The same lines
-    for every KD paper of the run (the pool is shared)."""
-    kd, alone = planned_models(config, planned)
+    """Problems the planned KD jobs of ``papers`` (default: the run's KD papers) would hit,
+    one line each: a pretrained teacher's weights file not set, then an initial weights file
+    (``kd.init_weights``) not set."""
+    kd, alone = planned_models(config, planned, papers)
     teachers = unset_pretrained(config, [(d, t) for d, t, _ in kd] + alone)
     return teachers + unset_init(config, [(d, s) for d, _, s in kd] + alone)
 

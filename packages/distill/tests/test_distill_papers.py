@@ -105,17 +105,24 @@ def test_preflight_names_the_unset_weights_of_the_planned_runs_only():
         "config key kd.init_weights.cub200.resnet34_imagenet is not set (path to the model's "
         "ImageNet-pretrained torchvision state_dict file; nothing is downloaded)"
     )
-    for name in plan.PAPERS:  # the pool is shared: every KD paper gives the same lines
-        assert paper(name).preflight(CONFIG, None) == [teacher, init]
-    energy = paper("energy-kd")
+    assert plan.preflight(CONFIG, None) == [teacher, init]  # the run's KD papers
+    energy, cskd, r2kd = paper("energy-kd"), paper("cskd"), paper("r2kd")
+    assert (energy.preflight(CONFIG, None), r2kd.preflight(CONFIG, None)) == ([teacher], [init])
+    assert cskd.preflight(CONFIG, None) == []  # its tables and the leaderboard: files set
     imagenet_kd = {"dataset": "imagenet", "teacher": "resnet34_imagenet",
                    "student": "resnet18_imagenet"}  # fmt: skip
     assert energy.preflight(CONFIG, [("train_kd", imagenet_kd)]) == [teacher]
+    assert r2kd.preflight(CONFIG, [("train_kd", imagenet_kd)]) == []  # not its run
     cub_kd = [("train_kd_group", {**imagenet_kd, "dataset": "cub200"})]
-    assert energy.preflight(CONFIG, cub_kd) == []  # the student's file is set
-    cub_alone = {"dataset": "cub200", "model": "resnet34_imagenet", "seed": "0"}
-    assert energy.preflight(CONFIG, [("train_vanilla", cub_alone)]) == [init]  # the teacher's
+    assert r2kd.preflight(CONFIG, cub_kd) == []  # the student's file is set
+    cub_alone = [("train_vanilla", {"dataset": "cub200", "model": "resnet34_imagenet"})]
+    assert r2kd.preflight(CONFIG, cub_alone) == [init]  # the teacher's is not
+    assert energy.preflight(CONFIG, cub_alone) == []
     assert energy.preflight(CONFIG, [("burst_sr_train", {"dataset": "imagenet"})]) == []
+    # a run the leaderboard shares is every KD paper's
+    board = {**CONFIG, "kd_leaderboard": {**CONFIG["kd_leaderboard"], "dataset": "imagenet",
+             "pairs": ["resnet34_imagenet-resnet18_imagenet"]}}  # fmt: skip
+    assert all(paper(name).preflight(board, None)[:1] == [teacher] for name in plan.PAPERS)
 
 
 def test_datasets_targets_and_resources_of_a_paper():
