@@ -150,7 +150,7 @@ def coverage(config) -> dict[str, set]:
             (p, i)
             for p in plan.PAPERS
             for i, t in enumerate(plan.tables(config, p))
-            if plan._table_cells(t)
+            if plan.table_cells(t)
         },  # fmt: skip
         "datasets": {c.dataset for c in cells},
         "architectures": {m for c in cells for m in (c.teacher, c.student)},

@@ -27,11 +27,11 @@ rule train_vanilla:
         f"logs/{RUN}/vanilla/{{dataset}}/{{model}}/seed{{seed}}.log",
     benchmark:
         f"benchmarks/{RUN}/vanilla/{{dataset}}/{{model}}/seed{{seed}}.tsv"
-    threads: kd_threads
+    threads: kd_resource("threads")
     resources:
-        mem_mb=kd_resource("mem_mb", 2000),
-        runtime=kd_resource("runtime", 30),
-        gpu=kd_resource("gpu", 0),
+        mem_mb=kd_scaled("mem_mb"),
+        runtime=kd_scaled("runtime"),
+        gpu=kd_resource("gpu"),
     conda:
         "../../envs/distill.yaml"
     shell:
@@ -55,11 +55,11 @@ rule evaluate_pretrained_teacher:
         f"logs/{RUN}/vanilla/{{dataset}}/{{model}}/pretrained.log",
     benchmark:
         f"benchmarks/{RUN}/vanilla/{{dataset}}/{{model}}/pretrained.tsv"
-    threads: kd_threads
+    threads: kd_resource("threads")
     resources:
-        mem_mb=kd_resource("mem_mb", 2000),
-        runtime=kd_resource("runtime", 30),
-        gpu=kd_resource("gpu", 0),
+        mem_mb=kd_scaled("mem_mb"),
+        runtime=kd_scaled("runtime"),
+        gpu=kd_resource("gpu"),
     conda:
         "../../envs/distill.yaml"
     shell:
@@ -76,8 +76,8 @@ rule train_kd:
         model=f"{RESULTS}/kd/{{dataset}}/{{recipe}}/{{variant}}/{{teacher}}-{{student}}/seed{{seed}}/model.pt",
         result=f"{RESULTS}/kd/{{dataset}}/{{recipe}}/{{variant}}/{{teacher}}-{{student}}/seed{{seed}}/result.json",
     wildcard_constraints:
-        variant="|".join(POOL.get("variants", {})) or NEVER,
-        recipe="|".join(POOL.get("recipes", {})) or NEVER,
+        variant=kdplan.variant_pattern(config),
+        recipe=kdplan.recipe_pattern(config),
     params:
         version=pkg_version("distill"),
         cfg=kd_cfg,
@@ -88,11 +88,11 @@ rule train_kd:
         f"logs/{RUN}/kd/{{dataset}}/{{recipe}}/{{variant}}/{{teacher}}-{{student}}/seed{{seed}}.log",
     benchmark:
         f"benchmarks/{RUN}/kd/{{dataset}}/{{recipe}}/{{variant}}/{{teacher}}-{{student}}/seed{{seed}}.tsv"
-    threads: kd_threads
+    threads: kd_resource("threads")
     resources:
-        mem_mb=kd_resource("mem_mb", 2000),
-        runtime=kd_resource("runtime", 30),
-        gpu=kd_resource("gpu", 0),
+        mem_mb=kd_scaled("mem_mb"),
+        runtime=kd_scaled("runtime"),
+        gpu=kd_resource("gpu"),
     conda:
         "../../envs/distill.yaml"
     shell:
@@ -122,11 +122,11 @@ rule train_kd_group:
         f"logs/{RUN}/{kdplan.GROUPS_DIR}/{{dataset}}/{{teacher}}-{{student}}/seed{{seed}}/{{key}}.log",
     benchmark:
         f"benchmarks/{RUN}/{kdplan.GROUPS_DIR}/{{dataset}}/{{teacher}}-{{student}}/seed{{seed}}/{{key}}.tsv"
-    threads: kd_threads
+    threads: kd_resource("threads")
     resources:
-        mem_mb=kd_resource("mem_mb", 2000),
+        mem_mb=kd_scaled("mem_mb"),
         runtime=group_runtime,
-        gpu=kd_resource("gpu", 0),
+        gpu=kd_resource("gpu"),
     conda:
         "../../envs/distill.yaml"
     shell:
@@ -137,28 +137,18 @@ rule train_kd_group:
 
 
 # One scorecard rule shape for every KD paper (report_energy_kd, report_cskd, report_r2kd): its
-# tables over the pool, the published numbers, and the figures the plan lists for it.
+# tables over the pool, the published numbers, and the figures its module lists.
 for _paper in KD_PAPERS:
 
     rule:
         name:
             f"report_{kdplan.PAPERS[_paper]}"
         input:
-            runs=report_inputs(_paper),
+            runs=kdplan.report_inputs(config, RESULTS, _paper, KD_GROUPS),
             reported=REPORTED / f"{_paper}.yaml",
-            figure=figure_inputs(_paper),
+            figure=kdplan.figure_inputs(config, RESULTS, _paper, KD_GROUPS),
         output:
-            csv=f"{RESULTS}/{_paper}/summary.csv",
-            html=report(
-                f"{RESULTS}/{_paper}/summary.html",
-                caption=f"../report/{kdplan.PAPERS[_paper]}_summary.rst",
-                category=kdplan.TITLES[_paper],
-                labels={"figure": "scorecard"},
-            ),
-            md=f"{RESULTS}/{_paper}/summary.md",
-            runs=f"{RESULTS}/{_paper}/runs.csv",
-            provenance=f"{RESULTS}/{_paper}/provenance.json",
-            **figure_outputs(_paper),
+            **outputs(kdplan.report_outputs(config, RESULTS, _paper)),
         params:
             version=pkg_version("distill"),
             cfg=report_cfg_json(_paper),
@@ -168,17 +158,14 @@ for _paper in KD_PAPERS:
             f"logs/{RUN}/{_paper}/report.log",
         benchmark:
             f"benchmarks/{RUN}/{_paper}/report.tsv"
-        threads: 1
+        threads: step_threads(_paper, "report")
         resources:
-            mem_mb=4000,
-            runtime=20,
+            **step_resources(_paper, "report"),
         conda:
             "../../envs/distill.yaml"
         shell:
             "repro-distill report --results {params.results} --reported {input.reported}"
             " --out {params.out} --params {params.cfg:q} > {log} 2>&1"
-
-    PAPER_TARGETS.extend(workflow.get_rule(f"report_{kdplan.PAPERS[_paper]}").output)
 
 
 # The fair KD leaderboard: every variant on the same pairs, recipe and seeds, paired by seed.
@@ -188,22 +175,7 @@ if LEADERBOARD is not None:
         input:
             runs=leaderboard_inputs,
         output:
-            csv=f"{RESULTS}/{kdplan.LEADERBOARD_DIR}/summary.csv",
-            ranks=f"{RESULTS}/{kdplan.LEADERBOARD_DIR}/ranks.csv",
-            md=f"{RESULTS}/{kdplan.LEADERBOARD_DIR}/summary.md",
-            html=report(
-                f"{RESULTS}/{kdplan.LEADERBOARD_DIR}/summary.html",
-                caption="../report/kd_leaderboard_summary.rst",
-                category="KD leaderboard",
-                labels={"figure": "leaderboard"},
-            ),
-            figure=report(
-                f"{RESULTS}/{kdplan.LEADERBOARD_DIR}/figures/paired_differences.png",
-                caption="../report/kd_leaderboard_paired_differences.rst",
-                category="KD leaderboard",
-                labels={"figure": kdplan.FIGURE_LABELS["paired_differences"]},
-            ),
-            provenance=f"{RESULTS}/{kdplan.LEADERBOARD_DIR}/provenance.json",
+            **outputs(kdplan.leaderboard_outputs(RESULTS)),
         params:
             version=pkg_version("distill"),
             cfg=lambda wildcards: as_json(LEADERBOARD),
@@ -213,14 +185,11 @@ if LEADERBOARD is not None:
             f"logs/{RUN}/{kdplan.LEADERBOARD_DIR}/report.log",
         benchmark:
             f"benchmarks/{RUN}/{kdplan.LEADERBOARD_DIR}/report.tsv"
-        threads: 1
+        threads: step_threads(KD_PAPERS[0], "leaderboard")  # any KD paper's plan: they share it
         resources:
-            mem_mb=4000,
-            runtime=20,
+            **step_resources(KD_PAPERS[0], "leaderboard"),
         conda:
             "../../envs/distill.yaml"
         shell:
             "repro-distill leaderboard --results {params.results} --out {params.out}"
             " --params {params.cfg:q} > {log} 2>&1"
-
-    PAPER_TARGETS.extend(rules.report_kd_leaderboard.output)

@@ -8,8 +8,7 @@ import torch
 import torchvision
 
 from repro.distill import fake
-from repro.distill.models import build_model
-from repro.distill.run import load_init_weights, load_teacher_weights
+from repro.distill.models import build_model, load_init_weights, load_teacher_weights
 
 
 def test_a_file_is_torchvisions_state_dict_and_loads_as_teacher_and_init(tmp_path):

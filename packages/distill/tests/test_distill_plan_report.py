@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from repro.distill import plan
-from repro.distill.report import teacher_energy_stats
+from repro.distill.papers.energy_kd import teacher_energy_stats
 
 POOL = {
     "seeds": [0, 1],
@@ -386,7 +386,7 @@ def test_the_paper_config_lists_every_cell_of_the_reference_tables():
     board = plan.leaderboard(config)
     assert len(board["pairs"]) == 10 and len(board["seeds"]) == 5
     shared = plan.pool_cells(config, ["energy-kd", "cskd", "r2kd"])
-    only_board = set(plan._table_cells(board)) - set(
+    only_board = set(plan.table_cells(board)) - set(
         c for p in ("energy-kd", "cskd", "r2kd") for c in plan.paper_cells(config, p)
     )
     assert {c.variant for c in only_board} == {"energy_kd", "energy_dkd", "cskd_lud", "kd_cswt"}
@@ -463,10 +463,12 @@ def test_group_params_factor_the_shared_settings_and_expand_to_each_cells_params
     # a hand-made case: nested keys shared by some cells only stay with the cells
     a = {"train": {"lr": 0.1, "epochs": 240}, "args": {}, "method": "kd"}
     b = {"train": {"lr": 0.1, "epochs": 360}, "args": {"w": 1}, "method": "kd", "x": True}
-    common = plan._common([a, b])
+    from repro.distill.plan.lockstep import _common, _without
+
+    common = _common([a, b])
     assert common == {"train": {"lr": 0.1}, "method": "kd"}
     assert plan.expand_group(
-        {"common": common, "cells": [plan._without(r, common) for r in (a, b)]}
+        {"common": common, "cells": [_without(r, common) for r in (a, b)]}
     ) == [a, b]
     assert plan.expand_group({"cells": [a]}) == [a]
 

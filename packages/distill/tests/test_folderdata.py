@@ -156,7 +156,7 @@ def test_random_resized_box_stays_in_bounds_and_in_range():
 
 
 def test_teacher_weights_load_a_torchvision_state_dict(tmp_path):
-    from repro.distill.run import load_teacher_weights
+    from repro.distill.models import load_teacher_weights
 
     torch.manual_seed(0)
     net = torchvision.models.resnet18(weights=None, num_classes=3).eval()
@@ -295,8 +295,7 @@ def test_train_flips_are_per_sample_so_ranks_see_what_one_process_sees(tiny):
 def test_init_weights_load_everything_but_a_new_classifier(tmp_path):
     """ImageNet-pretrained initialisation for a dataset with other classes: every torchvision
     tensor is loaded except the 1000-class fc, which keeps its fresh initialisation."""
-    from repro.distill.models import build_model
-    from repro.distill.run import load_init_weights
+    from repro.distill.models import build_model, load_init_weights
 
     torch.manual_seed(0)
     imagenet = torchvision.models.resnet18(weights=None, num_classes=1000)

@@ -1,9 +1,13 @@
-"""The one list of KD methods and temperature policies, readable without importing torch.
+"""The one list of KD methods, temperature policies and KD papers, readable without
+importing torch.
 
 A method is the module ``repro/distill/methods/<name>.py`` that names its class in a
 module-level ``METHOD = <Class>``; a temperature policy is ``repro/distill/temperature/<name>.py``
 with ``POLICY = <Class>``. The file name is the name used in configs, so adding a method is
-one new module (and one config entry that uses it).
+one new module (and one config entry that uses it). A KD paper is the module
+``repro/distill/papers/<section>.py`` with ``PAPER = <object>`` (torch-free: its tables,
+figures and layout, and the paper contract of :mod:`repro.core.papers`); the file name is its
+config section, and with ``-`` for ``_`` its name in ``papers`` and its entry point.
 
 The Snakefile checks every configured variant at start-up, before any job, and must stay
 fast: importing torch takes seconds. So the keyword arguments of each class's ``__init__`` are
@@ -21,7 +25,11 @@ from pathlib import Path
 from typing import Any
 
 _HERE = Path(__file__).parent
-_KINDS = {"method": ("methods", "METHOD"), "policy": ("temperature", "POLICY")}
+_KINDS = {
+    "method": ("methods", "METHOD"),
+    "policy": ("temperature", "POLICY"),
+    "paper": ("papers", "PAPER"),
+}
 
 
 @functools.cache
@@ -44,6 +52,23 @@ def method_names() -> list[str]:
 def policy_names() -> list[str]:
     """Registered temperature policies."""
     return list(_modules("policy"))
+
+
+def paper_names() -> list[str]:
+    """Registered KD papers, by their name in the config's ``papers`` (e.g. ``energy-kd``)."""
+    return [stem.replace("_", "-") for stem in _modules("paper")]
+
+
+def paper_section(name: str) -> str:
+    """A KD paper's config section, the stem of its module (``energy-kd`` -> ``energy_kd``)."""
+    return name.replace("-", "_")
+
+
+def paper(name: str) -> Any:
+    """The paper object (``PAPER``) of a registered KD paper; torch-free to import."""
+    if name not in paper_names():
+        raise KeyError(f"unknown KD paper {name!r}; valid: {', '.join(paper_names())}")
+    return _load("paper", paper_section(name))
 
 
 def _init(kind: str, name: str) -> ast.FunctionDef:
@@ -118,7 +143,7 @@ def policy_args(name: str) -> tuple[str, ...]:
     return _keyword_args("policy", name)
 
 
-def _load(kind: str, name: str) -> type:
+def _load(kind: str, name: str) -> Any:
     folder, marker = _KINDS[kind]
     module = importlib.import_module(f"repro.distill.{folder}.{name}")
     return getattr(module, marker)

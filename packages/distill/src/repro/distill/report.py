@@ -9,10 +9,10 @@ Params (:func:`repro.distill.plan.report_params`)::
      seed] | null}
 
 The run folders follow from these (:func:`repro.distill.plan.report_runs`). Figures (the
-plan decides which): accuracy by method (every paper); the teacher energies with the thresholds
-of the figure run (Energy KD); the CSWT temperatures of the figure run's student and teacher on
-test batches (CSKD); accuracy with and without pruning per augmentation (R2KD). The fair
-leaderboard (:func:`leaderboard_report`) is in :mod:`repro.distill.leaderboard`.
+plan decides which): accuracy by method (every paper), then the paper's own, which its module
+``repro/distill/papers/<section>.py`` draws from a :class:`FigureContext` (e.g. the teacher
+energies of the figure run for Energy KD). The fair leaderboard (:func:`leaderboard_report`)
+is in :mod:`repro.distill.leaderboard`.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,44 +33,20 @@ from repro.core.scorecard import Metric, Table, load_reported, write_scorecard
 from repro.core.tables import write_table
 from repro.data.arrays import read_meta
 from repro.distill.arraydata import ArrayData
-from repro.distill.losses import energy_score
-from repro.distill.plan import (
-    TITLES,
-    Cell,
-    cell_dir,
-    figure_run,
-    report_runs,
-    scorecard_cells,
-    vanilla_dir,
-)
-from repro.distill.run import load_model
+from repro.distill.models import load_trained
+from repro.distill.plan import Cell, cell_dir, figure_run, report_runs, scorecard_cells, vanilla_dir
+from repro.distill.registry import paper as paper_of
 
 KEYS = ("dataset", "teacher", "student", "variant")
 TOP1 = Metric("top1", 2, "top-1 (%)")
-#: The caption of each figure in summary.md (the Snakemake report's are workflow/report/*.rst).
-CAPTIONS = {
-    "accuracy": "Best-epoch test top-1 of each method per pair: the mean over n seeds with "
-    "the std over seeds as bars, or with one run the 95 % Wilson interval of its accuracy on "
-    "the test-set size (each panel's title gives n and the test-set size: a gap inside the "
-    "bars is noise, not a ranking); reported numbers as crosses; teacher and student alone as "
-    "lines.",
-    "energy_histogram": "Teacher energy on the training images with the global thresholds the "
-    "Energy KD run computed before training.",
-    "energy_vs_confidence": "Teacher energy against its max softmax probability: low energy = "
-    "confident.",
-    "cswt_temperature": "CSWT: each test image's temperature against its student-teacher "
-    "cosine similarity, batch by batch (the scaling is per batch), for the trained CSKD+CSWT "
-    "student.",
-    "pruning": "R2KD best-epoch test top-1 with and without the pruned teacher, per "
-    "augmentation of the extra copy (mean and std over seeds).",
-}
-#: R2KD arguments a variant may set and still be shown in the pruning figure (the others,
-#: e.g. the official code's options, make it another method).
-PRUNING_FIGURE_ARGS = {
-    "augmentation", "prune", "cutout_size", "autoaugment_policy", "cutmix_alpha",
-    "mixup_alpha", "pick", "pick_runs",
-}  # fmt: skip
-AUGMENTATION_ORDER = ("none", "cutmix", "mixup", "cutout", "autoaugment", "cutmixpick")
+#: The caption of accuracy by method in summary.md (each paper's own figures' are in its
+#: module; the Snakemake report's are workflow/report/*.rst).
+ACCURACY_CAPTION = (
+    "Best-epoch test top-1 of each method per pair: the mean over n seeds with the std over "
+    "seeds as bars, or with one run the 95 % Wilson interval of its accuracy on the test-set "
+    "size (each panel's title gives n and the test-set size: a gap inside the bars is noise, "
+    "not a ranking); reported numbers as crosses; teacher and student alone as lines."
+)
 RUN_COLUMNS = [
     "dataset",
     "teacher",
@@ -107,55 +84,6 @@ def run_row(result: Mapping[str, Any]) -> dict[str, Any]:
         if result.get("pretrained")
         else None,
     }
-
-
-@torch.no_grad()
-def teacher_energy_stats(
-    model: torch.nn.Module, data: ArrayData, mean: list[float], std: list[float], temperature: float
-) -> tuple[np.ndarray, np.ndarray]:
-    """Teacher energy (T = ``temperature``) and max-softmax confidence for every image."""
-    model.eval()
-    m = torch.tensor(mean).view(1, -1, 1, 1)
-    s = torch.tensor(std).view(1, -1, 1, 1)
-    energies, confidences = [], []
-    for images, _ in data.batches(512, shuffle=False):
-        out = model((images.float() / 255.0 - m) / s)
-        logits = out[0] if isinstance(out, tuple) else out
-        energies.append(energy_score(logits, temperature))
-        confidences.append(logits.softmax(dim=1).amax(dim=1))
-    return torch.cat(energies).numpy(), torch.cat(confidences).numpy()
-
-
-def energy_figures(
-    energy: np.ndarray, confidence: np.ndarray, tau: tuple[float, float], fig_dir: Path, what: str
-) -> float:
-    """The energy-vs-confidence scatter and the energy histogram with the thresholds used in
-    training; returns Spearman's rho between energy and confidence."""
-    import matplotlib.pyplot as plt
-    from scipy.stats import spearmanr
-
-    from repro.core.plotting import save_figure, use_style
-
-    use_style()
-    rho = float(spearmanr(energy, confidence).statistic)
-    fig, ax = plt.subplots()
-    ax.scatter(energy, confidence, s=4, alpha=0.4)
-    ax.set(
-        xlabel="teacher energy E = -T log sum exp(z / T), T = 4",
-        ylabel="teacher max softmax probability",
-        title=f"Low energy = confident (Spearman rho = {rho:.3f}, n = {len(energy)})",
-    )
-    save_figure(fig, fig_dir / "energy_vs_confidence.png")
-
-    fig, ax = plt.subplots()
-    ax.hist(energy, bins=50, color="C0", label=f"training images (n = {len(energy)})")
-    for t, name, style in zip(tau, ("tau_low", "tau_high"), ("--", ":"), strict=True):
-        ax.axvline(t, color="C1", linestyle=style, label=f"{name} = {t:.2f}")
-    ax.set(xlabel="teacher energy (T = 4)", ylabel="training images")
-    ax.set_title(f"Teacher energy and the global thresholds of {what}", fontsize=9)
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=3)
-    save_figure(fig, fig_dir / "energy_histogram.png")
-    return rho
 
 
 def wilson_interval(accuracy: float, n: int, z: float = 1.959964) -> tuple[float, float]:
@@ -260,132 +188,6 @@ def accuracy_figure(rows: Sequence[Mapping[str, Any]], path: Path) -> Any:
     return fig
 
 
-@torch.no_grad()
-def cswt_points(
-    student: torch.nn.Module,
-    teacher: torch.nn.Module,
-    data: ArrayData,
-    mean: list[float],
-    std: list[float],
-    batch_size: int,
-    policy: Mapping[str, Any],
-) -> list[tuple[np.ndarray, np.ndarray]]:
-    """(similarity s_i, CSWT temperature T_i) of every image of ``data``, batch by batch in
-    order (the batch size of training: the scaling is per batch)."""
-    from repro.distill.losses.cosine import row_cosine
-    from repro.distill.temperature import as_policy
-
-    cswt = as_policy(dict(policy))
-    student.eval()
-    teacher.eval()
-    m = torch.tensor(mean).view(1, -1, 1, 1)
-    s = torch.tensor(std).view(1, -1, 1, 1)
-    out = []
-    for images, _ in data.batches(batch_size, shuffle=False):
-        x = (images.float() / 255.0 - m) / s
-        z_s, z_t = student(x), teacher(x)
-        z_s = z_s[0] if isinstance(z_s, tuple) else z_s
-        z_t = z_t[0] if isinstance(z_t, tuple) else z_t
-        out.append((row_cosine(z_s, z_t).numpy(), cswt(z_s, z_t).numpy()))
-    return out
-
-
-def cswt_figure(points: Sequence[tuple[np.ndarray, np.ndarray]], path: Path, what: str) -> None:
-    """Scatter of T_i against s_i for the first batches (one colour each), and the
-    distribution of T_i over all test batches."""
-    import matplotlib.pyplot as plt
-
-    from repro.core.plotting import save_figure, use_style
-
-    use_style()
-    fig, (ax, hist) = plt.subplots(1, 2, figsize=(8.0, 3.4))
-    shown = points[:6]
-    for i, (sim, temp) in enumerate(shown):
-        ax.scatter(sim, temp, s=8, alpha=0.7, label=f"batch {i + 1} (n = {len(sim)})")
-    ax.set(
-        xlabel="student-teacher cosine similarity s_i (softmax at T = 1)",
-        ylabel="CSWT temperature T_i",
-    )
-    ax.set_title("Per-batch scaling: most similar -> T_min, least -> T_max", fontsize=8)
-    ax.legend(fontsize=6, loc="upper left", bbox_to_anchor=(1.0, 1.0))
-    temps = np.concatenate([t for _, t in points])
-    hist.hist(temps, bins=30, color="C1")
-    hist.set(xlabel="CSWT temperature T_i", ylabel="test images")
-    hist.set_title(f"All {len(points)} test batches (n = {len(temps)})", fontsize=8)
-    fig.suptitle(f"CSWT temperatures of {what}", fontsize=9)
-    fig.tight_layout()
-    save_figure(fig, path)
-
-
-def pruning_rows(
-    rows: Sequence[Mapping[str, Any]], results: Sequence[Mapping[str, Any]]
-) -> list[dict[str, Any]]:
-    """Scorecard rows of the R2KD variants that differ only in augmentation and pruning, with
-    their ``augmentation`` and ``prune`` (one variant per setting and pair), for the pairs that
-    were also run without pruning."""
-    settings: dict[tuple, tuple[str, bool]] = {}
-    for r in results:
-        args = r.get("args") or {}
-        if r.get("method") != "r2kd" or set(args) - PRUNING_FIGURE_ARGS:
-            continue
-        key = (r["dataset"], r.get("teacher"), r["student"], r.get("variant"))
-        settings[key] = (args.get("augmentation", "none"), bool(args.get("prune", True)))
-    out: dict[tuple, dict[str, Any]] = {}
-    for row in rows:
-        key = (row["dataset"], row.get("teacher"), row["student"], row.get("variant"))
-        if key in settings and row.get("top1_ours") is not None:
-            aug, prune = settings[key]
-            out.setdefault((*key[:3], aug, prune), {**row, "augmentation": aug, "prune": prune})
-    ablated = {k[:3] for k in out if not k[4]}  # pairs run without pruning too
-    return [row for k, row in out.items() if k[:3] in ablated]
-
-
-def pruning_figure(rows: Sequence[Mapping[str, Any]], path: Path) -> None:
-    """Grouped bars per (dataset, pair): per augmentation, with and without pruning."""
-    import matplotlib.pyplot as plt
-
-    from repro.core.plotting import save_figure, use_style
-
-    use_style()
-    pairs = list(dict.fromkeys((r["dataset"], r["teacher"], r["student"]) for r in rows))
-    fig, axes = plt.subplots(
-        max(len(pairs), 1), 1, figsize=(6.0, 2.6 * max(len(pairs), 1)), squeeze=False
-    )
-    if not pairs:
-        axes[0, 0].text(0.5, 0.5, "no pair was run both with and without pruning",
-                        ha="center", va="center", transform=axes[0, 0].transAxes)  # fmt: skip
-    for ax, (dataset, teacher, student) in zip(axes[:, 0], pairs, strict=False):
-        cells = [r for r in rows if (r["dataset"], r["teacher"], r["student"]) == (
-            dataset, teacher, student)]  # fmt: skip
-        augs = [a for a in AUGMENTATION_ORDER if any(r["augmentation"] == a for r in cells)]
-        x = np.arange(len(augs))
-        lows = []
-        for offset, prune, label in ((-0.2, True, "pruned teacher blend (R2KD)"),
-                                     (0.2, False, "teacher alone (no pruning)")):  # fmt: skip
-            got = {r["augmentation"]: r for r in cells if r["prune"] == prune}
-            idx = [i for i, a in enumerate(augs) if a in got]
-            if not idx:
-                continue
-            means = [got[augs[i]]["top1_ours"] for i in idx]
-            stds = [got[augs[i]].get("top1_std") or 0.0 for i in idx]
-            lows += [m - s for m, s in zip(means, stds, strict=True)]
-            bars = ax.bar(x[idx] + offset, means, width=0.38, yerr=stds, capsize=3,
-                          label=label)  # fmt: skip
-            for bar, i in zip(bars, idx, strict=True):
-                n = got[augs[i]].get("n")
-                ax.annotate(f"n={n}", (bar.get_x() + bar.get_width() / 2, bar.get_height()),
-                            ha="center", va="bottom", fontsize=6)  # fmt: skip
-        ax.set_xticks(x, augs)
-        top = max(r["top1_ours"] + (r.get("top1_std") or 0.0) for r in cells)
-        ax.set_ylim(max(0.0, min(lows) - 2.0), min(100.0, top + 2.0))
-        ax.set_ylabel("best-epoch top-1 (%)")
-        ax.set_title(f"{dataset}: {teacher} -> {student} (axis does not start at 0)", fontsize=8)
-        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
-    axes[-1, 0].set_xlabel("augmentation of R2KD's extra copy of the batch")
-    fig.tight_layout()
-    save_figure(fig, path)
-
-
 def _load_results(runs: Sequence[str], partial: bool = False) -> list[dict[str, Any]]:
     missing = [r for r in runs if not Path(r).is_file()]
     if missing and not partial:
@@ -406,20 +208,47 @@ def placeholder_figure(path: Path, text: str) -> None:
     save_figure(fig, path)
 
 
-def _teacher_model(
-    results_dir: str | os.PathLike[str], params: Mapping[str, Any], run: Mapping[str, Any],
-    classes: int, channels: int,
-) -> torch.nn.Module:  # fmt: skip
-    if [run["dataset"], run["teacher"]] in params["pretrained"]:
-        raise ReproError(
-            f"report: the figure run {run['variant']} ({run['dataset']}) distils from a "
-            "pretrained teacher; the figures need a teacher trained here (put another table "
-            "first)"
-        )
-    ckpt = Path(
-        vanilla_dir(str(results_dir), run["dataset"], run["teacher"], params["teacher_seed"])
-    )
-    return load_model(run["teacher"], ckpt / "model.pt", classes, channels)
+@dataclass
+class FigureContext:
+    """What a KD paper's own figures draw from (its module's ``draw``): the scorecard's params,
+    rows and runs, and the figure run (:func:`repro.distill.plan.figure_run`)."""
+
+    params: Mapping[str, Any]
+    results_dir: str | os.PathLike[str]
+    data_root: str | os.PathLike[str]
+    fig_dir: Path
+    rows: list[dict[str, Any]]
+    results: list[dict[str, Any]]
+    run: Mapping[str, Any] | None
+
+    @property
+    def what(self) -> str:
+        """The figure run, in words (figure titles)."""
+        run = self.run
+        return f"{run['variant']} ({run['teacher']} -> {run['student']}, seed {run['seed']})"
+
+    def figure_data(self, split: str) -> tuple[ArrayData, torch.nn.Module, int]:
+        """The figure run's dataset split (on the CPU), its teacher trained here, and the
+        number of classes."""
+        run = self.run
+        data_dir = Path(self.data_root) / run["dataset"]
+        classes = len(read_meta(data_dir)["classes"])
+        data = ArrayData.load(data_dir, split, "cpu", classes)
+        if [run["dataset"], run["teacher"]] in self.params["pretrained"]:
+            raise ReproError(
+                f"report: the figure run {run['variant']} ({run['dataset']}) distils from a "
+                "pretrained teacher; the figures need a teacher trained here (put another table "
+                "first)"
+            )
+        seed = self.params["teacher_seed"]
+        ckpt = Path(vanilla_dir(str(self.results_dir), run["dataset"], run["teacher"], seed))
+        teacher = load_trained(run["teacher"], ckpt / "model.pt", classes, data.in_channels)
+        return data, teacher, classes
+
+    def figure_student(self, classes: int, in_channels: int) -> torch.nn.Module:
+        """The figure run's trained student."""
+        run_dir = Path(cell_dir(str(self.results_dir), Cell(*self.params["figure_cell"])))
+        return load_trained(self.run["student"], run_dir / "model.pt", classes, in_channels)
 
 
 def kd_report(
@@ -434,6 +263,10 @@ def kd_report(
     ``figures/`` and ``provenance.json`` to ``out``. With ``partial`` (a preview while runs
     are still going) missing runs leave their cells empty and a figure whose run is missing
     says so, instead of stopping the report."""
+    try:
+        paper = paper_of(params["paper"])
+    except KeyError as exc:
+        raise ReproError(f"report: --params paper: {exc.args[0]}") from exc
     out = Path(out)
     results = _load_results(report_runs(str(results_dir), params), partial)
     per_run = sorted(
@@ -453,9 +286,10 @@ def kd_report(
         "reported: the published number with its source; an empty cell was not reported or "
         "not run here. difference = ours - reported.",
     ]
-    title = f"{TITLES.get(params['paper'], params['paper'])} reproduction"
+    title = f"{paper.title} reproduction"
     figures = list(params.get("figures", ["accuracy"]))
-    listed = [(f"figures/{name}.png", CAPTIONS[name]) for name in figures]
+    captions = {"accuracy": ACCURACY_CAPTION, **paper.captions}
+    listed = [(f"figures/{name}.png", captions[name]) for name in figures]
     rows = write_scorecard(
         tables, per_run, load_reported(reported_file), out / "summary.csv", out / "summary.md",
         title, notes, listed, out / "summary.html",
@@ -463,41 +297,18 @@ def kd_report(
     write_table(per_run, out / "runs.csv", columns=RUN_COLUMNS)
     fig_dir = out / "figures"
     accuracy_figure(rows, fig_dir / "accuracy.png")
-    extra: dict[str, Any] = {}
     run = figure_run(params, results)
-    if {"energy_histogram", "cswt_temperature"} & set(figures) and run is None:
+    own = [f for f in figures if f != "accuracy"]
+    from_run = [f for f in own if f in paper.run_figures]
+    if from_run and run is None:
         if not partial:
             raise ReproError(f"report: the figure run {params.get('figure_cell')} is missing")
-        for name in {"energy_histogram", "energy_vs_confidence", "cswt_temperature"} & set(figures):
+        for name in from_run:
             placeholder_figure(
                 fig_dir / f"{name}.png", f"not drawn: the run {params['figure_cell']} is missing"
             )
-        figures = [f for f in figures if f in ("accuracy", "pruning")]
-    if {"energy_histogram", "cswt_temperature"} & set(figures):
-        data_dir = Path(data_root) / run["dataset"]
-        meta = read_meta(data_dir)
-        classes = len(meta["classes"])
-        split = "train" if "energy_histogram" in figures else "test"
-        data = ArrayData.load(data_dir, split, "cpu", classes)
-        teacher = _teacher_model(results_dir, params, run, classes, data.in_channels)
-        norm = run["normalize"]
-        what = f"{run['variant']} ({run['teacher']} -> {run['student']}, seed {run['seed']})"
-    if "energy_histogram" in figures:
-        temperature = run["args"]["temperature"].get("energy_temperature", 4.0)
-        energy, conf = teacher_energy_stats(teacher, data, norm["mean"], norm["std"], temperature)
-        tau = (run["prepared"]["tau_low"], run["prepared"]["tau_high"])
-        extra["spearman_energy_confidence"] = energy_figures(energy, conf, tau, fig_dir, what)
-    if "cswt_temperature" in figures:
-        run_dir = Path(cell_dir(str(results_dir), Cell(*params["figure_cell"])))
-        student = load_model(run["student"], run_dir / "model.pt", classes, data.in_channels)
-        points = cswt_points(
-            student, teacher, data, norm["mean"], norm["std"], run.get("batch_size", 64),
-            run["args"]["temperature"],
-        )  # fmt: skip
-        cswt_figure(points, fig_dir / "cswt_temperature.png", what)
-        temps = np.concatenate([t for _, t in points])
-        extra["cswt_temperature_mean"] = float(temps.mean())
-    if "pruning" in figures:
-        pruning_figure(pruning_rows(rows, results), fig_dir / "pruning.png")
+        own = [f for f in own if f not in from_run]
+    context = FigureContext(params, results_dir, data_root, fig_dir, rows, results, run)
+    extra = paper.draw(own, context)
     write_provenance(out / "provenance.json", dict(params), None, Path(__file__).parent, **extra)
     return rows

@@ -146,11 +146,11 @@ def load_nets(
     device: str = "cpu",
 ) -> tuple[PixelModel, PixelModel]:
     """The target and substitute as :class:`PixelModel` s in eval mode on ``device``."""
-    from repro.distill.run import load_model, load_teacher_weights
+    from repro.distill.models import load_teacher_weights, load_trained
 
     def load(name: str, path: str | os.PathLike[str], key: str) -> torch.nn.Module:
         if nets.weights_format == "trainer":
-            return load_model(name, path, num_classes, in_channels)
+            return load_trained(name, path, num_classes, in_channels)
         return load_teacher_weights(name, path, num_classes, in_channels, config_key=key)
 
     channels = in_channels

@@ -3,7 +3,9 @@
 Every model is built as ``factory(num_classes=..., in_channels=...)`` and its forward returns
 ``(logits, feats)``; ``feats["pooled"]`` is the penultimate feature vector ``(N, D)`` and
 ``feats["feats"]`` the list of stage outputs (stem first). All models end in global average
-pooling, so inputs other than the native resolution (e.g. 8x8 digits) work.
+pooling, so inputs other than the native resolution (e.g. 8x8 digits) work. A trained model
+comes back with :func:`load_trained` (``model.pt``), a user's torchvision file with
+:func:`load_teacher_weights` or :func:`load_init_weights`.
 """
 
 from __future__ import annotations
@@ -70,4 +72,15 @@ def build_model(name: str, num_classes: int, in_channels: int = 3) -> nn.Module:
     return factory(num_classes=num_classes, in_channels=in_channels)
 
 
-__all__ = ["IMAGENET_MODELS", "MODELS", "ModelOutput", "build_model"]
+# Loading weights from files builds the model first (so after build_model).
+from .weights import load_init_weights, load_teacher_weights, load_trained  # noqa: E402
+
+__all__ = [
+    "IMAGENET_MODELS",
+    "MODELS",
+    "ModelOutput",
+    "build_model",
+    "load_init_weights",
+    "load_teacher_weights",
+    "load_trained",
+]
