@@ -43,3 +43,14 @@ def test_provenance_records_the_users_snakemake_command(tmp_path):
     assert record["targets"] == [target]
     assert record["configfiles"] == ["config/quick.yaml"] and record["overrides"] == {"seed": 3}
     assert record["job_command"][:2] == ["repro-core", "provenance"]
+
+
+def test_a_misspelt_target_stops_before_any_job_naming_the_valid_models(tmp_path):
+    shutil.copytree(ROOT / "config", tmp_path / "config")
+    target = "results/quick/kd/digits/digits/dkd/wrn_16_2-resnet21/seed0/result.json"
+    proc = snakemake("-n", target, cwd=tmp_path)
+    assert proc.returncode != 0
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "Traceback" not in proc.stderr
+    assert errors[0].startswith(f"error: {target}: unknown model 'resnet21' (models: ")
+    assert "resnet20" in errors[0]

@@ -49,6 +49,17 @@ def method_names() -> list[str]:
     return list(_modules("method"))
 
 
+@functools.cache
+def model_names() -> list[str]:
+    """The model zoo's names (the keys of ``repro.distill.models.MODELS``), read from its
+    source so that start-up checks need not import torch."""
+    tree = ast.parse((_HERE / "models" / "__init__.py").read_text(encoding="utf-8"))
+    for node in tree.body:
+        if isinstance(node, ast.AnnAssign) and getattr(node.target, "id", "") == "MODELS":
+            return [k.value for k in node.value.keys]  # type: ignore[union-attr]
+    raise RuntimeError("repro/distill/models/__init__.py: no MODELS = {...}")
+
+
 def policy_names() -> list[str]:
     """Registered temperature policies."""
     return list(_modules("policy"))

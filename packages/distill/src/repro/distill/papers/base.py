@@ -79,6 +79,11 @@ class KDPaper:
             return dict(REPORT_RESOURCES)
         raise KeyError(f"{self.name}: no step '{step}' (train, evaluate, report, leaderboard)")
 
+    def check_target(self, config: dict[str, Any], results: str, target: str) -> str | None:
+        """A pool target naming a dataset, recipe, variant, model or seed that does not
+        exist: one line listing the valid names (repro.core.papers.target_problems)."""
+        return plan.target_problem(config, results, target)
+
     # -- the scorecard's own figures ----------------------------------------------------------
     def figures(self, config: dict[str, Any]) -> list[str]:
         """The paper's own figures (after accuracy by method): those drawn from the figure

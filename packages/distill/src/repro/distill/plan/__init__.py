@@ -68,6 +68,7 @@ from repro.distill.plan.checks import (
     pool_problems,
     preflight,
     table_problems,
+    target_problem,
     unset_init,
     unset_pretrained,
 )
@@ -222,6 +223,7 @@ __all__ = [
     "table",
     "table_cells",
     "table_problems",
+    "target_problem",
     "table_vanilla",
     "tables",
     "teacher_arg",

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -27,7 +28,7 @@ from repro.distill.plan.tables import (
     run_papers,
     tables,
 )
-from repro.distill.registry import check_method
+from repro.distill.registry import check_method, model_names
 
 #: The rules whose jobs train or score a KD student, and a model alone.
 KD_RULES, ALONE_RULES = (
@@ -205,3 +206,54 @@ def datasets(config: Mapping[str, Any], paper: str) -> set[str]:
     names = {t["dataset"] for t in tables(config, paper)}
     board = leaderboard(config)
     return names | ({board["dataset"]} if board else set())
+
+
+def target_problem(config: Mapping[str, Any], results: str, target: str) -> str | None:
+    """For a target in the run pool (``<results>/kd/<dataset>/<recipe>/<variant>/<teacher>-
+    <student>/seed<k>/...`` or ``<results>/vanilla/<dataset>/<model>/seed<k>/...``) that names
+    a dataset, recipe, variant, model or seed the config or the zoo does not have: one line
+    listing the valid names (None: valid, or not a pool target)."""
+    parts = target.removeprefix(f"{results}/").split("/")
+    if target == "/".join(parts) or parts[0] not in ("kd", "vanilla"):
+        return None
+    pool = config.get(POOL, {})
+    if parts[0] == "kd" and len(parts) >= 6:
+        names = {"dataset": parts[1], "recipe": parts[2], "variant": parts[3]}
+        teacher, _, student = parts[4].partition("-")
+        models, seed = [teacher, student], parts[5]
+    elif parts[0] == "vanilla" and len(parts) >= 4:
+        names, models, seed = {"dataset": parts[1]}, [parts[2]], parts[3]
+    else:
+        return None
+    valid = {
+        "dataset": _dataset_names(),
+        "recipe": sorted(pool.get("recipes", {})),
+        "variant": sorted(pool.get("variants", {})),
+    }
+    for kind, name in names.items():
+        if name not in valid[kind] and not (kind == "dataset" and _is_dataset(name)):
+            return f"unknown {kind} '{name}' ({kind}s: {', '.join(valid[kind])})"
+    for model in models:
+        if model not in model_names():
+            return f"unknown model '{model}' (models: {', '.join(model_names())})"
+    if not re.fullmatch(r"seed\d+", seed) and not (parts[0] == "vanilla" and seed == "pretrained"):
+        return f"'{seed}' is not seed<k> (e.g. seed0)"
+    return None
+
+
+def _dataset_names() -> list[str]:
+    from repro.data.registry import names
+
+    return names()
+
+
+def _is_dataset(name: str) -> bool:
+    """A registered dataset, also a long-tailed ``<name>-lt<F>``."""
+    from repro.core import ReproError
+    from repro.data.registry import lookup
+
+    try:
+        lookup(name)
+    except ReproError:
+        return False
+    return True
