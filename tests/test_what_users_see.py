@@ -5,6 +5,7 @@ user's own command in provenance.json."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 
 from snakerun import ROOT, snakemake
@@ -54,3 +55,40 @@ def test_a_misspelt_target_stops_before_any_job_naming_the_valid_models(tmp_path
     assert len(errors) == 1 and "Traceback" not in proc.stderr
     assert errors[0].startswith(f"error: {target}: unknown model 'resnet21' (models: ")
     assert "resnet20" in errors[0]
+
+
+def test_adding_a_seed_and_removing_it_again_retrains_nothing(tmp_path):
+    """kd.seeds [0] -> [0, 1] -> [0]: the second change plans no training job (the lockstep
+    group whose cells changed got a marker of its own; the first is still up to date), only
+    what summarises the seeds: the scorecards."""
+    shutil.copytree(ROOT / "config", tmp_path / "config")
+    targets = ["results/quick/energy-kd/summary.csv", "results/quick/kd-leaderboard/summary.csv"]
+    two = ["--config", "kd={seeds: [0, 1]}"]
+
+    def planned(*extra):
+        proc = snakemake("-n", *targets, *extra, cwd=tmp_path)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        if "Nothing to be done" in proc.stdout + proc.stderr:
+            return {}
+        block = proc.stdout.split("Job stats:", 1)[1].split("\n\n", 1)[0]
+        return {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)$", block, re.M)}
+
+    def run_as_if(*extra):
+        """Create the planned jobs' outputs and record them as Snakemake would (--touch)."""
+        proc = snakemake("--detailed-summary", *targets, *extra, cwd=tmp_path)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        for line in proc.stdout.splitlines()[1:]:
+            path = tmp_path / line.split("\t")[0]
+            if "\t" in line and not path.exists():
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_text("")
+        assert snakemake("--touch", "--cores", "1", *targets, *extra, cwd=tmp_path).returncode == 0
+
+    run_as_if()
+    assert planned() == {}
+    added = planned(*two)
+    assert added["train_kd_group"] == 1 and added["report_energy_kd"] == 1
+    run_as_if(*two)
+    assert planned(*two) == {}
+    back = planned()
+    assert back == {"report_energy_kd": 1, "report_kd_leaderboard": 1, "total": 2}, back

@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from repro.distill.plan.cells import Cell, cell_dir
@@ -47,7 +47,7 @@ class Group:
     teacher: str
     student: str
     seed: int
-    key: str  # hash of the shared data settings (_group_key)
+    key: str  # hash of the shared data settings and the cells (_members_key)
 
     @property
     def pair(self) -> str:
@@ -65,7 +65,21 @@ def lockstep_groups(pool: Mapping[str, Any], cells: Iterable[Cell]) -> dict[Grou
         params = kd_params(pool, cell)
         group = Group(cell.dataset, cell.teacher, cell.student, cell.seed, _group_key(params))
         by_group.setdefault(group, []).append(cell)
-    return {g: sorted(cs) for g, cs in sorted(by_group.items()) if len(cs) > 1}
+    return {
+        replace(g, key=_members_key(g.key, cs)): sorted(cs)
+        for g, cs in sorted(by_group.items())
+        if len(cs) > 1
+    }
+
+
+def _members_key(shared: str, cells: Iterable[Cell]) -> str:
+    """The group's marker name: its shared settings' hash and which cells (variant, recipe)
+    it trains. A group whose cells change (a seed a table adds, a variant dropped) is another
+    job with another marker, so changing the config back finds the first marker up to date
+    and reruns nothing; an edit to a cell's arguments keeps the name and reruns the group."""
+    members = sorted({(c.variant, c.recipe) for c in cells})
+    blob = json.dumps([shared, members], separators=(",", ":"))
+    return hashlib.sha256(blob.encode()).hexdigest()[:8]
 
 
 def run_groups(config: Mapping[str, Any]) -> dict[Group, list[Cell]]:
