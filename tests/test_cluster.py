@@ -102,8 +102,11 @@ def _tiny_config(workdir: Path) -> Path:
     return path
 
 
-def _start(workdir: Path, *args: str, env: dict | None = None) -> subprocess.Popen:
-    """Snakemake on this checkout in ``workdir`` (tiny config), in the background."""
+def _start(
+    workdir: Path, *args: str, env: dict | None = None, session: bool = False
+) -> subprocess.Popen:
+    """Snakemake on this checkout in ``workdir`` (tiny config), in the background; with
+    ``session``, in a session of its own (as in a terminal: a Ctrl-C goes to its group)."""
     exe = Path(sys.executable).with_name("snakemake")
     full_env = {
         **os.environ,
@@ -113,7 +116,13 @@ def _start(workdir: Path, *args: str, env: dict | None = None) -> subprocess.Pop
     cmd = [str(exe), "-s", str(ROOT / "Snakefile"), "--directory", str(workdir)]
     cmd += ["--configfile", str(workdir / "config" / "tiny.yaml"), *args]
     return subprocess.Popen(
-        cmd, cwd=workdir, env=full_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        cmd,
+        cwd=workdir,
+        env=full_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=session,
     )
 
 
