@@ -36,6 +36,11 @@ def _cluster_answers() -> bool:
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(
+        os.environ.get("REPRO_TEST_SLURM_LOOPBACK") != "1",
+        reason="installs and purges the SLURM packages: only where asked "
+        "(REPRO_TEST_SLURM_LOOPBACK=1, as .ci/run does after the other tests)",
+    ),
+    pytest.mark.skipif(
         os.geteuid() != 0 or not shutil.which("apt-get") or not shutil.which("dpkg-query"),
         reason=".ci/slurm-loopback needs root and apt",
     ),
