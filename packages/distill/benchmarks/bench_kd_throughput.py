@@ -27,7 +27,8 @@ import torch
 from repro.distill.arraydata import CIFAR100_STATS, ArrayData
 from repro.distill.methods import build_method
 from repro.distill.models import build_model
-from repro.distill.trainer import TrainConfig, Trainer
+from repro.distill.params import TrainConfig
+from repro.distill.trainer import Trainer
 
 
 def reference_loader(images: np.ndarray, labels: np.ndarray, batch: int, workers: int):

@@ -45,8 +45,9 @@ from repro.distill.arraydata import CIFAR100_STATS, ArrayData  # noqa: E402
 from repro.distill.lockstep import LockstepTrainer  # noqa: E402
 from repro.distill.methods import build_method  # noqa: E402
 from repro.distill.models import build_model  # noqa: E402
+from repro.distill.params import TrainConfig  # noqa: E402
 from repro.distill.shared import SharedTeacher, share_pruned_copies  # noqa: E402
-from repro.distill.trainer import TrainConfig, Trainer  # noqa: E402
+from repro.distill.trainer import Trainer  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[3]
 ENERGY_KD = ["kd", "dkd", "energy_kd", "energy_dkd", "heda"]

@@ -18,8 +18,15 @@ import numpy as np
 import torch
 from torch import nn
 
+from repro.core.params import parse
 from repro.data.arrays import write_arrays
 from repro.distill import models
+from repro.distill.params import RunParams
+
+
+def run_params(data: dict) -> RunParams:
+    """A run's params as ``repro-distill train`` reads its ``--params``."""
+    return parse(RunParams, data)
 
 
 class TinyNet(nn.Module):
@@ -63,7 +70,7 @@ def main(argv: list[str]) -> int:
     models.MODELS["tiny"] = tiny
     data, out, params = argv[0], argv[1], json.loads(argv[2])
     teacher = argv[3] if len(argv) > 3 else None
-    train_run(params, data, out, teacher)
+    train_run(run_params(params), data, out, teacher)
     return 0
 
 

@@ -10,13 +10,21 @@ import torch
 from scipy import spatial, stats
 from torch import Tensor, nn
 
+from repro.core.params import parse
 from repro.distill.augment import cutout, randaugment
 from repro.distill.losses.functional import cutmix, mixup
 from repro.distill.methods import build_method
 from repro.distill.methods.base import method_seed
 from repro.distill.methods.r2kd import R2KD
+from repro.distill.params import RunParams
 from repro.distill.pruning import BlendedTeacher, prunable_layers
 from repro.distill.temperature import as_policy
+
+
+def run_params(data: dict) -> RunParams:
+    """A run's params as ``repro-distill train`` reads its ``--params``."""
+    return parse(RunParams, data)
+
 
 C = 6
 
@@ -382,7 +390,7 @@ def toy(tmp_path_factory):
     teacher = {"student": "wrn_16_1", "method": "ce",
                "train": {"epochs": 1, "batch_size": 32, "mean": [0.5], "std": [0.5],
                          "threads": 1}}  # fmt: skip
-    train_run(teacher, data, root / "teacher")
+    train_run(run_params(teacher), data, root / "teacher")
     return data, root / "teacher" / "model.pt"
 
 
@@ -392,11 +400,11 @@ def test_r2kd_run_with_augmentation_resumes_bit_identically(toy, tmp_path) -> No
 
     data, teacher = toy
     args = {"augmentation": "cutmix", "pruned_bn": "train", "rank": "soft"}
-    full = train_run(_toy_params("r2kd", args), data, tmp_path / "full", teacher)
+    full = train_run(run_params(_toy_params("r2kd", args)), data, tmp_path / "full", teacher)
     with pytest.raises(SystemExit):  # 5 steps per epoch: stop in the middle of epoch 2
-        train_run(_toy_params("r2kd", args, stop=7), data, tmp_path / "crash", teacher)
+        train_run(run_params(_toy_params("r2kd", args, stop=7)), data, tmp_path / "crash", teacher)
     assert load_checkpoint(tmp_path / "crash" / "checkpoint.pt")["period"] == 1
-    resumed = train_run(_toy_params("r2kd", args), data, tmp_path / "crash", teacher)
+    resumed = train_run(run_params(_toy_params("r2kd", args)), data, tmp_path / "crash", teacher)
     a = load_checkpoint(tmp_path / "full" / "model.pt")["model"]
     b = load_checkpoint(tmp_path / "crash" / "model.pt")["model"]
     assert all(torch.equal(a[k], b[k]) for k in a)
@@ -422,7 +430,7 @@ def test_every_method_of_a_seed_sees_the_same_batches_and_crops(toy, tmp_path, m
     runs = {}
     for method, args in (("kd", {}), ("r2kd", {"augmentation": "mixup"}), ("heda", {})):
         seen.clear()
-        train_run(_toy_params(method, args, epochs=1), data, tmp_path / method, teacher)
+        train_run(run_params(_toy_params(method, args, epochs=1)), data, tmp_path / method, teacher)
         runs[method] = list(seen)
     kd = runs["kd"]
     for method in ("r2kd", "heda"):

@@ -20,6 +20,14 @@ import torch
 
 from repro.core.checkpoint import load_checkpoint
 from repro.core.distributed import Dist, plain_state
+from repro.core.params import parse
+from repro.distill.params import RunParams
+
+
+def run_params(data: dict) -> RunParams:
+    """A run's params as ``repro-distill train`` reads its ``--params``."""
+    return parse(RunParams, data)
+
 
 _spec = importlib.util.spec_from_file_location(
     "ddp_worker", Path(__file__).with_name("ddp_worker.py")
@@ -62,7 +70,6 @@ def test_dist_parts_and_weights_rebuild_the_global_batch():
     batch = torch.arange(7)
     parts = [Dist(r, 3, r, torch.device("cpu")).part(batch) for r in range(3)]
     assert [p.tolist() for p in parts] == [[0, 3, 6], [1, 4], [2, 5]]
-    assert [Dist(r, 3, r, torch.device("cpu")).part_size(7) for r in range(3)] == [3, 2, 2]
     # DDP averages the ranks' losses: weighted by their shares, that is the global mean
     losses = torch.rand(7, generator=torch.Generator().manual_seed(0))
     ranks = [Dist(r, 3, r, torch.device("cpu")) for r in range(3)]
@@ -98,14 +105,15 @@ def _toy(tmp_path_factory, train_run):
     root = tmp_path_factory.mktemp("ddp")
     data = worker.make_data(root / "data")
     teacher = {"student": "tiny", "method": "ce", "train": {**TRAIN, "epochs": 3}}
-    train_run(teacher, data, root / "teacher")
+    train_run(run_params(teacher), data, root / "teacher")
     yield data, root / "teacher" / "model.pt"
 
 
 @pytest.mark.slow
 def test_two_gloo_processes_match_one_and_their_checkpoint_resumes_in_one(toy, tmp_path):
+    from repro.distill.params import TrainConfig
     from repro.distill.run import train_run
-    from repro.distill.trainer import TrainConfig, evaluate
+    from repro.distill.trainer import evaluate
 
     data, teacher = toy
     steps = -(-245 // 32)  # 8 global batches per epoch, the last one of 21 (11 + 10 rows)
@@ -125,8 +133,8 @@ def test_two_gloo_processes_match_one_and_their_checkpoint_resumes_in_one(toy, t
     assert model and not any(".module." in k or k.startswith("module.") for k in model)
 
     # the same run in one process: epochs 1-2 alone, and all 3 epochs
-    ref2 = train_run(_params(2), data, tmp_path / "ref2", teacher)
-    ref3 = train_run(_params(3), data, tmp_path / "ref3", teacher)
+    ref2 = train_run(run_params(_params(2)), data, tmp_path / "ref2", teacher)
+    ref3 = train_run(run_params(_params(3)), data, tmp_path / "ref3", teacher)
     ref2_w = load_checkpoint(tmp_path / "ref2" / "model.pt")["model"]
     for k, v in ref2_w.items():  # the 2-process weights after 2 epochs
         torch.testing.assert_close(model[f"student.{k}"], v, atol=ATOL, rtol=RTOL)
@@ -151,7 +159,7 @@ def test_two_gloo_processes_match_one_and_their_checkpoint_resumes_in_one(toy, t
     assert scores["top1"] == rows2[1]["test_top1"] and scores["top5"] == rows2[1]["test_top5"]
 
     # the 2-process checkpoint resumes in one process and ends where one process ends
-    resumed = train_run(_params(3), data, two, teacher)
+    resumed = train_run(run_params(_params(3)), data, two, teacher)
     final, ref_w = (
         load_checkpoint(two / "model.pt")["model"],
         load_checkpoint(tmp_path / "ref3" / "model.pt")["model"],

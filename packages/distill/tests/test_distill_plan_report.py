@@ -501,7 +501,7 @@ def _train_group_cli(monkeypatch, *args: str) -> tuple[int, list[list[str]]]:
 
     def record(cells, data_dir, out_dirs, teacher_ckpt=None):
         calls.append(list(out_dirs))
-        return [{"variant": c["variant"]} for c in cells]
+        return [{"variant": c.variant} for c in cells]
 
     monkeypatch.setattr(run, "train_group", record)
     return cli.main(["train-group", "--data", "data/cifar100", *args]), calls

@@ -15,8 +15,21 @@ from PIL import Image
 
 from repro.core import ReproError
 from repro.core.checkpoint import load_checkpoint
+from repro.core.params import parse
 from repro.data.imagenet import index_imagenet
 from repro.distill.folderdata import FolderData, random_resized_box
+from repro.distill.params import RunParams
+
+
+def run_params(data: dict) -> RunParams:
+    """A run's params as ``repro-distill train`` reads its ``--params``."""
+    return parse(RunParams, data)
+
+
+def cell_params(cells: list[dict]) -> list[RunParams]:
+    """A group's cells as ``repro-distill train-group`` reads them."""
+    return [parse(RunParams, c, f"--params cell {k}") for k, c in enumerate(cells)]
+
 
 # torchvision 0.29 deprecates its image decoders in favour of torchcodec (not a dependency here)
 pytestmark = pytest.mark.filterwarnings("ignore:The image decoding:DeprecationWarning")
@@ -201,7 +214,7 @@ def test_kd_run_on_a_folder_index_with_a_pretrained_teacher(tiny, tmp_path):
             "threads": 1,
         },
     }
-    result = train_run(params, tiny, tmp_path / "run")
+    result = train_run(run_params(params), tiny, tmp_path / "run")
     assert result["dataset"] == "imagenet" and result["epochs"] == 1
     assert math.isfinite(result["final_top1"]) and 0 <= result["final_top1"] <= 100
     assert json.loads((tmp_path / "run" / "result.json").read_text())["teacher"] == (
@@ -209,7 +222,7 @@ def test_kd_run_on_a_folder_index_with_a_pretrained_teacher(tiny, tmp_path):
     )
     del params["teacher_weights"]
     with pytest.raises(ReproError, match="needs --teacher"):  # no file and no model.pt
-        train_run(params, tiny, tmp_path / "run2")
+        train_run(run_params(params), tiny, tmp_path / "run2")
 
 
 def _fitted_resnet18(images: torch.Tensor, labels: torch.Tensor, mean, std) -> torch.nn.Module:
@@ -356,9 +369,9 @@ def test_a_lockstep_group_on_a_folder_index_equals_its_cells_alone(tiny, tmp_pat
         )
     ]
     for cell in cells:
-        train_run(cell, tiny, tmp_path / "alone" / cell["variant"])
+        train_run(run_params(cell), tiny, tmp_path / "alone" / cell["variant"])
     outs = [tmp_path / "group" / c["variant"] for c in cells]
-    train_group(cells, tiny, outs)
+    train_group(cell_params(cells), tiny, outs)
     for cell, out in zip(cells, outs, strict=True):
         alone = tmp_path / "alone" / cell["variant"]
         a = load_checkpoint(alone / "model.pt")["model"]

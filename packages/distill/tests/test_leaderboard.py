@@ -11,6 +11,7 @@ import pytest
 from scipy import stats
 
 from repro.core import ReproError
+from repro.core.params import parse
 from repro.distill import plan
 from repro.distill.leaderboard import (
     average_ranks,
@@ -18,6 +19,7 @@ from repro.distill.leaderboard import (
     leaderboard_rows,
     paired_difference,
 )
+from repro.distill.params import Leaderboard
 
 
 def test_paired_interval_equals_scipys_paired_t_test():
@@ -51,11 +53,11 @@ def test_ranks_are_1_for_the_best_and_ties_share_the_average():
     }  # fmt: skip
 
 
-BOARD = {
+BOARD = parse(Leaderboard, {
     "title": "Fair KD leaderboard", "dataset": "cifar100", "recipe": "fair",
     "pairs": ["vgg13-vgg8", "wrn_40_2-wrn_16_2"], "variants": ["kd", "dkd", "r2kd"],
     "seeds": [0, 1, 2], "baseline": "kd", "confidence": 0.95, "run_recipes": {"kd": "cifar"},
-}  # fmt: skip
+})  # fmt: skip
 #: best top-1 per (student, variant): one value per seed
 ACC = {
     ("vgg8", "kd"): [72.0, 72.5, 73.0],
@@ -98,7 +100,7 @@ def test_rows_rank_and_count_pairs_above_and_below_the_baseline():
 
 def test_report_is_written_from_the_run_folders(tmp_path):
     for r in _results():
-        recipe = BOARD["run_recipes"].get(r["variant"], BOARD["recipe"])
+        recipe = BOARD.run_recipes.get(r["variant"], BOARD.recipe)
         cell = plan.Cell("cifar100", r["teacher"], r["student"], r["variant"], recipe, r["seed"])
         folder = tmp_path / "results" / plan.cell_dir("", cell).lstrip("/")
         folder.mkdir(parents=True)

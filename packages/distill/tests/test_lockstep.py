@@ -13,8 +13,21 @@ import torch
 
 from repro.core import ReproError
 from repro.core.checkpoint import load_checkpoint
+from repro.core.params import parse
 from repro.distill import shared as shared_module
+from repro.distill.params import RunParams
 from repro.distill.run import train_group, train_run
+
+
+def run_params(data: dict) -> RunParams:
+    """A run's params as ``repro-distill train`` reads its ``--params``."""
+    return parse(RunParams, data)
+
+
+def cell_params(cells: list[dict]) -> list[RunParams]:
+    """A group's cells as ``repro-distill train-group`` reads them."""
+    return [parse(RunParams, c, f"--params cell {k}") for k, c in enumerate(cells)]
+
 
 _spec = importlib.util.spec_from_file_location(
     "_trainer_tests", Path(__file__).with_name("test_trainer.py")
@@ -51,10 +64,10 @@ def alone(tmp_path_factory):
     root = tmp_path_factory.mktemp("lockstep")
     data = make_data(root / "data")
     teacher = {"student": "wrn_16_1", "method": "ce", "train": {**TRAIN, "epochs": 1}}
-    train_run(teacher, data, root / "teacher")
+    train_run(run_params(teacher), data, root / "teacher")
     ckpt = root / "teacher" / "model.pt"
     for variant in CELLS:
-        train_run(_cell(variant), data, root / "alone" / variant, ckpt)
+        train_run(run_params(_cell(variant)), data, root / "alone" / variant, ckpt)
     return root, data, ckpt
 
 
@@ -92,7 +105,7 @@ def test_a_group_trains_each_cell_as_alone_with_one_teacher_forward_per_batch(
     root, data, ckpt = alone
     variants = list(CELLS)
     outs = [tmp_path / v for v in variants]
-    results = train_group([_cell(v) for v in variants], data, outs, ckpt)
+    results = train_group(cell_params([_cell(v) for v in variants]), data, outs, ckpt)
     for variant, out in zip(variants, outs, strict=True):
         _same_run(root / "alone" / variant, out)
     assert [r["epochs"] for r in results] == [2, 3, 2, 2]
@@ -117,9 +130,9 @@ def test_cpu_bf16_group_equals_alone_runs(alone, tmp_path, teachers, precision):
     bf16 = {"epochs": 1, "cpu_bf16": True, "teacher_precision": precision}
     cells = [_cell("kd", **bf16), _cell("energy_dkd", **bf16)]
     for cell in cells:
-        train_run(cell, data, tmp_path / "alone" / cell["variant"], ckpt)
+        train_run(run_params(cell), data, tmp_path / "alone" / cell["variant"], ckpt)
     outs = [tmp_path / "group" / c["variant"] for c in cells]
-    train_group(cells, data, outs, ckpt)
+    train_group(cell_params(cells), data, outs, ckpt)
     for cell, out in zip(cells, outs, strict=True):
         _same_run(tmp_path / "alone" / cell["variant"], out)
     # 8 batches shared by both; the prepare step's 7 batches are energy_dkd's alone
@@ -138,9 +151,9 @@ def test_r2kd_cells_share_their_pruned_copy_and_equal_augmented_copies(alone, tm
         for v, args in variants.items()
     ]
     for cell in cells:
-        train_run(cell, data, tmp_path / "alone" / cell["variant"], ckpt)
+        train_run(run_params(cell), data, tmp_path / "alone" / cell["variant"], ckpt)
     outs = [tmp_path / "group" / v for v in variants]
-    train_group(cells, data, outs, ckpt)
+    train_group(cell_params(cells), data, outs, ckpt)
     for cell, out in zip(cells, outs, strict=True):
         _same_run(tmp_path / "alone" / cell["variant"], out)
     shared, pruned = teachers[-2:]
@@ -158,14 +171,16 @@ def test_a_stopped_group_resumes_every_cell_to_the_uninterrupted_weights(alone, 
     outs = [tmp_path / v for v in variants]
     # heda gets a head start: an alone run stopped in its epoch 2 (checkpoint of epoch 1)
     with pytest.raises(SystemExit):
-        train_run(_cell("heda", stop_after_steps=10), data, tmp_path / "heda", ckpt)
+        train_run(run_params(_cell("heda", stop_after_steps=10)), data, tmp_path / "heda", ckpt)
     with pytest.raises(SystemExit):  # 8 steps per epoch: the group stops in epoch 2
         # (heda's checkpoint is from its alone run, params without stop_after_steps alike)
-        train_group([_cell(v, stop_after_steps=12) for v in variants], data, outs, ckpt)
+        train_group(
+            cell_params([_cell(v, stop_after_steps=12) for v in variants]), data, outs, ckpt
+        )
     for out in outs:
         assert load_checkpoint(out / "checkpoint.pt")["period"] == 1
         assert not (out / "model.pt").exists()
-    train_group([_cell(v) for v in variants], data, outs, ckpt)
+    train_group(cell_params([_cell(v) for v in variants]), data, outs, ckpt)
     for variant, out in zip(variants, outs, strict=True):
         _same_run(root / "alone" / variant, out)
         assert len(_rows(out)) == CELLS[variant][2]  # no epoch recorded twice
@@ -174,7 +189,7 @@ def test_a_stopped_group_resumes_every_cell_to_the_uninterrupted_weights(alone, 
 def test_a_group_of_cells_with_other_batches_is_refused(alone, tmp_path):
     _, data, ckpt = alone
     with pytest.raises(ReproError, match="train.batch_size"):
-        train_group([_cell("kd"), _cell("heda", batch_size=16)], data,
+        train_group(cell_params([_cell("kd"), _cell("heda", batch_size=16)]), data,
                     [tmp_path / "a", tmp_path / "b"], ckpt)  # fmt: skip
 
 
@@ -186,20 +201,33 @@ def test_r2kd_with_train_mode_pruned_bn_resumes_to_the_uninterrupted_weights(alo
     root, data, ckpt = alone
     cell = _cell("r2kd_cutmix")
     cell["args"] = {**cell["args"], "pruned_bn": "train"}
-    train_run(cell, data, tmp_path / "full", ckpt)
+    train_run(run_params(cell), data, tmp_path / "full", ckpt)
     stopped = {**cell, "train": {**cell["train"], "stop_after_steps": 12}}
     with pytest.raises(SystemExit):  # 8 steps per epoch: stops in epoch 2
-        train_run(stopped, data, tmp_path / "resumed", ckpt)
+        train_run(run_params(stopped), data, tmp_path / "resumed", ckpt)
     assert load_checkpoint(tmp_path / "resumed" / "checkpoint.pt")["period"] == 1
-    train_run(cell, data, tmp_path / "resumed", ckpt)
+    train_run(run_params(cell), data, tmp_path / "resumed", ckpt)
     _same_run(tmp_path / "full", tmp_path / "resumed")
 
 
-def test_a_mistyped_params_key_is_named_before_training(alone, tmp_path):
+def test_a_mistyped_params_key_is_named_before_training(alone, tmp_path, capsys):
+    """The CLI reads ``--params`` into RunParams (a group's every cell too): a mistyped key
+    stops with one line naming it, before any run folder is made."""
+    from repro.distill import cli
+
     root, data, ckpt = alone
     cell = {**_cell("kd"), "method_args": {"temperature": 2}}  # "args" mistyped
-    with pytest.raises(ReproError, match="--params: unknown key 'method_args'"):
-        train_run(cell, data, tmp_path / "alone", ckpt)
-    with pytest.raises(ReproError, match="--params cell 1: unknown key 'method_args'"):
-        train_group([_cell("heda"), cell], data, [tmp_path / "a", tmp_path / "b"], ckpt)
+    common = ["--data", str(data), "--teacher", str(ckpt)]
+    out = ["--out", str(tmp_path / "alone")]
+    rc = cli.main(["train", *common, *out, "--params", json.dumps(cell)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and err[-1].startswith("error: --params: unknown key 'method_args' (allowed:")
+    # a group's cells name their run folders (recipe, train.seed)
+    named = [
+        {**c, "recipe": "r", "train": {**c["train"], "seed": 0}} for c in (_cell("heda"), cell)
+    ]
+    group = json.dumps({"cells": named})
+    rc = cli.main(["train-group", *common, "--results", str(tmp_path / "a"), "--params", group])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and err[-1].startswith("error: --params cell 1: unknown key 'method_args'")
     assert not (tmp_path / "alone").exists() and not (tmp_path / "a").exists()

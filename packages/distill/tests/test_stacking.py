@@ -13,7 +13,8 @@ import torch
 from repro.distill.arraydata import ArrayData
 from repro.distill.methods import build_method
 from repro.distill.models import build_model
-from repro.distill.trainer import TrainConfig, Trainer
+from repro.distill.params import TrainConfig
+from repro.distill.trainer import Trainer
 
 _path = Path(__file__).parents[1] / "benchmarks" / "bench_stacking.py"
 _spec = importlib.util.spec_from_file_location("_bench_stacking", _path)

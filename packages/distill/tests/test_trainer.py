@@ -15,9 +15,16 @@ import pytest
 import torch
 
 from repro.core.checkpoint import load_checkpoint
+from repro.core.params import parse
 from repro.data.arrays import write_arrays
 from repro.distill.arraydata import ArrayData, BatchAugment
-from repro.distill.trainer import TrainConfig, evaluate
+from repro.distill.params import RunParams, TrainConfig
+from repro.distill.trainer import evaluate
+
+
+def run_params(data: dict) -> RunParams:
+    """A run's params as ``repro-distill train`` reads its ``--params``."""
+    return parse(RunParams, data)
 
 
 def make_data(root: Path, n_train: int = 240, n_test: int = 60, seed: int = 0) -> Path:
@@ -47,8 +54,14 @@ def test_step_schedule_matches_mdistiller_rule():
 def test_unknown_train_setting_is_named():
     from repro.core import ReproError
 
-    with pytest.raises(ReproError, match="unknown setting 'epoch'"):
-        TrainConfig.from_dict({"epoch": 3})
+    with pytest.raises(ReproError, match="^train: unknown key 'epoch' \\(allowed: amp, "):
+        parse(TrainConfig, {"epoch": 3}, "train")
+    with pytest.raises(ReproError, match="^train.lr: must be a number, not str '0.1'$"):
+        parse(TrainConfig, {"lr": "0.1"}, "train")
+    with pytest.raises(ReproError, match="^train.lr_milestones\\[1\\]: must be an integer"):
+        parse(TrainConfig, {"lr_milestones": [3, 4.5]}, "train")
+    with pytest.raises(ReproError, match="^train.mean: must be a list or null, not str"):
+        parse(TrainConfig, {"mean": "0.5"}, "train")
 
 
 def test_batches_cover_each_sample_once_and_shard_disjointly():
@@ -142,7 +155,7 @@ def toy(tmp_path_factory):
         "method": "ce",
         "train": {"epochs": 1, "batch_size": 32, "mean": [0.5], "std": [0.5], "threads": 1},
     }
-    train_run(teacher, data, root / "teacher")
+    train_run(run_params(teacher), data, root / "teacher")
     return root, data, root / "teacher" / "model.pt"
 
 
@@ -154,11 +167,11 @@ def test_crash_mid_epoch_then_resume_matches_uninterrupted_run(toy, tmp_path):
     from repro.distill.run import train_run
 
     _, data, teacher = toy
-    full = train_run(_params(3), data, tmp_path / "full", teacher)
+    full = train_run(run_params(_params(3)), data, tmp_path / "full", teacher)
     with pytest.raises(SystemExit):  # 8 steps per epoch: stop in the middle of epoch 2
-        train_run(_params(3, stop=12), data, tmp_path / "crash", teacher)
+        train_run(run_params(_params(3, stop=12)), data, tmp_path / "crash", teacher)
     assert load_checkpoint(tmp_path / "crash" / "checkpoint.pt")["period"] == 1
-    resumed = train_run(_params(3), data, tmp_path / "crash", teacher)
+    resumed = train_run(run_params(_params(3)), data, tmp_path / "crash", teacher)
     a, b = _weights(tmp_path / "full"), _weights(tmp_path / "crash")
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
     assert resumed["final_top1"] == full["final_top1"]
@@ -209,7 +222,7 @@ def test_cpu_bf16_trains_to_finite_losses(toy, tmp_path):
     _, data, teacher = toy
     params = _params(1, method="kd")
     params["train"]["cpu_bf16"] = True
-    result = train_run(params, data, tmp_path / "bf16", teacher)
+    result = train_run(run_params(params), data, tmp_path / "bf16", teacher)
     rows = (tmp_path / "bf16" / "metrics.csv").read_text().splitlines()
     header, values = rows[0].split(","), rows[1].split(",")
     loss = float(values[header.index("loss")])
@@ -235,7 +248,9 @@ def test_the_prepare_step_runs_whatever_the_method(toy, tmp_path, method, monkey
     params = _params(1, method=method)
     if method == "ce":
         params.update(teacher=None, args={})
-    result = train_run(params, data, tmp_path / method, None if method == "ce" else teacher)
+    result = train_run(
+        run_params(params), data, tmp_path / method, None if method == "ce" else teacher
+    )
     assert len(calls) == 1
     saved = json.loads((tmp_path / method / "result.json").read_text())
     assert saved["prepared"] == result["prepared"]
@@ -268,7 +283,7 @@ def test_a_loss_turning_nan_stops_training_and_keeps_the_last_good_checkpoint(
     monkeypatch.setattr(KD, "forward_train", poisoned)
     out = tmp_path / "nan"
     with pytest.raises(NonFiniteLoss) as err:
-        train_run(_params(3, method="kd"), data, out, teacher)
+        train_run(run_params(_params(3, method="kd")), data, out, teacher)
     assert str(err.value) == (
         f"kd wrn_16_1 -> resnet8 seed 0: loss_kd became nan at epoch 2, step 3; training "
         f"stopped and the last good checkpoint is {out / 'checkpoint.pt'} (epoch 1)"
@@ -299,7 +314,8 @@ def test_bf16_energy_thresholds_come_from_the_teacher_at_its_training_precision(
     teacher = build_model("wrn_16_1", 4, in_channels=1)
     temperature = {"policy": "energy", "r_low": 0.2, "r_high": 0.3}
     distiller = build_method("kd", build_model("resnet8", 4, 1), teacher, temperature=temperature)
-    cfg = TrainConfig.from_dict(
+    cfg = parse(
+        TrainConfig,
         {"epochs": 1, "batch_size": 16, "cpu_bf16": True, "teacher_precision": precision,
          "channels_last": False, "threads": 1, "mean": [0.5], "std": [0.5]}
     )  # fmt: skip
@@ -325,4 +341,4 @@ def test_an_unknown_teacher_precision_is_named():
     from repro.core import ReproError
 
     with pytest.raises(ReproError, match="train.teacher_precision: 'fp16'"):
-        TrainConfig.from_dict({"teacher_precision": "fp16"})
+        parse(TrainConfig, {"teacher_precision": "fp16"}, "train")

@@ -68,6 +68,7 @@ class Dist:
 
     @property
     def is_main(self) -> bool:
+        """Rank 0: the process that writes (checkpoints, results, logs)."""
         return self.rank == 0
 
     @property
@@ -83,10 +84,6 @@ class Dist:
         if isinstance(batch, tuple | list):
             return type(batch)(self.part(x) for x in batch)
         return batch[self.rank :: self.world]
-
-    def part_size(self, n: int) -> int:
-        """How many of a global batch's ``n`` rows :meth:`part` gives this rank."""
-        return len(range(self.rank, n, self.world))
 
     def weight(self, local: int, total: int) -> float:
         """Factor on a rank's mean loss so that DDP's average over ranks is the mean over the
@@ -111,10 +108,6 @@ class Dist:
         for buf in module.buffers():
             torch.distributed.broadcast(buf, src=0)
 
-    def barrier(self) -> None:
-        if self.world > 1:
-            torch.distributed.barrier()
-
     @property
     def _comm(self) -> torch.device:
         """Where collective tensors live: the GPU for NCCL, the CPU for gloo."""
@@ -130,13 +123,6 @@ class Dist:
 
         ids = [self.device.index] if self.device.type == "cuda" else None
         return DistributedDataParallel(module, device_ids=ids, **ddp_args)
-
-
-def unwrap(module: torch.nn.Module) -> torch.nn.Module:
-    """The model inside a DistributedDataParallel wrapper (or the model itself)."""
-    from torch.nn.parallel import DistributedDataParallel
-
-    return module.module if isinstance(module, DistributedDataParallel) else module
 
 
 def plain_state(state: dict[str, Any], wrapped: str = "") -> dict[str, Any]:

@@ -9,13 +9,13 @@ the images' device. Representations:
   hole is filled with 0, i.e. the dataset mean colour in normalised units (official and
   DeVries & Taylor's Cutout alike).
 - ``autoaugment``: uint8 images 0..255 (torchvision's policies are defined on them). On a
-  normalised batch, ``augment_batch("autoaugment", ..., mean=..., std=...)`` converts with
-  ``to_uint8`` and back with ``normalise``, as the official code does (it truncates to uint8;
-  rounding here, which loses no level to float error).
+  normalised batch, ``autoaugment_normalised`` converts with ``to_uint8`` and back with
+  ``normalise``, as the official code does (it truncates to uint8; rounding here, which loses
+  no level to float error).
 
-``augment_batch(name, images, generator, **kw)`` dispatches on the official ``-a`` choices
-(``autoaug`` is called ``autoaugment`` here); each returns the augmented batch only (R2KD's
-augmented copy gets no labels or CE).
+``AUGMENTATIONS`` are the official ``-a`` choices (``autoaug`` is called ``autoaugment``
+here); R2KD (:meth:`repro.distill.methods.r2kd.R2KD.augment`) calls each on its batch and
+keeps the augmented images only (R2KD's augmented copy gets no labels or CE).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ import torch
 from torch import Tensor
 
 from repro.core import ReproError
-from repro.distill.losses.functional import cutmix, mixup
+from repro.distill.losses.functional import cutmix
 
 Per = Literal["batch", "sample"]
 PER: tuple[str, ...] = ("batch", "sample")
@@ -36,10 +36,6 @@ POLICIES: tuple[str, ...] = ("cifar10", "imagenet", "svhn")
 EntropyOn = Literal["mixed", "clean"]
 ENTROPY_ON: tuple[str, ...] = ("mixed", "clean")
 AUGMENTATIONS: tuple[str, ...] = ("cutmix", "mixup", "cutout", "autoaugment", "cutmixpick")
-
-#: Official Cutout hole sides (px) and AutoAugment policies per dataset.
-CUTOUT_SIZE = {"cifar100": 8, "tiny_imagenet": 16}
-AUTOAUGMENT_POLICY = {"cifar100": "cifar10", "tiny_imagenet": "imagenet"}
 
 
 def _check(value: str, allowed: tuple[str, ...], name: str) -> None:
@@ -235,35 +231,3 @@ def cutmixpick(
     keep = entropy.topk(pick).indices.sort().values
     kept_logits = None if logits is None else logits[keep]
     return (mixed[keep], kept_logits) if return_logits else mixed[keep]
-
-
-def _cutmix(images: Tensor, generator: torch.Generator | None = None, alpha: float = 1.0) -> Tensor:
-    return cutmix(images, alpha, generator)[0]
-
-
-def _mixup(images: Tensor, generator: torch.Generator | None = None, alpha: float = 0.2) -> Tensor:
-    return mixup(images, alpha, generator)[0]
-
-
-_DISPATCH: dict[str, Callable[..., Tensor]] = {
-    "cutmix": _cutmix,
-    "mixup": _mixup,
-    "cutout": cutout,
-    "autoaugment": autoaugment_normalised,
-    "cutmixpick": cutmixpick,
-}
-
-
-def augment_batch(
-    name: str, images: Tensor, generator: torch.Generator | None, **kw: Any
-) -> Tensor:
-    """The augmented copy of a normalised float batch by ``name`` (one of ``AUGMENTATIONS``).
-
-    Keyword arguments go to the augmentation: ``alpha`` (cutmix: Beta(1, 1), mixup:
-    Beta(0.2, 0.2) by default); cutout ``size`` (8 CIFAR, 16 Tiny-ImageNet), ``per``, ``fill``;
-    autoaugment ``mean`` and ``std`` (required), ``policy``, ``per``; cutmixpick ``teacher``
-    (required), ``pick``, ``alpha``, ``entropy_on``, ``clean_logits``, ``runs``. An unknown
-    keyword is a TypeError.
-    """
-    _check(name, AUGMENTATIONS, "augmentation")
-    return _DISPATCH[name](images, generator, **kw)

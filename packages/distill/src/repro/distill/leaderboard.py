@@ -9,10 +9,7 @@ mean(d) +- t_{(1+c)/2, n-1} sd(d) / sqrt(n) (the paired t interval; none for n =
 the variants are ranked by mean accuracy (1 = best, ties share the average rank) and the ranks
 are averaged over the pairs.
 
-Params (:func:`repro.distill.plan.leaderboard`)::
-
-    {"title", "dataset", "recipe", "pairs", "variants", "seeds", "baseline": "kd",
-     "confidence": 0.95, "run_recipes": {...}}
+Params: :class:`repro.distill.params.Leaderboard` (made by :func:`repro.distill.plan.leaderboard`).
 """
 
 from __future__ import annotations
@@ -30,8 +27,10 @@ import numpy as np
 
 from repro.core import ReproError
 from repro.core.atomic import write_text
+from repro.core.params import to_dict
 from repro.core.provenance import write_provenance
 from repro.core.tables import to_csv, to_markdown
+from repro.distill.params import Leaderboard
 from repro.distill.plan import leaderboard_runs, split_pair
 
 COLUMNS = [
@@ -72,7 +71,7 @@ def average_ranks(means: Mapping[str, float]) -> dict[str, float]:
 
 
 def leaderboard_rows(
-    board: Mapping[str, Any], results: Sequence[Mapping[str, Any]]
+    board: Leaderboard, results: Sequence[Mapping[str, Any]]
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Per (pair, variant): accuracy (mean, std, n over seeds), paired difference from the
     baseline with its interval, and rank within the pair; then per variant its mean rank over
@@ -81,14 +80,14 @@ def leaderboard_rows(
         (r.get("teacher"), r["student"], r.get("variant"), r.get("seed")): r["best_top1"]
         for r in results
     }
-    base, level = board["baseline"], board["confidence"]
-    rows, ranks_by_variant = [], {v: [] for v in board["variants"]}
-    for pair in board["pairs"]:
+    base, level = board.baseline, board.confidence
+    rows, ranks_by_variant = [], {v: [] for v in board.variants}
+    for pair in board.pairs:
         teacher, student = split_pair(pair)
         per: dict[str, list[float]] = {}
-        for variant in board["variants"]:
+        for variant in board.variants:
             try:
-                per[variant] = [acc[(teacher, student, variant, s)] for s in board["seeds"]]
+                per[variant] = [acc[(teacher, student, variant, s)] for s in board.seeds]
             except KeyError as err:
                 raise ReproError(f"leaderboard: no result for {pair} {variant} seed {err}") from err
         ranks = average_ranks({v: statistics.fmean(x) for v, x in per.items()})
@@ -123,9 +122,7 @@ def leaderboard_rows(
     return rows, summary
 
 
-def differences_figure(
-    rows: Sequence[Mapping[str, Any]], board: Mapping[str, Any], path: Path
-) -> None:
+def differences_figure(rows: Sequence[Mapping[str, Any]], board: Leaderboard, path: Path) -> None:
     """One panel per pair: each variant's mean paired difference from the baseline with its
     t interval; a vertical line at 0 (no difference)."""
     import matplotlib.pyplot as plt
@@ -133,8 +130,8 @@ def differences_figure(
     from repro.core.plotting import save_figure, use_style
 
     use_style()
-    pairs = [split_pair(p) for p in board["pairs"]]
-    variants = [v for v in board["variants"] if v != board["baseline"]]
+    pairs = [split_pair(p) for p in board.pairs]
+    variants = [v for v in board.variants if v != board.baseline]
     cols = 1 if len(pairs) == 1 else 2
     nrows = math.ceil(len(pairs) / cols)
     fig, axes = plt.subplots(
@@ -154,13 +151,13 @@ def differences_figure(
         ax.axvline(0.0, color="grey", linestyle="--", linewidth=1)
         ax.set_yticks(y, variants)
         ax.invert_yaxis()
-        ax.set_title(f"{teacher} -> {student} (n = {len(board['seeds'])} seeds)", fontsize=8)
+        ax.set_title(f"{teacher} -> {student} (n = {len(board.seeds)} seeds)", fontsize=8)
     for ax in axes.flat[len(pairs) :]:
         ax.set_visible(False)
-    level = round(100 * board["confidence"])
+    level = round(100 * board.confidence)
     for ax in axes[-1, :]:
-        ax.set_xlabel(f"top-1 minus {board['baseline']} (points; {level} % paired t interval)")
-    fig.suptitle(f"{board['title']}: {board['dataset']}, recipe {board['recipe']}", fontsize=9)
+        ax.set_xlabel(f"top-1 minus {board.baseline} (points; {level} % paired t interval)")
+    fig.suptitle(f"{board.title}: {board.dataset}, recipe {board.recipe}", fontsize=9)
     fig.tight_layout()
     save_figure(fig, path)
 
@@ -180,26 +177,27 @@ def _html(rows: Sequence[Mapping[str, Any]], columns: Sequence[str], digits: int
 
 
 def leaderboard_report(
-    params: Mapping[str, Any], results_dir: str | os.PathLike[str], out: str | os.PathLike[str]
+    board: Leaderboard, results_dir: str | os.PathLike[str], out: str | os.PathLike[str]
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Write ``summary.csv`` (per pair and variant), ``ranks.csv``, ``summary.md`` and
     ``summary.html``, ``figures/paired_differences.png`` and ``provenance.json`` to ``out``."""
     out = Path(out)
+    params = to_dict(board)
     runs = leaderboard_runs(str(results_dir), params)
     missing = [r for r in runs if not Path(r).is_file()]
     if missing:
         raise ReproError(f"leaderboard: {missing[0]} is missing ({len(missing)} runs missing)")
     results = [json.loads(Path(r).read_text(encoding="utf-8")) for r in runs]
-    rows, ranks = leaderboard_rows(params, results)
+    rows, ranks = leaderboard_rows(board, results)
     sizes = sorted({r.get("test_n") for r in results if r.get("test_n") is not None})
-    level = round(100 * params["confidence"])
+    level = round(100 * board.confidence)
     notes = [
-        f"Every variant on the same pairs with the same recipe ({params['recipe']}) and seeds "
-        f"({', '.join(map(str, params['seeds']))}): same data order, crops and method draws per "
+        f"Every variant on the same pairs with the same recipe ({board.recipe}) and seeds "
+        f"({', '.join(map(str, board.seeds))}): same data order, crops and method draws per "
         "seed, so runs are paired by seed.",
         "top1: best-epoch test top-1 (%), mean and sample std over the n seeds; test images: "
         f"{', '.join(map(str, sizes)) or 'n/a'}.",
-        f"diff: the mean over seeds of (variant - {params['baseline']}) of the same seed; "
+        f"diff: the mean over seeds of (variant - {board.baseline}) of the same seed; "
         f"ci_low / ci_high: its two-sided {level} % t interval with n - 1 degrees of freedom "
         "(paired t interval; empty for n = 1).",
         "rank: within the pair by mean top-1 (1 = best, ties share the average rank); "
@@ -208,19 +206,19 @@ def leaderboard_report(
     ]
     figure = "figures/paired_differences.png"
     caption = (
-        f"Per pair, each variant's top-1 difference from {params['baseline']} (mean over seeds "
+        f"Per pair, each variant's top-1 difference from {board.baseline} (mean over seeds "
         f"of the paired differences) with its {level} % t interval."
     )
-    title = params["title"]
+    title = board.title
     parts = [f"# {title}\n", "## Mean rank over the pairs\n\n" + to_markdown(ranks, RANK_COLUMNS)]
     html = [
         f"<h1>{escape(title)}</h1><h2>Mean rank over the pairs</h2>",
         _html(ranks, RANK_COLUMNS),
     ]
-    for pair in params["pairs"]:
+    for pair in board.pairs:
         teacher, student = split_pair(pair)
         sub = [r for r in rows if (r["teacher"], r["student"]) == (teacher, student)]
-        heading = f"{params['dataset']}: {teacher} -> {student}"
+        heading = f"{board.dataset}: {teacher} -> {student}"
         parts.append(f"## {heading}\n\n" + to_markdown(sub, COLUMNS[2:]))
         html.append(f"<h2>{escape(heading)}</h2>" + _html(sub, COLUMNS[2:]))
     parts.append("\n".join(f"- {n}" for n in notes) + "\n")
@@ -236,6 +234,6 @@ def leaderboard_report(
         "collapse;margin-bottom:1.5em}th,td{border-bottom:1px solid #ddd;padding:3px 8px;"
         f"text-align:right}}</style></head><body>{''.join(html)}</body></html>\n",
     )
-    differences_figure(rows, params, out / figure)
-    write_provenance(out / "provenance.json", dict(params), None, Path(__file__).parent)
+    differences_figure(rows, board, out / figure)
+    write_provenance(out / "provenance.json", params, None, Path(__file__).parent)
     return rows, ranks

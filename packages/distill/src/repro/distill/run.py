@@ -1,6 +1,7 @@
 """Build a model/method pair from a run's params and train it (what ``repro-distill train`` does).
 
-Params (one JSON object per job, made by :mod:`repro.distill.plan`)::
+Params (one JSON object per job, made by :mod:`repro.distill.plan`; read into
+:class:`repro.distill.params.RunParams`)::
 
     {"dataset": "cifar100", "student": "resnet8", "teacher": "resnet32x4" | null,
      "variant": "energy_kd", "recipe": "cifar", "method": "kd", "args": {...},
@@ -19,6 +20,7 @@ to rounding (see :mod:`repro.distill.trainer`).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 from pathlib import Path
@@ -28,17 +30,18 @@ import torch
 
 from repro.core import ReproError
 from repro.core.atomic import sha256_file, write_json
-from repro.core.config import check_keys
 from repro.core.device import resolve_device
 from repro.core.distributed import Dist, session
+from repro.core.params import parse, to_dict
 from repro.core.seeding import seed_everything
 from repro.data.arrays import read_meta
 from repro.distill.arraydata import ArrayData, BatchAugment
 from repro.distill.folderdata import FolderData, is_folder_index
 from repro.distill.methods import build_method
 from repro.distill.models import build_model, load_init_weights, load_teacher_weights, load_trained
+from repro.distill.params import GroupParams, PretrainedParams, RunParams, TrainConfig
 from repro.distill.plan import GROUP_KEYS, Cell, cell_dir, expand_group, params_cell
-from repro.distill.trainer import TrainConfig, Trainer, evaluate
+from repro.distill.trainer import Trainer, evaluate
 
 log = logging.getLogger("repro.distill")
 
@@ -57,74 +60,70 @@ def load_data(
     return meta, train, ArrayData.load(data_dir, "test", cfg.device, num_classes)
 
 
-#: The keys of one run's params (``plan.kd_params`` and the models trained alone): a typo is
-#: an error naming it, not a setting silently left at its default.
-RUN_KEYS = (
-    "student", "teacher", "method", "variant", "recipe", "dataset", "args", "train",
-    "teacher_weights", "teacher_weights_key", "init_weights", "init_weights_key",
-)  # fmt: skip
-
-
 def train_run(
-    params: dict[str, Any],
+    params: RunParams,
     data_dir: str | os.PathLike[str],
     out_dir: str | os.PathLike[str],
     teacher_ckpt: str | os.PathLike[str] | None = None,
 ) -> dict[str, Any]:
     """Train one (method, teacher, student, dataset, seed) run into ``out_dir`` (in one
     process, or in each process of a torchrun job)."""
-    check_keys(params, RUN_KEYS, "--params")
-    cfg = TrainConfig.from_dict(dict(params.get("train", {})))
-    with session(cfg.device, "train.device") as dist:
-        return _train_run(params, data_dir, out_dir, teacher_ckpt, cfg, dist)
+    with session(params.train.device, "train.device") as dist:
+        return _train_run(params, data_dir, out_dir, teacher_ckpt, _on(params.train, dist), dist)
+
+
+def _on(cfg: TrainConfig, dist: Dist) -> TrainConfig:
+    """``cfg`` with the device this process trains on (the params keep the configured one:
+    the run's fingerprint does not depend on where it resumes)."""
+    return dataclasses.replace(cfg, device=str(dist.device))
 
 
 def _build_student(
-    params: dict[str, Any], cfg: TrainConfig, num_classes: int, in_channels: int
+    params: RunParams, cfg: TrainConfig, num_classes: int, in_channels: int
 ) -> torch.nn.Module:
     """The run's student, initialised from ``seed_everything(cfg.seed)`` (or the user's
     initial weights)."""
     seed_everything(cfg.seed)
-    student = build_model(params["student"], num_classes, in_channels)
-    if "init_weights" in params:
-        key = params.get("init_weights_key", "init_weights")
-        load_init_weights(student, params["init_weights"], key)
+    student = build_model(params.student, num_classes, in_channels)
+    if params.starts_from_file:
+        key = params.init_weights_key or "init_weights"
+        load_init_weights(student, params.init_weights, key)
     return student
 
 
 def _load_teacher(
-    params: dict[str, Any],
+    params: RunParams,
     teacher_ckpt: str | os.PathLike[str] | None,
     num_classes: int,
     in_channels: int,
 ) -> torch.nn.Module | None:
-    if params.get("teacher") and "teacher_weights" in params:
-        key = params.get("teacher_weights_key", "teacher_weights")
+    if params.teacher and params.pretrained_teacher:
+        key = params.teacher_weights_key or "teacher_weights"
         return load_teacher_weights(
-            params["teacher"], params["teacher_weights"], num_classes, in_channels, key
+            params.teacher, params.teacher_weights, num_classes, in_channels, key
         )
-    if params.get("teacher"):
+    if params.teacher:
         if teacher_ckpt is None:
-            raise ReproError(f"method '{params['method']}' needs --teacher (a model.pt)")
-        return load_trained(params["teacher"], teacher_ckpt, num_classes, in_channels)
+            raise ReproError(f"method '{params.method}' needs --teacher (a model.pt)")
+        return load_trained(params.teacher, teacher_ckpt, num_classes, in_channels)
     return None
 
 
-def _run_name(params: dict[str, Any], cfg: TrainConfig) -> str:
-    pair = f"{params['teacher']} -> {params['student']}" if params.get("teacher") else None
-    return f"{params.get('variant', params['method'])} {pair or params['student']} seed {cfg.seed}"
+def _run_name(params: RunParams) -> str:
+    pair = f"{params.teacher} -> {params.student}" if params.teacher else None
+    return f"{params.name} {pair or params.student} seed {params.train.seed}"
 
 
-def _extra(params: dict[str, Any], meta: dict[str, Any], cfg: TrainConfig, trainer: Trainer):
+def _extra(params: RunParams, meta: dict[str, Any], cfg: TrainConfig, trainer: Trainer):
     """The cell's keys written to ``result.json`` beside the trainer's numbers."""
     return {
-        "dataset": params.get("dataset", meta["name"]),
-        "teacher": params.get("teacher"),
-        "student": params["student"],
-        "variant": params.get("variant", params["method"]),
-        "recipe": params.get("recipe"),
-        "method": params["method"],
-        "args": params.get("args", {}),
+        "dataset": params.dataset if params.dataset is not None else meta["name"],
+        "teacher": params.teacher,
+        "student": params.student,
+        "variant": params.name,
+        "recipe": params.recipe,
+        "method": params.method,
+        "args": params.args,
         "seed": cfg.seed,
         "batch_size": cfg.batch_size,
         "normalize": {
@@ -135,7 +134,7 @@ def _extra(params: dict[str, Any], meta: dict[str, Any], cfg: TrainConfig, train
 
 
 def _train_run(
-    params: dict[str, Any],
+    params: RunParams,
     data_dir: str | os.PathLike[str],
     out_dir: str | os.PathLike[str],
     teacher_ckpt: str | os.PathLike[str] | None,
@@ -143,13 +142,12 @@ def _train_run(
     dist: Dist,
 ) -> dict[str, Any]:
     seed_everything(cfg.seed)
-    cfg.device = str(dist.device)
     meta, train, test = load_data(data_dir, cfg)
     num_classes = len(meta["classes"])
     student = _build_student(params, cfg, num_classes, train.in_channels)
     teacher = _load_teacher(params, teacher_ckpt, num_classes, train.in_channels)
-    distiller = build_method(params["method"], student, teacher, **params.get("args", {}))
-    name = _run_name(params, cfg)
+    distiller = build_method(params.method, student, teacher, **params.args)
+    name = _run_name(params)
     trainer = Trainer(distiller, train, test, cfg, out_dir, name=name, dist=dist, params=params)
     trainer.fit()
     result = trainer.save_outputs(_extra(params, meta, cfg, trainer))
@@ -158,7 +156,7 @@ def _train_run(
 
 
 def train_group(
-    cells: list[dict[str, Any]],
+    cells: list[RunParams],
     data_dir: str | os.PathLike[str],
     out_dirs: list[str | os.PathLike[str]],
     teacher_ckpt: str | os.PathLike[str] | None = None,
@@ -170,47 +168,36 @@ def train_group(
         raise ReproError(
             f"train-group: {len(cells)} cells and {len(out_dirs)} run folders (one per cell)"
         )
-    for k, params in enumerate(cells):
-        check_keys(params, RUN_KEYS, f"--params cell {k}")
     for k, params in enumerate(cells[1:], 1):
         for key in GROUP_KEYS:
-            if params.get(key) != cells[0].get(key):
+            mine, first = getattr(params, key), getattr(cells[0], key)
+            if mine != first:
                 raise ReproError(
-                    f"train-group: cell {k} has {key} {params.get(key)!r}, cell 0 "
-                    f"{cells[0].get(key)!r}; a lockstep group shares one dataset and teacher"
+                    f"train-group: cell {k} has {key} {mine!r}, cell 0 {first!r}; a lockstep "
+                    "group shares one dataset and teacher"
                 )
-    cfgs = [TrainConfig.from_dict(dict(p.get("train", {}))) for p in cells]
-    with session(cfgs[0].device, "train.device") as dist:
+    with session(cells[0].train.device, "train.device") as dist:
+        cfgs = [_on(p.train, dist) for p in cells]
         return _train_group(cells, data_dir, out_dirs, teacher_ckpt, cfgs, dist)
 
 
 def train_group_job(
-    params: dict[str, Any],
+    params: GroupParams,
     data_dir: str | os.PathLike[str],
     results: str | os.PathLike[str],
     teacher_ckpt: str | os.PathLike[str] | None = None,
     done: str | os.PathLike[str] | None = None,
 ) -> list[dict[str, Any]]:
-    """``repro-distill train-group``: ``params = {"common": {...}, "cells": [...]}`` (as
-    :func:`repro.distill.plan.group_params` factors them; each run's params are ``common``
-    updated with its entry). Each run's folder under ``results`` is its cell's
-    (:func:`repro.distill.plan.cell_dir`, the cell named by its params), where the workflow
-    looks for it; with ``done``, a JSON of the run folders and their results is written at
-    the end (the workflow's marker)."""
-    cells = params.get("cells") if isinstance(params, dict) else None
-    common = params.get("common", {}) if isinstance(params, dict) else None
-    if (
-        not isinstance(cells, list)
-        or not all(isinstance(c, dict) for c in cells)
-        or not isinstance(common, dict)
-    ):
-        raise ReproError(
-            'train-group: --params must be {"common": {...}, "cells": [each run\'s params]}'
-        )
-    runs = expand_group(params)
+    """``repro-distill train-group``: ``params`` as :func:`repro.distill.plan.group_params`
+    factors them (each run's params are ``common`` updated with its entry). Each run's folder
+    under ``results`` is its cell's (:func:`repro.distill.plan.cell_dir`, the cell named by
+    its params), where the workflow looks for it; with ``done``, a JSON of the run folders
+    and their results is written at the end (the workflow's marker)."""
+    runs = expand_group(to_dict(params))
     root = str(Path(results))
     out_dirs = [cell_dir(root, _params_cell(p, k)) for k, p in enumerate(runs)]
-    outcomes = train_group(runs, data_dir, out_dirs, teacher_ckpt)
+    cells = [parse(RunParams, p, f"--params cell {k}") for k, p in enumerate(runs)]
+    outcomes = train_group(cells, data_dir, out_dirs, teacher_ckpt)
     if done is not None:
         rows = [{"out": o, **r} for o, r in zip(out_dirs, outcomes, strict=True)]
         write_json(done, {"runs": rows})
@@ -231,8 +218,6 @@ def _train_group(cells, data_dir, out_dirs, teacher_ckpt, cfgs, dist) -> list[di
     from repro.distill.lockstep import LockstepTrainer
     from repro.distill.shared import SharedTeacher, share_pruned_copies
 
-    for cfg in cfgs:
-        cfg.device = str(dist.device)
     meta, train, test = load_data(data_dir, cfgs[0])
     num_classes = len(meta["classes"])
     students = [
@@ -244,13 +229,12 @@ def _train_group(cells, data_dir, out_dirs, teacher_ckpt, cfgs, dist) -> list[di
     # every method is built before any trainer converts the teacher (channels_last): R2KD
     # prunes a copy of the teacher as it was loaded, as in its alone run
     distillers = [
-        build_method(p["method"], s, shared, **p.get("args", {}))
-        for p, s in zip(cells, students, strict=True)
+        build_method(p.method, s, shared, **p.args) for p, s in zip(cells, students, strict=True)
     ]
     if shared is not None:  # R2KD cells' equal pruned copies: one module, one forward
         share_pruned_copies(distillers, shared)
     trainers = [
-        Trainer(d, train, test, c, out, name=_run_name(p, c), dist=dist, params=p)
+        Trainer(d, train, test, c, out, name=_run_name(p), dist=dist, params=p)
         for p, c, d, out in zip(cells, cfgs, distillers, out_dirs, strict=True)
     ]
     results: list[dict[str, Any]] = [{} for _ in cells]
@@ -264,22 +248,22 @@ def _train_group(cells, data_dir, out_dirs, teacher_ckpt, cfgs, dist) -> list[di
 
 
 def evaluate_pretrained(
-    params: dict[str, Any], data_dir: str | os.PathLike[str], out_json: str | os.PathLike[str]
+    params: PretrainedParams,
+    data_dir: str | os.PathLike[str],
+    out_json: str | os.PathLike[str],
 ) -> dict[str, Any]:
     """Top-1/top-5 of a user-supplied pretrained teacher on the test split, written as a
     ``result.json`` shaped like a run of a model trained alone (method ``ce``, as the papers
     list such teachers, so their reported numbers sit beside it; 0 epochs marks it)."""
-    cfg = TrainConfig.from_dict(dict(params.get("train", {})))
-    cfg.device = str(resolve_device(cfg.device, "train.device"))
+    device = resolve_device(params.train.device, "train.device")
+    cfg = dataclasses.replace(params.train, device=str(device))
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     meta, train, test = load_data(data_dir, cfg)
-    key = params.get("teacher_weights_key", "teacher_weights")
     model = load_teacher_weights(
-        params["teacher"], params.get("teacher_weights"), len(meta["classes"]),
-        train.in_channels, key,
+        params.teacher, params.teacher_weights, len(meta["classes"]), train.in_channels,
+        params.teacher_weights_key,
     )  # fmt: skip
-    device = torch.device(cfg.device)
     mean = cfg.mean or [0.5] * train.in_channels
     std = cfg.std or [0.5] * train.in_channels
     augment = BatchAugment(mean, std, cfg.crop_padding, cfg.flip, train.size).to(device)
@@ -296,13 +280,13 @@ def evaluate_pretrained(
         "variant": "ce",
         "method": "ce",
         "pretrained": True,
-        "student": params["teacher"],
+        "student": params.teacher,
         "teacher": None,
-        "dataset": params.get("dataset", meta["name"]),
+        "dataset": params.dataset if params.dataset is not None else meta["name"],
         "seed": None,
-        "weights": str(params.get("teacher_weights")),
-        "weights_sha256": sha256_file(params["teacher_weights"]),
+        "weights": str(params.teacher_weights),
+        "weights_sha256": sha256_file(params.teacher_weights),
     }
     write_json(out_json, result)
-    log.info("pretrained %s: %s", params["teacher"], scores)
+    log.info("pretrained %s: %s", params.teacher, scores)
     return result

@@ -24,7 +24,6 @@ from __future__ import annotations
 import contextlib
 import math
 import time
-from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -32,68 +31,19 @@ import torch
 from torch import Tensor
 
 from repro.core import ReproError
-from repro.core.config import check_keys
 from repro.core.distributed import Dist, plain_state
 from repro.core.distributed import setup as setup_distributed
+from repro.core.params import to_dict
 from repro.core.progress import progress
 from repro.core.training import TrainLoop, seed_period
 from repro.distill.arraydata import ArrayData, BatchAugment
 from repro.distill.methods import Distiller
+from repro.distill.params import TESTING_AIDS, RunParams, TrainConfig
 
 if TYPE_CHECKING:
     import os
 
     from repro.distill.folderdata import FolderData
-
-
-#: ``TrainConfig.teacher_precision`` values (see ``Distiller.teacher_logits``)
-TEACHER_PRECISIONS = ("autocast", "float32")
-
-
-@dataclass
-class TrainConfig:
-    """Optimiser, schedule and run settings (defaults: mdistiller's CIFAR-100 recipe)."""
-
-    epochs: int = 240
-    batch_size: int = 64
-    lr: float = 0.05
-    momentum: float = 0.9
-    weight_decay: float = 5e-4
-    lr_milestones: list[int] = field(default_factory=lambda: [150, 180, 210])
-    lr_decay: float = 0.1
-    seed: int = 0
-    device: str = "auto"  # auto, cpu, cuda or cuda:<i> (repro.core.device)
-    amp: bool = True  # bf16 autocast on CUDA
-    cpu_bf16: bool = False  # bf16 autocast on CPU too (2x on CPUs with avx512_bf16/AMX)
-    #: under autocast, the frozen teacher (and the prepare step) runs in the training's bf16
-    #: ("autocast": one teacher forward per batch for a whole lockstep row) or in "float32"
-    teacher_precision: str = "autocast"
-    channels_last: bool = True  # NHWC activations: faster convs on CUDA and on CPU (oneDNN)
-    eval_batch_size: int = 256
-    crop_padding: int = 4
-    flip: bool = True
-    mean: list[float] | None = None
-    std: list[float] | None = None
-    threads: int | None = None
-    workers: int = 0  # folder datasets: DataLoader processes decoding JPEGs
-    image_size: int = 224  # folder datasets: train crop and eval centre-crop size
-    sync_bn: bool = True  # several GPU processes: BatchNorm statistics over the global batch
-    stop_after_steps: int | None = None  # testing aid: simulate a crash after N steps
-
-    @classmethod
-    def from_dict(cls, cfg: dict[str, Any]) -> TrainConfig:
-        check_keys(cfg, cls.__dataclass_fields__, "train", noun="setting")
-        out = cls(**cfg)
-        if out.teacher_precision not in TEACHER_PRECISIONS:
-            raise ReproError(
-                f"train.teacher_precision: {out.teacher_precision!r} is not one of "
-                f"{', '.join(TEACHER_PRECISIONS)}"
-            )
-        return out
-
-    def lr_at(self, epoch: int) -> float:
-        """Step schedule, 1-based epochs, decayed once per milestone passed (``epoch > m``)."""
-        return self.lr * self.lr_decay ** sum(epoch > m for m in self.lr_milestones)
 
 
 @dataclass
@@ -106,12 +56,11 @@ class EpochSums:
     correct: int = 0
 
 
-def fingerprint_params(params: Mapping[str, Any]) -> dict[str, Any]:
-    """A run's params without what does not change its output (``train.stop_after_steps``, a
-    testing aid): a run stopped by it resumes when rerun without it."""
-    out = dict(params)
-    if isinstance(out.get("train"), Mapping) and "stop_after_steps" in out["train"]:
-        out["train"] = {k: v for k, v in out["train"].items() if k != "stop_after_steps"}
+def fingerprint_params(params: RunParams) -> dict[str, Any]:
+    """A run's params without what does not change its output (the testing aids such as
+    ``train.stop_after_steps``): a run stopped by one resumes when rerun without it."""
+    out = to_dict(params)
+    out["train"] = {k: v for k, v in out["train"].items() if k not in TESTING_AIDS}
     return out
 
 
@@ -164,7 +113,7 @@ class Trainer:
         out_dir: str | os.PathLike[str],
         name: str = "train",
         dist: Dist | None = None,
-        params: Mapping[str, Any] | None = None,
+        params: RunParams | None = None,
     ) -> None:
         self.cfg = cfg
         self.dist = dist or setup_distributed(cfg.device, "train.device")
