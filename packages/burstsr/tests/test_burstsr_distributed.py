@@ -6,7 +6,6 @@ import json
 import subprocess
 import sys
 
-import cv2
 import numpy as np
 import pytest
 
@@ -49,13 +48,8 @@ def _cli(params: dict, out, procs: int = 1) -> subprocess.CompletedProcess:
 
 
 @pytest.mark.slow
-def test_two_processes_train_and_their_checkpoint_resumes_in_one(tmp_path):
-    root = tmp_path / "z"
-    for split in ("train", "test"):
-        (root / split / "canon").mkdir(parents=True)
-        for i in range(2):
-            img = np.random.default_rng(i).integers(0, 255, (64, 64, 3), dtype=np.uint8)
-            cv2.imwrite(str(root / split / "canon" / f"{i}.jpg"), img)
+def test_two_processes_train_and_their_checkpoint_resumes_in_one(tmp_path, zurich):
+    root = zurich
     out = tmp_path / "run"
     two = _cli(plan.train_params(_section(root, 3), "b", 1), out, procs=2)
     assert two.returncode == 0, two.stderr[-3000:]

@@ -1,13 +1,13 @@
 """Baselines: geometry of the interpolation baseline, network shapes, resumable training."""
 
-import cv2
-import numpy as np
 import pytest
 import torch
 
 from repro.burstsr import camera, models, plan, train
+from repro.burstsr.params import TrainParams
 from repro.core import ReproError
 from repro.core.checkpoint import load_checkpoint
+from repro.core.params import parse
 
 TINY = dict(
     enc_dim=4,
@@ -72,14 +72,6 @@ def test_networks_shapes_and_residual_start():
     assert abs(models.count_parameters(models.BurstNet(models.NetConfig())) / 1e6 - 3.64) < 0.01
 
 
-def _zurich(root):
-    for split in ("train", "test"):
-        (root / split / "canon").mkdir(parents=True)
-        for i in range(2):
-            img = np.random.default_rng(i).integers(0, 255, (64, 64, 3), dtype=np.uint8)
-            cv2.imwrite(str(root / split / "canon" / f"{i}.jpg"), img)
-
-
 def _section(root, iterations):
     return {
         "device": "cpu",
@@ -103,12 +95,11 @@ def _section(root, iterations):
 
 def _train(root, model, iterations, out, seed, section=None):
     params = plan.train_params(section or _section(root, iterations), model, seed)
-    result = train.train(params, out)
+    result = train.train(parse(TrainParams, params), out)
     return result, load_checkpoint(out / "model.pt")
 
 
-def test_training_is_deterministic_per_seed(tmp_path):
-    _zurich(tmp_path / "z")
+def test_training_is_deterministic_per_seed(tmp_path, zurich):
     _, full = _train(tmp_path / "z", "b", 3, tmp_path / "full", 3)
     _, again = _train(tmp_path / "z", "b", 3, tmp_path / "again", 3)
     _, other = _train(tmp_path / "z", "b", 3, tmp_path / "other", 4)
@@ -121,10 +112,9 @@ def test_training_is_deterministic_per_seed(tmp_path):
     assert rows[0] == "iteration,loss,lr,seconds" and len(rows) == 4
 
 
-def test_resume_from_checkpoint_matches_uninterrupted(tmp_path, monkeypatch):
+def test_resume_from_checkpoint_matches_uninterrupted(tmp_path, zurich, monkeypatch):
     from repro.core import training
 
-    _zurich(tmp_path / "z")
     _, full = _train(tmp_path / "z", "f", 4, tmp_path / "full", 5)
     real = training.save_checkpoint
 
@@ -144,10 +134,9 @@ def test_resume_from_checkpoint_matches_uninterrupted(tmp_path, monkeypatch):
     assert all(torch.equal(v, resumed["state_dict"][k]) for k, v in full["state_dict"].items())
 
 
-def test_a_nan_loss_stops_burst_training_with_one_line(tmp_path, monkeypatch):
+def test_a_nan_loss_stops_burst_training_with_one_line(tmp_path, zurich, monkeypatch):
     from repro.core.training import NonFiniteLoss
 
-    _zurich(tmp_path / "z")
     calls = {"n": 0}
     real = train.l1_loss
 
@@ -175,8 +164,7 @@ def _pwc_weights(path):
     return path
 
 
-def test_pwcnet_aligned_burst_model_trains_and_its_checkpoint_is_self_contained(tmp_path):
-    _zurich(tmp_path / "z")
+def test_pwcnet_aligned_burst_model_trains_and_its_checkpoint_is_self_contained(tmp_path, zurich):
     section = _section(tmp_path / "z", 2)
     section["models"]["p"] = {"kind": "burst", "align": "pwcnet"}
     with pytest.raises(ReproError, match="burst_sr.pwcnet_weights: not set"):

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from repro.burstsr import sources, synth, valset
+from repro.burstsr.params import SourceConfig
 from repro.core import ReproError
 
 
@@ -69,5 +70,5 @@ def test_zurich_loader_reads_rgb_and_crops(tmp_path):
         sources.ZurichSource(tmp_path, "train", check_count=True)
     with pytest.raises(ReproError, match="canon folder not found"):
         sources.ZurichSource(tmp_path / "missing", "test")
-    made = sources.make_source({"source": "zurich", "zurich_root": str(tmp_path)}, "val")
+    made = sources.make_source(SourceConfig("zurich", zurich_root=str(tmp_path)), "val")
     assert made.folder.parts[-2] == "test"

@@ -15,7 +15,9 @@ import torch.nn.functional as F
 import yaml
 
 from repro.burstsr import aligned, cli, evaluate, metrics, models, plan, summary
+from repro.burstsr.params import RealParams, SummaryParams
 from repro.core import ReproError
+from repro.core.params import parse
 
 # The official-format writers of test_burstsr_data.py (loaded by path: importlib import mode).
 _spec = importlib.util.spec_from_file_location(
@@ -129,7 +131,7 @@ def test_prediction_as_ground_truth_matches_an_independent_computation(tmp_path,
     smooth_burst(root / "val" / "0001", seed=1)
     p = params(bits=14)
     row = evaluate.evaluate_real(
-        plan.real_params(p, "bicubic"), str(root), str(tmp_path / "r.json")
+        parse(RealParams, plan.real_params(p, "bicubic")), str(root), str(tmp_path / "r.json")
     )
     assert row["bursts"] == 2 and row["burst_names"] == ["0000", "0001"]
     expect = []
@@ -159,13 +161,13 @@ def test_ground_truth_flow_models_are_refused_and_summary_rows(tmp_path):
     from repro.core.scorecard import score_rows
 
     with pytest.raises(ReproError, match="ground-truth flow"):
-        job = plan.real_params(params(), "gtflow")
+        job = parse(RealParams, plan.real_params(params(), "gtflow"))
         evaluate.evaluate_real(job, str(tmp_path), str(tmp_path / "x.json"))
     real = {"model": "bicubic", "psnr": 45.0, "ssim": 0.97, "lpips": None, "bursts": 882,
             "seconds_per_burst": 0.1, "lpips_note": "not computed on the real track"}  # fmt: skip
     syn = {**real, "psnr": 30.0, "lpips_note": None, "bursts": 300}
     with_real = {**params(), "data": {"burstsr_root": "R"}}
-    summ = plan.summary_params(with_real, "quick")
+    summ = parse(SummaryParams, plan.summary_params(with_real, "quick"))
     rows = score_rows(*summary.scorecard(summ, [syn], [real]), REPORTED)
     ours = [r for r in rows if r["model"] == "bicubic"]
     assert [(r["track"], r["psnr_ours"], r["psnr_reported"], r["test_n"]) for r in ours] == [
@@ -174,7 +176,7 @@ def test_ground_truth_flow_models_are_refused_and_summary_rows(tmp_path):
     ]
     assert all(r["model"] for r in rows)  # both reported rows are matched by our cells
     # real track not run: its row stays, empty, with the reason
-    summ = plan.summary_params(params(), "quick")
+    summ = parse(SummaryParams, plan.summary_params(params(), "quick"))
     rows = score_rows(*summary.scorecard(summ, [syn], []), REPORTED)
     assert [
         (r["model"], r["psnr_ours"], r["psnr_reported"], r["planned"], r["note"])
@@ -220,15 +222,19 @@ def test_aligned_psnr_uses_pwcnet_when_its_weights_are_set(tmp_path, fake_exifre
     from repro.burstsr.evaluate import aligned_flow
     from repro.burstsr.pwcnet import PWCNet
 
+    def flow_of(section, choice="auto"):
+        section = {**section, "eval": {**section["eval"], "aligned_flow": choice}}
+        return aligned_flow(parse(RealParams, plan.real_params(section, "bicubic")))[1]
+
     p = params()
-    assert aligned_flow(p)[1] == "dis_flow"  # no weights: OpenCV DIS
+    assert flow_of(p) == "dis_flow"  # no weights: OpenCV DIS
     with pytest.raises(ReproError, match="aligned_flow: pwcnet needs burst_sr.pwcnet_weights"):
-        aligned_flow({**p, "eval": {**p["eval"], "aligned_flow": "pwcnet"}})
+        flow_of(p, "pwcnet")
     torch.manual_seed(0)
     torch.save(PWCNet().state_dict(), tmp_path / "pwc.pth")
     p["pwcnet_weights"] = str(tmp_path / "pwc.pth")
-    assert aligned_flow(p)[1] == "pwcnet"
-    assert aligned_flow({**p, "eval": {**p["eval"], "aligned_flow": "dis"}})[1] == "dis_flow"
+    assert flow_of(p) == "pwcnet"
+    assert flow_of(p, "dis") == "dis_flow"
     constant_burst(tmp_path / "bsr" / "val" / "0000")
     out = tmp_path / "bicubic.json"
     job = json.dumps(plan.real_params(p, "bicubic"))

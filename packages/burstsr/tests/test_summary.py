@@ -5,6 +5,8 @@ import numpy as np
 import pytest
 
 from repro.burstsr import plan, summary
+from repro.burstsr.params import SummaryParams
+from repro.core.params import parse
 from repro.core.scorecard import score_rows
 
 SECTION = {
@@ -36,7 +38,7 @@ def result(model="bicubic", psnr=30.0, bursts=300, seed=None, **extra):
 
 
 def rows(meta, results, real=(), section=SECTION):
-    params = plan.summary_params(section, "paper")
+    params = parse(SummaryParams, plan.summary_params(section, "paper"))
     table, runs = summary.scorecard(params, results, list(real), meta)
     return {(r["model"], r["track"]): r for r in score_rows(table, runs, REPORTED) if r["model"]}
 
@@ -141,8 +143,8 @@ def test_real_track_rows_are_planned_only_with_the_burstsr_data():
 
 
 def test_our_rows_follow_the_runs_order_then_the_real_track():
-    params = plan.summary_params({**SECTION, "models": dict(reversed(SECTION["models"].items()))},
-                                 "paper")  # fmt: skip
+    section = {**SECTION, "models": dict(reversed(SECTION["models"].items()))}
+    params = parse(SummaryParams, plan.summary_params(section, "paper"))
     table, runs = summary.scorecard(params, [result(), result("single", seed=0)], [], ZURICH)
     ours = [(r["track"], r["model"]) for r in score_rows(table, runs, REPORTED) if r["model"]]
     assert ours == [("synthetic", "bicubic"), ("synthetic", "single"), ("real", "single"),

@@ -1,13 +1,26 @@
 """``repro-burstsr``: validation bursts, training, evaluation and the scorecard.
 
-Each ``--params`` is one job's JSON, made by :mod:`repro.burstsr.plan`.
+Each subcommand takes ``--params JSON`` (one job's parameters, made by
+:mod:`repro.burstsr.plan`; read into the step's dataclass in :mod:`repro.burstsr.params`,
+threads and device included) and paths.
 """
 
 from __future__ import annotations
 
 import argparse
 
+from repro.burstsr import params as P
 from repro.core import cliutil
+from repro.core.params import loads
+
+#: Each subcommand's params dataclass.
+PARAMS = {
+    "make-val": P.ValParams,
+    "train": P.TrainParams,
+    "evaluate": P.EvalParams,
+    "evaluate-real": P.RealParams,
+    "summarize": P.SummaryParams,
+}
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -16,10 +29,7 @@ def _parser() -> argparse.ArgumentParser:
 
     def add(name: str, help_: str) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_)
-        p.add_argument(
-            "--params", type=cliutil.json_arg, required=True, help="this job's params as JSON"
-        )
-        p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+        p.add_argument("--params", required=True, help="this job's params as JSON")
         return p
 
     val = add("make-val", "generate and store the validation bursts")
@@ -36,42 +46,35 @@ def _parser() -> argparse.ArgumentParser:
     real.add_argument("--root", required=True, help="BurstSR folder with val/<burst>/")
     real.add_argument("--checkpoint", default=None, help="trained model.pt (learned models)")
     real.add_argument("--out", required=True, help="result JSON")
-    summ = add("summarize", "write the scorecard and figures")
+    summ = add("summarize", "write the scorecard, its figures and provenance.json")
     summ.add_argument("--reported", required=True, help="published numbers (YAML, with sources)")
-    summ.add_argument("--val", required=True)
-    summ.add_argument("--result", action="append", default=[], help="result JSON (repeat)")
-    summ.add_argument("--example", action="append", default=[], help="prediction .npy (repeat)")
+    summ.add_argument("--val", required=True, help="validation-burst folder")
     summ.add_argument(
-        "--real-result", action="append", default=[], help="real-track result JSON (repeat)"
+        "--results", nargs="*", action="extend", default=[], help="result JSONs (evaluate)"
     )
-    summ.add_argument("--csv", required=True)
-    summ.add_argument("--md", required=True)
-    summ.add_argument("--fig-visual", required=True)
-    summ.add_argument("--fig-frames", required=True)
-    summ.add_argument("--provenance", required=True)
+    summ.add_argument(
+        "--examples", nargs="*", action="extend", default=[], help="their predictions (.npy)"
+    )
+    summ.add_argument(
+        "--real-results", nargs="*", action="extend", default=[], help="real-track result JSONs"
+    )
+    summ.add_argument("--out", required=True, help="folder (summary.*, figures/, provenance)")
     return parser
 
 
 def _main(argv: list[str] | None) -> int:
     args = _parser().parse_args(argv)
-    params = args.params
-    if args.threads:
+    params = loads(PARAMS[args.command], args.params)
+    if params.threads:
         import torch
 
-        torch.set_num_threads(args.threads)
+        torch.set_num_threads(params.threads)
     if args.command == "make-val":
         from repro.burstsr.sources import make_source
-        from repro.burstsr.synth import BurstConfig
         from repro.burstsr.valset import make_val
 
-        cfg = BurstConfig.from_params(params["burst"])
-        meta = make_val(
-            make_source(params["data"], "val"),
-            cfg,
-            int(params["val"]["count"]),
-            int(params["val"]["seed"]),
-            args.out,
-        )
+        data = make_source(params.data, "val")
+        meta = make_val(data, params.burst, params.val.count, params.val.seed, args.out)
         print(f"wrote {meta['count']} bursts to {args.out}")
     elif args.command == "train":
         from repro.burstsr.train import train
@@ -87,21 +90,11 @@ def _main(argv: list[str] | None) -> int:
         evaluate_real(params, args.root, args.out, args.checkpoint)
     else:
         from repro.burstsr.summary import summarize
-        from repro.core.provenance import write_provenance
 
         summarize(
-            params,
-            args.reported,
-            args.val,
-            args.result,
-            args.example,
-            args.csv,
-            args.md,
-            args.fig_visual,
-            args.fig_frames,
-            args.real_result,
-        )
-        write_provenance(args.provenance, params, None)
+            params, args.reported, args.val, args.results, args.examples, args.real_results,
+            args.out,
+        )  # fmt: skip
     return 0
 
 

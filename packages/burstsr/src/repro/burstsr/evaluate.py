@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from repro.burstsr import aligned, burstsr_data, metrics, models, synth
-from repro.burstsr.plan import real_track_ok
+from repro.burstsr.params import EvalParams, ModelSpec, RealParams
 from repro.burstsr.train import load_model, pick_device
 from repro.burstsr.valset import load_val
 from repro.core import ReproError
@@ -20,10 +20,10 @@ Predictor = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
 def make_predictor(
-    spec: dict[str, Any], model_path: str | None, device: torch.device
+    spec: ModelSpec, model_path: str | None, device: torch.device
 ) -> tuple[Predictor, dict[str, Any]]:
     """A function (burst, packed flow) -> prediction, and facts about the model."""
-    kind = spec["kind"]
+    kind = spec.kind
     if kind in ("bicubic", "bilinear"):
         return (lambda burst, flow: models.demosaic_upsample(burst, kind)), {"parameters": 0}
     if not model_path:
@@ -39,7 +39,7 @@ def make_predictor(
 
 
 def evaluate(
-    params: dict[str, Any],
+    params: EvalParams,
     val_dir: str,
     out_json: str,
     model_path: str | None = None,
@@ -47,22 +47,19 @@ def evaluate(
 ) -> dict[str, Any]:
     """Score one model (params from :func:`repro.burstsr.plan.eval_params`) on the stored
     bursts; write the JSON (and one example prediction)."""
-    name, spec = params["model"], params["spec"]
-    ecfg = params["eval"]
-    device = pick_device(params.get("device", "cpu"))
+    name, spec, ecfg = params.model, params.spec, params.eval
+    device = pick_device(params.device)
     torch.manual_seed(0)
-    val = load_val(val_dir, ecfg.get("limit"))
+    val = load_val(val_dir, ecfg.limit)
     predict, info = make_predictor(spec, model_path, device)
     n_total = val.burst.shape[1]
     # single-frame models see frame 0 only: one score (drawn as a reference line)
-    counts = [k for k in ecfg["frame_counts"] if k <= n_total] if spec["kind"] == "burst" else []
+    counts = [k for k in ecfg.frame_counts if k <= n_total] if spec.kind == "burst" else []
     if n_total not in counts:
         counts.append(n_total)
-    border, bits, chunk = int(ecfg["boundary_ignore"]), ecfg["quantize_bits"], ecfg["batch_size"]
+    border, bits, chunk = ecfg.boundary_ignore, ecfg.quantize_bits, ecfg.batch_size
     lpips = (
-        metrics.LPIPS(params.get("lpips_weights"), key="burst_sr.lpips_weights")
-        if ecfg.get("lpips", True)
-        else None
+        metrics.LPIPS(params.lpips_weights, key="burst_sr.lpips_weights") if ecfg.lpips else None
     )
     per_count: dict[int, list[float]] = {k: [] for k in counts}
     psnr_all, ssim_all, lpips_all, seconds = [], [], [], 0.0
@@ -85,15 +82,15 @@ def evaluate(
                 ssim_all.extend(metrics.ssim(pred, gt, border, bits).tolist())
                 if lpips is not None and lpips.available:
                     lpips_all.extend(lpips(pred, gt, border, bits).tolist())
-                idx = int(ecfg["example_index"])
+                idx = ecfg.example_index
                 if example is None and start <= idx < start + burst.shape[0]:
                     example = metrics.quantize(pred[idx - start], bits or 14).cpu().numpy()
     k_total = len(psnr_all)
     result = {
         "model": name,
-        "seed": params.get("seed"),  # the training run's (None: an untrained baseline)
-        "kind": spec["kind"],
-        "align": spec.get("align"),
+        "seed": params.seed,  # the training run's (None: an untrained baseline)
+        "kind": spec.kind,
+        "align": spec.align,
         "bursts": k_total,
         "frames": n_total,
         "psnr": float(np.mean(psnr_all)),
@@ -114,11 +111,11 @@ def evaluate(
     if example_out is not None:
         if example is None:
             raise ReproError(
-                f"burst_sr.eval.example_index: {ecfg['example_index']} >= {k_total} bursts"
+                f"burst_sr.eval.example_index: {ecfg.example_index} >= {k_total} bursts"
             )
         with atomic_open(example_out, "wb") as fh:
             np.save(fh, example.astype(np.float32))
-    run = name if params.get("seed") is None else f"{name} seed {params['seed']}"
+    run = name if params.seed is None else f"{name} seed {params.seed}"
     print(f"{run}: PSNR {result['psnr']:.2f} dB, SSIM {result['ssim']:.4f} on {k_total} bursts")
     return result
 
@@ -128,24 +125,23 @@ REAL_BURST_SIZE = 14
 
 
 def aligned_flow(
-    params: dict[str, Any], device: str | torch.device = "cpu"
+    params: RealParams, device: str | torch.device = "cpu"
 ) -> tuple[aligned.FlowFn, str]:
     """AlignedPSNR's flow estimator and its name: PWC-Net on ``device``, as the toolkit, when
     ``burst_sr.pwcnet_weights`` is set (``eval.aligned_flow`` auto or pwcnet), else OpenCV DIS."""
-    choice = params.get("eval", {}).get("aligned_flow", "auto")
-    weights = params.get("pwcnet_weights")
+    choice = params.eval.aligned_flow
+    weights = params.pwcnet_weights
     if choice == "dis" or (choice == "auto" and not weights):
         return aligned.dis_flow, "dis_flow"
     if not weights:
         raise ReproError("burst_sr.eval.aligned_flow: pwcnet needs burst_sr.pwcnet_weights")
     from repro.burstsr.pwcnet import load_pwcnet, pwc_flow
 
-    bgr = bool(params.get("pwcnet_bgr", False))
-    return pwc_flow(load_pwcnet(weights, device), bgr=bgr), "pwcnet"
+    return pwc_flow(load_pwcnet(weights, device), bgr=params.pwcnet_bgr), "pwcnet"
 
 
 def evaluate_real(
-    params: dict[str, Any],
+    params: RealParams,
     root: str,
     out_json: str,
     model_path: str | None = None,
@@ -154,13 +150,12 @@ def evaluate_real(
     """Score one model (params from :func:`repro.burstsr.plan.real_params`) on the BurstSR
     val bursts (track 2) with AlignedPSNR / aligned SSIM. ``flow_fn`` defaults to
     :func:`aligned_flow`'s choice."""
-    name, spec = params["model"], params["spec"]
-    if not real_track_ok(spec):
+    name, spec, ecfg = params.model, params.spec, params.eval
+    if spec.alignment == "gt":
         raise ReproError(
             f"burst_sr.models.{name}: align 'gt' needs ground-truth flow, which real bursts lack"
         )
-    ecfg = params["eval"]
-    device = pick_device(params.get("device", "cpu"))
+    device = pick_device(params.device)
     flow_fn, flow_name = (
         (flow_fn, getattr(flow_fn, "__name__", "custom"))
         if flow_fn
@@ -168,10 +163,10 @@ def evaluate_real(
     )
     torch.manual_seed(0)
     bursts = burstsr_data.list_bursts(root, "val")
-    if ecfg.get("limit"):
-        bursts = bursts[: int(ecfg["limit"])]
+    if ecfg.limit:
+        bursts = bursts[: ecfg.limit]
     predict, info = make_predictor(spec, model_path, device)
-    border, bits = int(ecfg["boundary_ignore"]), ecfg["quantize_bits"]
+    border, bits = ecfg.boundary_ignore, ecfg.quantize_bits
     psnr_all, ssim_all, seconds = [], [], 0.0
     for path in bursts:
         real = burstsr_data.load_burst(path, REAL_BURST_SIZE)
@@ -192,9 +187,9 @@ def evaluate_real(
         ssim_all.append(s)
     result = {
         "model": name,
-        "seed": params.get("seed"),
-        "kind": spec["kind"],
-        "align": spec.get("align"),
+        "seed": params.seed,
+        "kind": spec.kind,
+        "align": spec.align,
         "track": "real",
         "bursts": len(bursts),
         "frames": REAL_BURST_SIZE,

@@ -7,46 +7,14 @@ Widths and depths come from the config (``burst_sr.net``); the paper values are 
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
-from typing import Any
-
 import kornia
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from repro.burstsr.camera import packed_to_rgb, unpack
+from repro.burstsr.params import NetConfig
 from repro.core import ReproError
-from repro.core.config import check_keys
-
-
-@dataclass
-class NetConfig:
-    """Widths/depths of the CNNs (DBSR values by default)."""
-
-    enc_dim: int = 64
-    enc_blocks: int = 9
-    feat_dim: int = 512
-    offset_dim: int = 64
-    weight_dim: int = 128
-    weight_blocks: int = 3
-    dec_dim: int = 64
-    dec_blocks: int = 5
-    up_dim: int = 32
-    up_blocks: int = 4
-    flow_dim: int = 32
-    flow_range: int = 4
-    residual: bool = False
-    normalize: bool = False
-
-    @classmethod
-    def from_params(cls, params: dict[str, Any] | None) -> NetConfig:
-        params = dict(params or {})
-        check_keys(params, (f.name for f in fields(cls)), "burst_sr.net")
-        return cls(**params)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def conv(cin: int, cout: int, k: int = 3, act: bool = True, bias: bool = True) -> nn.Module:

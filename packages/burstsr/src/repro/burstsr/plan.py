@@ -1,14 +1,41 @@
-"""Plan the burst SR jobs (torch-free: the Snakefile imports it).
+"""Plan the burst SR jobs (torch-free: the Snakefile imports it); the paper contract of
+:mod:`repro.core.papers` (entry point ``burst-sr``).
 
 Each job gets exactly the parameters that determine its output, taken from the ``burst_sr``
 config section: editing one model's settings replans that model's training and evaluation
 (and the summary), a published number (``config/reported/burst-sr.yaml``) only the summary.
+The rule file ``workflow/rules/burst_sr.smk`` is wiring only: its inputs, wildcard constraints
+and optional flags come from the functions here (they take the section, plain strings and
+lists, and return plain strings and lists). The params' dataclasses are in
+:mod:`repro.burstsr.params`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import os
+from collections.abc import Mapping, Sequence
 from typing import Any
+
+from repro.burstsr.params import BurstConfig
+from repro.core import ReproError
+from repro.core.papers import Planned, planned_rules
+from repro.core.params import parse
+
+#: The config section this paper reads -> its schema in workflow/schemas/.
+SCHEMAS = {"burst_sr": "burst_sr.schema.yaml"}
+#: The paper's folder under results/<run>/.
+PAPER_DIR = "burst-sr"
+#: The summary's files in the paper's folder (``repro-burstsr summarize --out``).
+SUMMARY_FILES = {
+    "csv": "summary.csv",
+    "md": "summary.md",
+    "html": "summary.html",
+    "visual": "figures/visual_comparison.png",
+    "frames": "figures/psnr_vs_frames.png",
+    "provenance": "provenance.json",
+}
+#: A wildcard constraint that matches nothing (no model of a kind is configured).
+NEVER = "(?!x)x"
 
 #: Model kinds: interpolation baselines (no training), learned ones, and the flow network.
 INTERPOLATION = ("bicubic", "bilinear")
@@ -75,8 +102,9 @@ def run_model(run: str) -> tuple[str, int | None]:
 
 
 def real_track_ok(spec: Mapping[str, Any]) -> bool:
-    """Whether a model can run on real bursts (no ground-truth flow exists there)."""
-    return spec["kind"] != "burst" or spec.get("align") != "gt"
+    """Whether a model can run on real bursts (no ground-truth flow exists there): not a
+    burst model aligned with the ground-truth flow (align gt, or no align given)."""
+    return spec["kind"] != "burst" or spec.get("align", "gt") != "gt"
 
 
 def real_capable(section: Mapping[str, Any]) -> list[str]:
@@ -123,7 +151,12 @@ def pwcnet(section: Mapping[str, Any]) -> dict[str, Any]:
 
 def val_params(section: Mapping[str, Any]) -> dict[str, Any]:
     """The stored validation bursts: burst model, source images and count/seed."""
-    return {"burst": section["burst"], "data": source(section, "val"), "val": section["val"]}
+    return {
+        "burst": section["burst"],
+        "data": source(section, "val"),
+        "val": section["val"],
+        "threads": threads(section, "make_val"),
+    }
 
 
 def train_params(section: Mapping[str, Any], model: str, seed: int) -> dict[str, Any]:
@@ -138,6 +171,7 @@ def train_params(section: Mapping[str, Any], model: str, seed: int) -> dict[str,
         "data": source(section, "train"),
         "device": section.get("device", "cpu"),
         "seed": seed,
+        "threads": threads(section, "train"),
     }
     if spec.get("align") == "pwcnet":
         params.update(pwcnet(section))
@@ -158,6 +192,7 @@ def eval_params(section: Mapping[str, Any], model: str, seed: int | None = None)
         "eval": section["eval"],
         "device": section.get("device", "cpu"),
         "lpips_weights": section.get("lpips_weights"),
+        "threads": threads(section, "evaluate"),
     }
 
 
@@ -170,6 +205,7 @@ def real_params(section: Mapping[str, Any], model: str, seed: int | None = None)
         "eval": section["eval"],
         "device": section.get("device", "cpu"),
         **pwcnet(section),
+        "threads": threads(section, "evaluate_real"),
     }
 
 
@@ -199,11 +235,53 @@ def summary_params(section: Mapping[str, Any], run: str) -> dict[str, Any]:
         "real_track": {"models": real_capable(section), "planned": real_planned(section)},
         "eval": {k: section["eval"][k] for k in ("boundary_ignore", "example_index")},
         "source": section.get("data", {}).get("source", "photos"),
+        "threads": threads(section, "summary"),
     }
 
 
-def check(section: Mapping[str, Any]) -> list[str]:
-    """One-line problems with the section (empty when fine)."""
+# -- resources ---------------------------------------------------------------------------------
+#: Runtime (minutes) of each step; a training job's is the section's ``runtime``.
+RUNTIME = {"make_val": 30, "evaluate": 30, "evaluate_real": 60, "summary": 10}
+#: Steps that run models (on ``gpus`` GPUs when set).
+GPU_STEPS = ("train", "evaluate", "evaluate_real")
+
+
+def step_resources(section: Mapping[str, Any], step: str) -> dict[str, Any]:
+    """``threads``, ``mem_mb``, ``runtime`` and (model steps) ``gpu`` of one step, from the
+    section's ``threads``, ``mem_mb``, ``runtime`` and ``gpus``; the summary is small."""
+    if step == "summary":
+        return {"threads": 1, "mem_mb": 2000, "runtime": RUNTIME["summary"]}
+    if step != "train" and step not in RUNTIME:
+        known = ", ".join(["train", *RUNTIME])
+        raise ReproError(f"burst-sr: no step '{step}' ({known})")
+    res = {
+        "threads": int(section.get("threads", 1)),
+        "mem_mb": int(section.get("mem_mb", 4000)),
+        "runtime": int(section.get("runtime", 60)) if step == "train" else RUNTIME[step],
+    }
+    if step in GPU_STEPS:
+        res["gpu"] = int(section.get("gpus", 0))
+    return res
+
+
+def threads(section: Mapping[str, Any], step: str) -> int:
+    """The CPU threads of one step (its job's params carry them to the CLI)."""
+    return step_resources(section, step)["threads"]
+
+
+# -- the paper contract (repro.core.papers) ----------------------------------------------------
+def _section(config: Mapping[str, Any]) -> Mapping[str, Any]:
+    return config.get("burst_sr") or {}
+
+
+def resources(config: Mapping[str, Any], step: str) -> dict[str, Any]:
+    """Resources of one step: make_val, train, evaluate, evaluate_real or summary."""
+    return step_resources(_section(config), step)
+
+
+def check(config: Mapping[str, Any]) -> list[str]:
+    """One-line problems with the ``burst_sr`` section (empty when fine)."""
+    section = _section(config)
     problems = []
     for name, spec in section.get("models", {}).items():
         key = f"burst_sr.models.{name}"
@@ -214,4 +292,109 @@ def check(section: Mapping[str, Any]) -> list[str]:
             )
         if spec.get("align") == "flownet" and spec.get("flownet") not in models(section, "flownet"):
             problems.append(f"{key}.flownet: no flownet model '{spec.get('flownet')}'")
+    try:  # e.g. a crop the SR factor does not divide
+        parse(BurstConfig, section.get("burst"), "burst_sr.burst")
+    except ReproError as err:
+        problems.append(str(err))
     return problems
+
+
+def source_inputs(section: Mapping[str, Any]) -> list[str]:
+    """The prepared source images the bursts are made from: the photographs, or Zurich
+    RAW-to-RGB prepared from its archive (``data.zurich``) unless ``data.zurich_root``
+    points at an extracted copy."""
+    data = section.get("data", {})
+    if data.get("source", "photos") == "photos":
+        return ["data/photos/meta.json"]
+    return [] if data.get("zurich_root") else ["data/zurich/meta.json"]
+
+
+def datasets(config: Mapping[str, Any]) -> set[str]:
+    """The prepared datasets the jobs read (``data/<name>/``): :func:`source_inputs`'."""
+    return {path.split("/")[1] for path in source_inputs(_section(config))}
+
+
+def preflight(config: Mapping[str, Any], planned: Planned) -> list[str]:
+    """The user's files the planned jobs need: a set ``data.burstsr_root`` must hold BurstSR
+    ``val/`` (real-track jobs), a set ``lpips_weights`` must exist (evaluations), and PWC-Net
+    weights must exist when set and be set for an ``align: pwcnet`` model (trainings and
+    real-track jobs). One line each."""
+    section = _section(config)
+    problems = []
+    root = section.get("data", {}).get("burstsr_root")
+    if (
+        root
+        and not os.path.isdir(os.path.join(root, "val"))
+        and planned_rules(planned, "burst_sr_evaluate_real")
+    ):
+        problems.append(
+            f"burst_sr.data.burstsr_root: {root}/val is not a folder "
+            "(BurstSR val bursts expected, see docs/burst-sr.md)"
+        )
+    lpips = section.get("lpips_weights")
+    if lpips and not os.path.isfile(lpips) and planned_rules(planned, "burst_sr_evaluate"):
+        problems.append(f"burst_sr.lpips_weights: {lpips} does not exist (AlexNet state_dict file)")
+    if planned_rules(planned, "burst_sr_train", "burst_sr_evaluate_real"):
+        problems += _pwcnet_problems(section)
+    return problems
+
+
+def _pwcnet_problems(section: Mapping[str, Any]) -> list[str]:
+    weights = section.get("pwcnet_weights")
+    if weights:
+        if os.path.isfile(weights):
+            return []
+        return [f"burst_sr.pwcnet_weights: {weights} does not exist (see docs/burst-sr.md)"]
+    needing = [n for n in models(section, "burst") if section["models"][n].get("align") == "pwcnet"]
+    return [
+        f"burst_sr.models.{n}: align=pwcnet needs burst_sr.pwcnet_weights "
+        "(pytorch-pwc's network-default weights; see docs/burst-sr.md)"
+        for n in needing[:1]
+    ]
+
+
+def paper_dir(results: str) -> str:
+    """The paper's folder: ``<results>/burst-sr``."""
+    return f"{results}/{PAPER_DIR}"
+
+
+def summary_files(results: str) -> dict[str, str]:
+    """The summary job's outputs by name (:data:`SUMMARY_FILES` in :func:`paper_dir`)."""
+    return {k: f"{paper_dir(results)}/{name}" for k, name in SUMMARY_FILES.items()}
+
+
+def targets(config: Mapping[str, Any], results: str) -> list[str]:
+    """The paper's final outputs: the summary job's files."""
+    return list(summary_files(results).values())
+
+
+# -- wiring (the rule file's inputs, wildcard constraints and flags) ---------------------------
+def model_constraint(section: Mapping[str, Any], *kinds: str) -> str:
+    """A wildcard constraint: the configured model names of ``kinds`` (regex alternation)."""
+    return "|".join(models(section, *kinds)) or NEVER
+
+
+def run_constraint(section: Mapping[str, Any], names: Sequence[str]) -> str:
+    """A wildcard constraint: run names (:func:`eval_runs`) of the models ``names``:
+    ``<model>/seed<k>`` of a trained model, ``<model>`` of an untrained baseline."""
+    alternatives = [f"{n}/seed\\d+" if trained(section, n) else n for n in names]
+    return "|".join(alternatives) or NEVER
+
+
+def checkpoint_inputs(section: Mapping[str, Any], results: str, run: str) -> list[str]:
+    """The trained model a run's evaluation reads (none for an untrained baseline)."""
+    model, seed = run_model(run)
+    return [] if seed is None else [model_file(paper_dir(results), model, seed)]
+
+
+def flownet_inputs(section: Mapping[str, Any], results: str, model: str, seed: int) -> list[str]:
+    """The flow network a burst model with ``align: flownet`` is trained with (same seed)."""
+    spec = section["models"][model]
+    if spec.get("align") != "flownet":
+        return []
+    return [model_file(paper_dir(results), spec["flownet"], seed)]
+
+
+def option(flag: str, paths: Sequence[str]) -> str:
+    """``flag path`` for each path: an optional (or repeated) CLI option's text."""
+    return " ".join(f"{flag} {p}" for p in paths)

@@ -10,12 +10,12 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Any
 
 import cv2
 import numpy as np
 import torch
 
+from repro.burstsr.params import SourceConfig
 from repro.burstsr.synth import random_crops
 from repro.core import ReproError
 
@@ -86,13 +86,14 @@ class ZurichSource:
         return torch.cat([random_crops([self.image(k)], 1, size, gen, flip) for k in pick])
 
 
-def make_source(data: dict[str, Any], split: str) -> PhotoSource | ZurichSource:
+def make_source(data: SourceConfig, split: str) -> PhotoSource | ZurichSource:
     """The configured source for ``split`` ('train' or 'val')."""
-    kind = data.get("source", "photos")
-    if kind == "photos":
-        key = "train_photos" if split == "train" else "val_photos"
-        return PhotoSource(data.get("photos_dir", "data/photos"), list(data[key]))
-    if kind == "zurich":  # an extracted copy, or the one prepared from data.zurich.archive
-        root = data.get("zurich_root") or "data/zurich"
-        return ZurichSource(root, "train" if split == "train" else "test")
-    raise ReproError(f"burst_sr.data.source: unknown source '{kind}' (photos, zurich)")
+    if data.source == "photos":
+        names = data.train_photos if split == "train" else data.val_photos
+        if names is None:
+            key = "train_photos" if split == "train" else "val_photos"
+            raise ReproError(f"burst_sr.data.{key}: not set (photographs of the {split} split)")
+        return PhotoSource(data.photos_dir, list(names))
+    # an extracted copy, or the one prepared from data.zurich.archive
+    root = data.zurich_root or "data/zurich"
+    return ZurichSource(root, "train" if split == "train" else "test")

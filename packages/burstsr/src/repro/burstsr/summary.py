@@ -1,7 +1,9 @@
 """The burst SR scorecard (our models beside the published methods) and its two figures.
 
-Params: :func:`repro.burstsr.plan.summary_params`; published numbers: a reported file
-(``config/reported/burst-sr.yaml``) read with :func:`repro.core.scorecard.load_reported`.
+Params: :func:`repro.burstsr.plan.summary_params` (:class:`repro.burstsr.params.SummaryParams`);
+published numbers: a reported file (``config/reported/burst-sr.yaml``) read with
+:func:`repro.core.scorecard.load_reported`. The files go to one folder
+(:data:`repro.burstsr.plan.SUMMARY_FILES`).
 """
 
 from __future__ import annotations
@@ -16,9 +18,13 @@ import numpy as np
 import torch
 
 from repro.burstsr import camera
-from repro.burstsr.plan import REAL_NOT_PLANNED
+from repro.burstsr.params import SummaryParams
+from repro.burstsr.plan import REAL_NOT_PLANNED, SUMMARY_FILES
 from repro.burstsr.valset import load_val
+from repro.core import ReproError
+from repro.core.params import to_dict
 from repro.core.plotting import save_figure, use_style
+from repro.core.provenance import write_provenance
 from repro.core.scorecard import Metric, Table, load_reported, write_scorecard
 
 #: Precision as the papers print it: PSNR in dB to 2 decimals, SSIM and LPIPS to 3.
@@ -91,10 +97,10 @@ def comparability_notes() -> list[str]:
     ]
 
 
-def score_row(params: Mapping[str, Any], result: Mapping[str, Any], track: str) -> dict[str, Any]:
+def score_row(params: SummaryParams, result: Mapping[str, Any], track: str) -> dict[str, Any]:
     """One evaluated model as a scorecard run: its label, track and metrics."""
     return {
-        "method": params["models"][result["model"]]["label"],
+        "method": params.models[result["model"]].label,
         "track": track,
         "model": result["model"],
         "psnr": result["psnr"],
@@ -107,29 +113,29 @@ def score_row(params: Mapping[str, Any], result: Mapping[str, Any], track: str) 
 
 
 def declared_cells(
-    params: Mapping[str, Any], order: Sequence[str] = ()
+    params: SummaryParams, order: Sequence[str] = ()
 ) -> dict[tuple[str, str, str], dict[str, Any]]:
     """The rows our models fill: every scored model on the synthetic track (in ``order``,
     then the others), every model that can run on real bursts on the real track; a real-track
     row is declared not planned, with the reason, when the user has not set the BurstSR val
     bursts (``data.burstsr_root``)."""
-    labels = {name: spec["label"] for name, spec in params["models"].items()}
+    labels = {name: spec.label for name, spec in params.models.items()}
     names = list(dict.fromkeys([n for n in order if n in labels] + list(labels)))
     cells = {
         (labels[n], "synthetic", n): {"method": labels[n], "track": "synthetic", "model": n}
         for n in names
     }
-    real = params.get("real_track", {})
-    for n in real.get("models", []):
+    real = params.real_track
+    for n in real.models:
         cell = {"method": labels[n], "track": "real", "model": n}
-        if not real.get("planned", True):
+        if not real.planned:
             cell |= {"planned": False, "note": REAL_NOT_PLANNED}
         cells[labels[n], "real", n] = cell
     return cells
 
 
 def scorecard(
-    params: Mapping[str, Any],
+    params: SummaryParams,
     results: list[dict[str, Any]],
     real: list[dict[str, Any]],
     val_meta: Mapping[str, Any] | None = None,
@@ -186,7 +192,7 @@ def first_seed(
 
 
 def figure_visual(
-    params: Mapping[str, Any],
+    params: SummaryParams,
     val_dir: str,
     results: list[dict[str, Any]],
     examples: list[str],
@@ -198,7 +204,7 @@ def figure_visual(
 
     results, examples = first_seed(results, examples)
 
-    idx = int(params["eval"]["example_index"])
+    idx = params.eval.example_index
     val = load_val(val_dir, idx + 1)
     cam = val.cam.index(slice(idx, idx + 1))
     gt = val.gt[idx]
@@ -224,7 +230,7 @@ def figure_visual(
 
 
 def figure_frames(
-    params: Mapping[str, Any], results: list[dict[str, Any]], out: str | os.PathLike[str]
+    params: SummaryParams, results: list[dict[str, Any]], out: str | os.PathLike[str]
 ) -> None:
     """Validation PSNR against the number of burst frames given to each burst model (the mean
     over its seeds); the single-frame models (frame 0 only) are horizontal reference lines."""
@@ -240,7 +246,7 @@ def figure_frames(
     for res in first_seed(results, [""] * len(results))[0]:
         runs = curves[res["model"]]
         curve = sorted((int(k), float(np.mean([c[k] for c in runs]))) for k in runs[0])
-        label = params["models"][res["model"]]["label"]
+        label = params.models[res["model"]].label
         if len(runs) > 1:
             label += f" (mean of {len(runs)} seeds)"
         if res["kind"] == "burst":
@@ -262,34 +268,46 @@ def figure_frames(
 
 
 def summarize(
-    params: Mapping[str, Any],
+    params: SummaryParams,
     reported_file: str | os.PathLike[str],
     val_dir: str,
     result_files: list[str],
     example_files: list[str],
-    out_csv: str,
-    out_md: str,
-    fig_visual: str,
-    fig_frames: str,
-    real_files: list[str] | None = None,
+    real_files: list[str],
+    out_dir: str | os.PathLike[str],
 ) -> list[dict[str, Any]]:
-    """Write the scorecard and both figures (real-track results only add table rows)."""
-    from repro.core import ReproError
-
+    """Write the scorecard (``summary.csv``, ``.md``, ``.html``), both figures (real-track
+    results only add table rows) and ``provenance.json`` into ``out_dir``."""
     if len(result_files) != len(example_files):
-        raise ReproError("summarize: give one --example per --result")
+        raise ReproError("summarize: give one --examples file per --results file")
+    out = {k: Path(out_dir) / name for k, name in SUMMARY_FILES.items()}
     results = [json.loads(Path(p).read_text(encoding="utf-8")) for p in result_files]
-    real = [json.loads(Path(p).read_text(encoding="utf-8")) for p in real_files or []]
+    real = [json.loads(Path(p).read_text(encoding="utf-8")) for p in real_files]
     meta_path = Path(val_dir) / "meta.json"
     val_meta = json.loads(meta_path.read_text(encoding="utf-8")) if meta_path.is_file() else None
     table, runs = scorecard(params, results, real, val_meta)
-    run = params.get("run", "")
-    border = params["eval"]["boundary_ignore"]
+    rows = write_scorecard(
+        [table], runs, load_reported(reported_file), out["csv"], out["md"],
+        "Burst SR (NTIRE 2021) scorecard", _notes(params, results, real),
+        _figure_list(out), out["html"],
+    )  # fmt: skip
+    figure_visual(params, val_dir, results, example_files, out["visual"])
+    figure_frames(params, results, out["frames"])
+    write_provenance(out["provenance"], to_dict(params), None)
+    return rows
+
+
+def _notes(
+    params: SummaryParams, results: list[dict[str, Any]], real: list[dict[str, Any]]
+) -> list[str]:
+    """The scorecard's notes: how ours were measured, seeds, LPIPS, the real track, the rule."""
+    border = params.eval.boundary_ignore
     notes = [
         f"Ours, synthetic: linear-space PSNR/SSIM (peak 1, 14-bit truncation, {border} px "
-        f"border ignored) on the stored validation bursts of run {run} (column test images).",
+        f"border ignored) on the stored validation bursts of run {params.run} (column test "
+        "images).",
         "Ours: a trained model's mean over its n seeds (burst_sr.seeds "
-        f"{params.get('seeds', [0])}) with the sample std; an untrained baseline (bicubic, "
+        f"{params.seeds}) with the sample std; an untrained baseline (bicubic, "
         "bilinear) is scored once (n 1).",
         "Reported: numbers from the cited source, not recomputed here; a row without a model "
         "was not run here, and an empty cell was not published.",
@@ -313,18 +331,15 @@ def summarize(
         )
     else:
         notes.append("Track real: not run (burst_sr.data.burstsr_root unset).")
-    notes += comparability_notes()
-    here = Path(out_md).parent
-    listed = [
-        (os.path.relpath(fig_visual, here), "One validation burst: frame 0, each model (with "
+    return notes + comparability_notes()
+
+
+def _figure_list(out: Mapping[str, Path]) -> list[tuple[str, str]]:
+    """The figures the Markdown scorecard lists, relative to it, with their captions."""
+    here = out["md"].parent
+    return [
+        (os.path.relpath(out["visual"], here), "One validation burst: frame 0, each model (with "
          "its PSNR on this burst) and the ground truth, in sRGB."),
-        (os.path.relpath(fig_frames, here), "PSNR against the number of frames each burst "
+        (os.path.relpath(out["frames"], here), "PSNR against the number of frames each burst "
          "model is given; single-frame baselines as reference lines."),
     ]  # fmt: skip
-    rows = write_scorecard(
-        [table], runs, load_reported(reported_file), out_csv, out_md,
-        "Burst SR (NTIRE 2021) scorecard", notes, listed, Path(out_md).with_suffix(".html"),
-    )  # fmt: skip
-    figure_visual(params, val_dir, results, example_files, fig_visual)
-    figure_frames(params, results, fig_frames)
-    return rows

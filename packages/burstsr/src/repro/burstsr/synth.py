@@ -19,58 +19,15 @@ by multiples of 1/2^j px): there the frames equal OpenCV's bit for bit (tests/te
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields
-from typing import Any
+from dataclasses import dataclass
 
 import cv2
 import torch
 import torch.nn.functional as F
 
 from repro.burstsr import camera
+from repro.burstsr.params import BurstConfig
 from repro.core import ReproError
-from repro.core.config import check_keys
-
-
-@dataclass
-class BurstConfig:
-    """Every parameter of the synthetic burst model (config key ``burst_sr.burst``)."""
-
-    burst_size: int = 14
-    downsample: int = 4
-    max_translation: float = 24.0
-    max_rotation: float = 1.0
-    border_crop: int = 24
-    crop: int = 384
-    quantize_8bit: bool = True
-    add_noise: bool = True
-    random_ccm: bool = True
-    random_gains: bool = True
-    smoothstep: bool = True
-    gamma: bool = True
-    rgb_order: str = "rgb"
-
-    @classmethod
-    def from_params(cls, params: dict[str, Any] | None) -> BurstConfig:
-        """Build from a config mapping; unknown keys are an error naming the key."""
-        params = dict(params or {})
-        check_keys(params, (f.name for f in fields(cls)), "burst_sr.burst")
-        cfg = cls(**params)
-        if cfg.crop % (2 * cfg.downsample):
-            raise ReproError(
-                f"burst_sr.burst.crop: {cfg.crop} is not a multiple of "
-                f"2*downsample={2 * cfg.downsample}"
-            )
-        if cfg.rgb_order not in ("rgb", "bgr"):
-            raise ReproError(f"burst_sr.burst.rgb_order: '{cfg.rgb_order}' (use rgb or bgr)")
-        return cfg
-
-    @property
-    def source_size(self) -> int:
-        """Side of the sRGB crop a burst is made from (crop + 2 * border)."""
-        return self.crop + 2 * self.border_crop
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 @dataclass

@@ -18,6 +18,7 @@ of processes.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 from typing import Any
@@ -25,11 +26,13 @@ from typing import Any
 import torch
 
 from repro.burstsr import models, synth
+from repro.burstsr.params import ModelSpec, NetConfig, TrainParams
 from repro.burstsr.sources import make_source
 from repro.core import ReproError
 from repro.core.checkpoint import load_checkpoint
 from repro.core.device import resolve_device
 from repro.core.distributed import Dist, session
+from repro.core.params import parse, to_dict
 from repro.core.seeding import seed_everything
 from repro.core.training import TrainLoop
 
@@ -42,18 +45,18 @@ def pick_device(name: str) -> torch.device:
 
 
 def build_model(
-    spec: dict[str, Any], net: models.NetConfig, flownet: torch.nn.Module | None = None
+    spec: ModelSpec, net: NetConfig, flownet: torch.nn.Module | None = None
 ) -> torch.nn.Module:
     """An untrained network for a model spec; ``flownet`` is the frozen aligner of a burst
     model with ``align`` flownet (a trained :class:`models.FlowNet`) or pwcnet
     (a :class:`repro.burstsr.pwcnet.PWCAligner`)."""
-    kind = spec["kind"]
+    kind = spec.kind
     if kind == "single":
         return models.SingleFrameNet(net)
     if kind == "flownet":
         return models.FlowNet(net)
     if kind == "burst":
-        align = spec.get("align", "gt")
+        align = spec.alignment
         if align in ("flownet", "pwcnet"):
             if flownet is None:
                 raise ReproError(f"burst network with align={align} needs its flow network")
@@ -64,36 +67,36 @@ def build_model(
     raise ReproError(f"burst_sr.models: kind '{kind}' is not trainable ({', '.join(TRAINABLE)})")
 
 
-def _empty_aligner(spec: dict[str, Any], net: models.NetConfig) -> torch.nn.Module | None:
+def _empty_aligner(spec: ModelSpec, net: NetConfig) -> torch.nn.Module | None:
     """An untrained aligner of the right architecture (its weights come with the checkpoint)."""
-    if spec.get("align") == "flownet":
+    if spec.alignment == "flownet":
         return models.FlowNet(net)
-    if spec.get("align") == "pwcnet":
+    if spec.alignment == "pwcnet":
         from repro.burstsr.pwcnet import PWCAligner, PWCNet
 
         return PWCAligner(PWCNet())
     return None
 
 
-def pwcnet_aligner(params: dict[str, Any], device: torch.device) -> torch.nn.Module:
+def pwcnet_aligner(params: TrainParams, device: torch.device) -> torch.nn.Module:
     """The frozen PWC-Net aligner from the user's weights (``burst_sr.pwcnet_weights``)."""
     from repro.burstsr.pwcnet import PWCAligner, load_pwcnet
 
-    path = params.get("pwcnet_weights")
+    path = params.pwcnet_weights
     if not path:
         raise ReproError(
             "burst_sr.pwcnet_weights: not set (align=pwcnet needs pytorch-pwc's "
             "network-default weights; see docs/burst-sr.md)"
         )
-    return PWCAligner(load_pwcnet(path, device), bgr=bool(params.get("pwcnet_bgr", False)))
+    return PWCAligner(load_pwcnet(path, device), bgr=params.pwcnet_bgr)
 
 
 def load_model(path: str | os.PathLike[str], device: torch.device) -> tuple[torch.nn.Module, dict]:
     """A trained network from its checkpoint (architecture stored beside the weights; a frozen
     aligner's weights are stored in it too, so the checkpoint is self-contained)."""
     ckpt = load_checkpoint(path, map_location=str(device))
-    net = models.NetConfig.from_params(ckpt["net"])
-    spec = ckpt["spec"]
+    net = parse(NetConfig, ckpt["net"], f"{path}: net")
+    spec = parse(ModelSpec, ckpt["spec"], f"{path}: spec")
     model = build_model(spec, net, _empty_aligner(spec, net))
     model.load_state_dict(ckpt["state_dict"])
     return model.to(device).eval(), ckpt
@@ -110,137 +113,179 @@ def l1_loss(pred: torch.Tensor, gt: torch.Tensor, border: int) -> torch.Tensor:
 
 
 def train(
-    params: dict[str, Any], out_dir: str | os.PathLike[str], flownet_path: str | None = None
+    params: TrainParams, out_dir: str | os.PathLike[str], flownet_path: str | None = None
 ) -> dict[str, Any]:
     """Train one model (params from :func:`repro.burstsr.plan.train_params`) into ``out_dir``:
     ``model.pt`` (weights with the spec and widths to rebuild it), ``result.json``,
     ``metrics.csv`` and ``checkpoint.pt`` (in one process, or in each process of a torchrun
     job)."""
-    if params["spec"]["kind"] not in TRAINABLE:
+    if params.spec.kind not in TRAINABLE:
         raise ReproError(
-            f"burst_sr.models.{params['model']}: kind '{params['spec']['kind']}' is not trainable"
+            f"burst_sr.models.{params.model}: kind '{params.spec.kind}' is not trainable"
         )
-    with session(params.get("device", "cpu"), "burst_sr.device") as dist:
-        return _train(params, out_dir, flownet_path, dist)
+    with session(params.device, "burst_sr.device") as dist:
+        return Trainer(params, out_dir, flownet_path, dist).fit()
 
 
-def _train(
-    params: dict[str, Any], out_dir: str | os.PathLike[str], flownet_path: str | None, dist: Dist
-) -> dict[str, Any]:
-    name, spec, seed = params["model"], params["spec"], int(params["seed"])
-    tcfg = params["train"]
-    device = dist.device
-    if int(tcfg["batch_size"]) < dist.world:
-        raise ReproError(
-            f"burst_sr.train.batch_size {tcfg['batch_size']} is smaller than the {dist.world} "
-            "processes (each process takes rows of the global batch)"
+class Trainer:
+    """One model's training: built from its params (:meth:`__init__`), resumed
+    (:meth:`start`), one optimiser step per iteration (:meth:`train_step`, then
+    :meth:`end_step`: metrics row and checkpoint), and the outputs (:meth:`finish`)."""
+
+    def __init__(
+        self,
+        params: TrainParams,
+        out_dir: str | os.PathLike[str],
+        flownet_path: str | None,
+        dist: Dist,
+    ) -> None:
+        self.params, self.cfg, self.spec = params, params.train, params.spec
+        self.dist, self.device = dist, dist.device
+        if self.cfg.batch_size < dist.world:
+            raise ReproError(
+                f"burst_sr.train.batch_size {self.cfg.batch_size} is smaller than the "
+                f"{dist.world} processes (each process takes rows of the global batch)"
+            )
+        seed_everything(params.seed)
+        self.model = build_model(self.spec, params.net, self._aligner(flownet_path)).to(self.device)
+        self.burst_cfg = dataclasses.replace(params.burst, burst_size=self.cfg.burst_size)
+        self.source = make_source(params.data, "train")
+        trainable = [p for p in self.model.parameters() if p.requires_grad]
+        self.opt = torch.optim.Adam(trainable, lr=self.cfg.lr)
+        self.sched = torch.optim.lr_scheduler.StepLR(
+            self.opt, step_size=self.cfg.lr_step, gamma=self.cfg.lr_gamma
         )
-    seed_everything(seed)
-    net = models.NetConfig.from_params(params.get("net"))
-    flownet = None
-    if spec["kind"] == "burst" and spec.get("align") == "flownet":
-        if not flownet_path:
-            raise ReproError(f"burst_sr.models.{name}: align=flownet needs --flownet MODEL")
-        flownet, _ = load_model(flownet_path, device)
-    elif spec["kind"] == "burst" and spec.get("align") == "pwcnet":
-        flownet = pwcnet_aligner(params, device)
-    model = build_model(spec, net, flownet).to(device)
-    burst_cfg = synth.BurstConfig.from_params(
-        {**params["burst"], "burst_size": int(tcfg["burst_size"])}
-    )
-    source = make_source(params["data"], "train")
-    opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=tcfg["lr"])
-    sched = torch.optim.lr_scheduler.StepLR(opt, step_size=tcfg["lr_step"], gamma=tcfg["lr_gamma"])
-    gen = torch.Generator().manual_seed(seed)
-    iters, border = int(tcfg["iterations"]), int(tcfg["boundary_ignore"])
-    log_every, ckpt_every = int(tcfg["log_every"]), int(tcfg["checkpoint_every"])
-    loop = TrainLoop(
-        out_dir,
-        total=iters,
-        unit="iteration",
-        name=f"burst-sr {name}",
-        rank=dist.rank,
-        params=params,
-    )
-    history: list[float] = []
+        self.gen = torch.Generator().manual_seed(params.seed)  # crops and burst seeds
+        self.loop = TrainLoop(
+            out_dir,
+            total=self.cfg.iterations,
+            unit="iteration",
+            name=f"burst-sr {params.model}",
+            rank=dist.rank,
+            params=to_dict(params),
+        )
+        self.history: list[float] = []  # every iteration's loss (the global batch's)
 
-    def restore(state: dict[str, Any]) -> None:
-        model.load_state_dict(state["state_dict"])
-        opt.load_state_dict(state["optimizer"])
-        sched.load_state_dict(state["scheduler"])
-        gen.set_state(state["generator"])
+    def _aligner(self, flownet_path: str | None) -> torch.nn.Module | None:
+        """The frozen aligner of a burst model with align flownet or pwcnet (else None)."""
+        align = self.spec.alignment
+        if align == "flownet":
+            if not flownet_path:
+                raise ReproError(
+                    f"burst_sr.models.{self.params.model}: align=flownet needs --flownet MODEL"
+                )
+            return load_model(flownet_path, self.device)[0]
+        if align == "pwcnet":
+            return pwcnet_aligner(self.params, self.device)
+        return None
+
+    # -- checkpoints -----------------------------------------------------------------------
+    def _payload(self) -> dict[str, Any]:
+        return {
+            "state_dict": self.model.state_dict(),
+            "optimizer": self.opt.state_dict(),
+            "scheduler": self.sched.state_dict(),
+            "generator": self.gen.get_state(),
+            "torch_rng": torch.get_rng_state(),
+            "history": self.history,
+        }
+
+    def _restore(self, state: dict[str, Any]) -> None:
+        self.model.load_state_dict(state["state_dict"])
+        self.opt.load_state_dict(state["optimizer"])
+        self.sched.load_state_dict(state["scheduler"])
+        self.gen.set_state(state["generator"])
         torch.set_rng_state(state["torch_rng"])
-        history[:] = state["history"]
+        self.history[:] = state["history"]
 
-    start = loop.resume(restore, map_location=str(device)) - 1
-    ddp = dist.wrap(model)  # DDP with several processes; the model itself with one
-    bgen = torch.Generator(device=device)
-    buffers = synth.Buffers()  # each step's bursts are used up within the step
-    model.train()
-    t0 = time.perf_counter()
-    size = int(tcfg["batch_size"])
-    for it in range(start, iters):
-        crops = dist.part(source.crops(size, burst_cfg.source_size, gen)).to(device)
-        bgen.manual_seed(int(torch.randint(2**62, (1,), generator=gen)) + dist.rank)
-        data = synth.generate(crops, burst_cfg, bgen, buffers=buffers)
-        if spec["kind"] == "flownet":
-            pred = ddp(data.burst)[:, 1:]
-            target = synth.flow_to_packed(data.flow)[:, 1:]
-            loss = (pred - target).norm(dim=2).mean()  # end-point error, packed pixels
-        else:
-            flow = synth.flow_to_packed(data.flow)
-            loss = l1_loss(ddp(data.burst, flow), data.gt, border)
-        opt.zero_grad(set_to_none=True)
+    # -- training --------------------------------------------------------------------------
+    def start(self) -> int:
+        """Resume from the checkpoint if there is one and wrap the model for data
+        parallelism; returns the first iteration still to run (0-based)."""
+        start = self.loop.resume(self._restore, map_location=str(self.device)) - 1
+        self.ddp = self.dist.wrap(self.model)  # DDP with several processes; else the model
+        self.bgen = torch.Generator(device=self.device)  # this step's burst synthesis
+        self.buffers = synth.Buffers()  # each step's bursts are used up within the step
+        self.model.train()
+        self.t0 = time.perf_counter()
+        return start
+
+    def train_step(self, it: int) -> float:
+        """Iteration ``it`` (0-based): this rank's rows of the global batch's crops, their
+        bursts, the loss, one optimiser step; returns the global batch's loss."""
+        dist, size = self.dist, self.cfg.batch_size
+        crops = dist.part(self.source.crops(size, self.burst_cfg.source_size, self.gen))
+        crops = crops.to(self.device)
+        self.bgen.manual_seed(int(torch.randint(2**62, (1,), generator=self.gen)) + dist.rank)
+        data = synth.generate(crops, self.burst_cfg, self.bgen, buffers=self.buffers)
+        loss = self._loss(data)
+        self.opt.zero_grad(set_to_none=True)
         share = dist.weight(len(crops), size)  # the rank's part of the global batch's mean
         (loss * share if dist.active else loss).backward()
-        opt.step()
-        sched.step()
-        value = loop.check({"loss": loss}, it + 1)["loss"]
+        self.opt.step()
+        self.sched.step()
+        value = self.loop.check({"loss": loss}, it + 1)["loss"]
         if dist.active:  # the global batch's loss: the ranks' sums over their rows
             value = dist.sum([value * len(crops)])[0] / size
-        history.append(value)
-        if (it + 1) % log_every == 0 or it + 1 == iters:
-            recent = history[-log_every:]
-            loop.record(
+        self.history.append(value)
+        return value
+
+    def _loss(self, data: synth.Bursts) -> torch.Tensor:
+        """End-point error of the flow network (packed pixels), L1 of an SR network."""
+        if self.spec.kind == "flownet":
+            pred = self.ddp(data.burst)[:, 1:]
+            target = synth.flow_to_packed(data.flow)[:, 1:]
+            return (pred - target).norm(dim=2).mean()
+        flow = synth.flow_to_packed(data.flow)
+        return l1_loss(self.ddp(data.burst, flow), data.gt, self.cfg.boundary_ignore)
+
+    def end_step(self, it: int) -> None:
+        """After iteration ``it``: a metrics row every ``log_every`` iterations (and at the
+        end), a checkpoint every ``checkpoint_every`` (not at the end: model.pt follows)."""
+        done, cfg = it + 1, self.cfg
+        if done % cfg.log_every == 0 or done == cfg.iterations:
+            recent = self.history[-cfg.log_every :]
+            self.loop.record(
                 {
-                    "iteration": it + 1,
+                    "iteration": done,
                     "loss": sum(recent) / len(recent),
-                    "lr": sched.get_last_lr()[0],
-                    "seconds": time.perf_counter() - t0,
+                    "lr": self.sched.get_last_lr()[0],
+                    "seconds": time.perf_counter() - self.t0,
                 }
             )
-        if (it + 1) % ckpt_every == 0 and it + 1 < iters:
-            loop.save(
-                it + 1,
-                {
-                    "state_dict": model.state_dict(),
-                    "optimizer": opt.state_dict(),
-                    "scheduler": sched.state_dict(),
-                    "generator": gen.get_state(),
-                    "torch_rng": torch.get_rng_state(),
-                    "history": history,
-                },
-            )
-    tail = history[-20:]
-    result = {
-        "model": name,
-        "kind": spec["kind"],
-        "align": spec.get("align"),
-        "iterations": iters,
-        "final_loss": sum(tail) / len(tail) if tail else None,
-        "parameters": models.count_parameters(model),
-        "seed": seed,
-        "seconds": time.perf_counter() - t0,
-    }
-    checkpoint = {
-        "kind": spec["kind"],
-        "spec": dict(spec),
-        "net": net.to_dict(),
-        "state_dict": {k: v.cpu() for k, v in model.state_dict().items()},
-        "iterations": iters,
-        "history": history,
-        "seed": seed,
-        "parameters": result["parameters"],
-        "train": tcfg,
-    }
-    return loop.finish(checkpoint, result)
+        if done % cfg.checkpoint_every == 0 and done < cfg.iterations:
+            self.loop.save(done, self._payload())
+
+    def fit(self) -> dict[str, Any]:
+        """Train to ``train.iterations`` (resuming from the checkpoint if there is one)."""
+        for it in range(self.start(), self.cfg.iterations):
+            self.train_step(it)
+            self.end_step(it)
+        return self.finish()
+
+    def finish(self) -> dict[str, Any]:
+        """Write ``model.pt`` (weights, spec, widths, history) and ``result.json``."""
+        params, spec, iters = self.params, self.spec, self.cfg.iterations
+        tail = self.history[-20:]
+        result = {
+            "model": params.model,
+            "kind": spec.kind,
+            "align": spec.align,
+            "iterations": iters,
+            "final_loss": sum(tail) / len(tail) if tail else None,
+            "parameters": models.count_parameters(self.model),
+            "seed": params.seed,
+            "seconds": time.perf_counter() - self.t0,
+        }
+        checkpoint = {
+            "kind": spec.kind,
+            "spec": to_dict(spec),
+            "net": to_dict(params.net),
+            "state_dict": {k: v.cpu() for k, v in self.model.state_dict().items()},
+            "iterations": iters,
+            "history": self.history,
+            "seed": params.seed,
+            "parameters": result["parameters"],
+            "train": to_dict(self.cfg),
+        }
+        return self.loop.finish(checkpoint, result)

@@ -28,6 +28,7 @@ import torch
 from repro.burstsr import camera, synth
 from repro.core import ReproError
 from repro.core.atomic import atomic_open, write_json
+from repro.core.params import to_dict
 
 SCALE = 2**14
 
@@ -103,7 +104,7 @@ def make_val(
     meta = {
         "count": count,
         "seed": seed,
-        "burst": cfg.to_dict(),
+        "burst": to_dict(cfg),
         "format_version": 1,
         "value_scale": SCALE,
         "source": getattr(source, "names", str(type(source).__name__)),
