@@ -161,7 +161,7 @@ rule burst_sr_summary:
         version=pkg_version("burstsr"),
         cfg=as_json(bsrplan.summary_params(BSR, RUN)),
         val=lambda wildcards, input: os.path.dirname(input.val),
-        out=BSR_DIR,
+        out=lambda wildcards, output: os.path.dirname(output.csv),
     log:
         f"logs/{RUN}/burst-sr/summary.log",
     benchmark:
