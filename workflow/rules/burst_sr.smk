@@ -7,19 +7,18 @@
 # pre-flight, datasets and targets too, through common.smk). See docs/burst-sr.md.
 from repro.burstsr import plan as bsrplan
 
-BSR = config["burst_sr"]
 BSR_DIR = bsrplan.paper_dir(RESULTS)
 BSR_SUMMARY = bsrplan.summary_files(RESULTS)
 
 
 rule burst_sr_make_val:
     input:
-        lambda wildcards: bsrplan.source_inputs(BSR),
+        lambda wildcards: bsrplan.source_inputs(config),
     output:
         f"{BSR_DIR}/val/meta.json",
     params:
         version=pkg_version("burstsr"),
-        cfg=as_json(bsrplan.val_params(BSR)),
+        cfg=as_json(bsrplan.val_params(config)),
         out=lambda wildcards, output: os.path.dirname(output[0]),
     log:
         f"logs/{RUN}/burst-sr/make_val.log",
@@ -36,20 +35,20 @@ rule burst_sr_make_val:
 
 rule burst_sr_train:
     input:
-        lambda wildcards: bsrplan.source_inputs(BSR),
+        lambda wildcards: bsrplan.source_inputs(config),
         flownet=lambda wildcards: bsrplan.flownet_inputs(
-            BSR, RESULTS, wildcards.model, int(wildcards.seed)
+            config, RESULTS, wildcards.model, int(wildcards.seed)
         ),
     output:
         model=f"{BSR_DIR}/models/{{model}}/seed{{seed}}/model.pt",
         result=f"{BSR_DIR}/models/{{model}}/seed{{seed}}/result.json",
     wildcard_constraints:
-        model=bsrplan.model_constraint(BSR, *bsrplan.TRAINED),
+        model=bsrplan.model_constraint(config, *bsrplan.TRAINED),
         seed=r"\d+",
     params:
         version=pkg_version("burstsr"),
         cfg=lambda wildcards: as_json(
-            bsrplan.train_params(BSR, wildcards.model, int(wildcards.seed))
+            bsrplan.train_params(config, wildcards.model, int(wildcards.seed))
         ),
         out=lambda wildcards, output: os.path.dirname(output.model),
         flownet=lambda wildcards, input: bsrplan.option("--flownet", input.flownet),
@@ -71,16 +70,16 @@ rule burst_sr_train:
 rule burst_sr_evaluate:
     input:
         val=f"{BSR_DIR}/val/meta.json",
-        ckpt=lambda wildcards: bsrplan.checkpoint_inputs(BSR, RESULTS, wildcards.run),
+        ckpt=lambda wildcards: bsrplan.checkpoint_inputs(RESULTS, wildcards.run),
     output:
         result=f"{BSR_DIR}/eval/{{run}}.json",
         example=f"{BSR_DIR}/eval/{{run}}_example.npy",
     wildcard_constraints:
-        run=bsrplan.run_constraint(BSR, bsrplan.scored(BSR)),
+        run=bsrplan.run_constraint(config, bsrplan.scored(config)),
     params:
         version=pkg_version("burstsr"),
         cfg=lambda wildcards: as_json(
-            bsrplan.eval_params(BSR, *bsrplan.run_model(wildcards.run))
+            bsrplan.eval_params(config, *bsrplan.run_model(wildcards.run))
         ),
         val=lambda wildcards, input: os.path.dirname(input.val),
         ckpt=lambda wildcards, input: bsrplan.option("--checkpoint", input.ckpt),
@@ -101,17 +100,17 @@ rule burst_sr_evaluate:
 
 rule burst_sr_evaluate_real:
     input:
-        ckpt=lambda wildcards: bsrplan.checkpoint_inputs(BSR, RESULTS, wildcards.run),
+        ckpt=lambda wildcards: bsrplan.checkpoint_inputs(RESULTS, wildcards.run),
     output:
         result=f"{BSR_DIR}/real/{{run}}.json",
     wildcard_constraints:
-        run=bsrplan.run_constraint(BSR, bsrplan.real_models(BSR)),
+        run=bsrplan.run_constraint(config, bsrplan.real_models(config)),
     params:
         version=pkg_version("burstsr"),
         cfg=lambda wildcards: as_json(
-            bsrplan.real_params(BSR, *bsrplan.run_model(wildcards.run))
+            bsrplan.real_params(config, *bsrplan.run_model(wildcards.run))
         ),
-        root=BSR["data"]["burstsr_root"],
+        root=config["burst_sr"]["data"]["burstsr_root"],
         ckpt=lambda wildcards, input: bsrplan.option("--checkpoint", input.ckpt),
         launch=launch_prefix(single=True),
     log:
@@ -131,9 +130,9 @@ rule burst_sr_evaluate_real:
 rule burst_sr_summary:
     input:
         val=f"{BSR_DIR}/val/meta.json",
-        results=expand(f"{BSR_DIR}/eval/{{run}}.json", run=bsrplan.eval_runs(BSR)),
-        examples=expand(f"{BSR_DIR}/eval/{{run}}_example.npy", run=bsrplan.eval_runs(BSR)),
-        real=expand(f"{BSR_DIR}/real/{{run}}.json", run=bsrplan.real_runs(BSR)),
+        results=expand(f"{BSR_DIR}/eval/{{run}}.json", run=bsrplan.eval_runs(config)),
+        examples=expand(f"{BSR_DIR}/eval/{{run}}_example.npy", run=bsrplan.eval_runs(config)),
+        real=expand(f"{BSR_DIR}/real/{{run}}.json", run=bsrplan.real_runs(config)),
         reported=REPORTED / "burst-sr.yaml",
     output:
         csv=BSR_SUMMARY["csv"],
@@ -159,7 +158,7 @@ rule burst_sr_summary:
         provenance=BSR_SUMMARY["provenance"],
     params:
         version=pkg_version("burstsr"),
-        cfg=as_json(bsrplan.summary_params(BSR, RUN)),
+        cfg=as_json(bsrplan.summary_params(config, RUN)),
         val=lambda wildcards, input: os.path.dirname(input.val),
         out=lambda wildcards, output: os.path.dirname(output.csv),
     log:

@@ -51,7 +51,7 @@ def _cli(params: dict, out, procs: int = 1) -> subprocess.CompletedProcess:
 def test_two_processes_train_and_their_checkpoint_resumes_in_one(tmp_path, zurich):
     root = zurich
     out = tmp_path / "run"
-    two = _cli(plan.train_params(_section(root, 3), "b", 1), out, procs=2)
+    two = _cli(plan.train_params({"burst_sr": _section(root, 3)}, "b", 1), out, procs=2)
     assert two.returncode == 0, two.stderr[-3000:]
     assert "--nproc-per-node=2" in two.stderr
     ckpt = load_checkpoint(out / "checkpoint.pt")  # after iteration 2 (rows 2 + 1 of 3)
@@ -61,13 +61,13 @@ def test_two_processes_train_and_their_checkpoint_resumes_in_one(tmp_path, zuric
     assert len(rows) == 4 and all(np.isfinite(float(r.split(",")[1])) for r in rows[1:])
     # the 2-process checkpoint resumes in one process (the same job: iteration 3 again)
     (out / "model.pt").unlink()
-    one = _cli(plan.train_params(_section(root, 3), "b", 1), out)
+    one = _cli(plan.train_params({"burst_sr": _section(root, 3)}, "b", 1), out)
     assert one.returncode == 0, one.stderr[-3000:]
     assert "resumed from" in one.stderr and "after iteration 2" in one.stderr
     result = json.loads((out / "result.json").read_text())
     assert result["iterations"] == 3 and len(load_checkpoint(out / "model.pt")["history"]) == 3
     # a job replanned with other parameters (longer) starts again instead of resuming
     (out / "model.pt").unlink()
-    longer = _cli(plan.train_params(_section(root, 5), "b", 1), out)
+    longer = _cli(plan.train_params({"burst_sr": _section(root, 5)}, "b", 1), out)
     assert longer.returncode == 0, longer.stderr[-3000:]
     assert "from other parameters" in longer.stderr and "resumed from" not in longer.stderr

@@ -64,10 +64,12 @@ def test_write_fakes_is_scored_on_the_real_track_with_pwcnet(tmp_path):
     assert section["pwcnet_weights"] == str(tmp_path / "burstsr" / "network-default.pytorch")
     params = plan.real_params(
         {
-            "models": {"bicubic": {"kind": "bicubic"}},
-            "eval": {"boundary_ignore": 40, "quantize_bits": 14, "limit": None},
-            "device": "cpu",
-            "pwcnet_weights": section["pwcnet_weights"],
+            "burst_sr": {
+                "models": {"bicubic": {"kind": "bicubic"}},
+                "eval": {"boundary_ignore": 40, "quantize_bits": 14, "limit": None},
+                "device": "cpu",
+                "pwcnet_weights": section["pwcnet_weights"],
+            }
         },
         "bicubic",
     )

@@ -94,7 +94,7 @@ def _section(root, iterations):
 
 
 def _train(root, model, iterations, out, seed, section=None):
-    params = plan.train_params(section or _section(root, iterations), model, seed)
+    params = plan.train_params({"burst_sr": section or _section(root, iterations)}, model, seed)
     result = train.train(parse(TrainParams, params), out)
     return result, load_checkpoint(out / "model.pt")
 

@@ -114,7 +114,7 @@ def test_flat_burst_is_scored_at_the_cap(tmp_path, fake_exifread):
     constant_burst(tmp_path / "bsr" / "val" / "0000")
     out = tmp_path / "bicubic.json"
     p = params()
-    job = json.dumps(plan.real_params(p, "bicubic"))
+    job = json.dumps(plan.real_params({"burst_sr": p}, "bicubic"))
     assert cli.main(["evaluate-real", "--params", job]
                     + ["--root", str(tmp_path / "bsr"), "--out", str(out)]) == 0  # fmt: skip
     row = json.loads(out.read_text())
@@ -131,7 +131,9 @@ def test_prediction_as_ground_truth_matches_an_independent_computation(tmp_path,
     smooth_burst(root / "val" / "0001", seed=1)
     p = params(bits=14)
     row = evaluate.evaluate_real(
-        parse(RealParams, plan.real_params(p, "bicubic")), str(root), str(tmp_path / "r.json")
+        parse(RealParams, plan.real_params({"burst_sr": p}, "bicubic")),
+        str(root),
+        str(tmp_path / "r.json"),
     )
     assert row["bursts"] == 2 and row["burst_names"] == ["0000", "0001"]
     expect = []
@@ -161,13 +163,13 @@ def test_ground_truth_flow_models_are_refused_and_summary_rows(tmp_path):
     from repro.core.scorecard import score_rows
 
     with pytest.raises(ReproError, match="ground-truth flow"):
-        job = parse(RealParams, plan.real_params(params(), "gtflow"))
+        job = parse(RealParams, plan.real_params({"burst_sr": params()}, "gtflow"))
         evaluate.evaluate_real(job, str(tmp_path), str(tmp_path / "x.json"))
     real = {"model": "bicubic", "psnr": 45.0, "ssim": 0.97, "lpips": None, "bursts": 882,
             "seconds_per_burst": 0.1, "lpips_note": "not computed on the real track"}  # fmt: skip
     syn = {**real, "psnr": 30.0, "lpips_note": None, "bursts": 300}
     with_real = {**params(), "data": {"burstsr_root": "R"}}
-    summ = parse(SummaryParams, plan.summary_params(with_real, "quick"))
+    summ = parse(SummaryParams, plan.summary_params({"burst_sr": with_real}, "quick"))
     rows = score_rows(*summary.scorecard(summ, [syn], [real]), REPORTED)
     ours = [r for r in rows if r["model"] == "bicubic"]
     assert [(r["track"], r["psnr_ours"], r["psnr_reported"], r["test_n"]) for r in ours] == [
@@ -176,7 +178,7 @@ def test_ground_truth_flow_models_are_refused_and_summary_rows(tmp_path):
     ]
     assert all(r["model"] for r in rows)  # both reported rows are matched by our cells
     # real track not run: its row stays, empty, with the reason
-    summ = parse(SummaryParams, plan.summary_params(params(), "quick"))
+    summ = parse(SummaryParams, plan.summary_params({"burst_sr": params()}, "quick"))
     rows = score_rows(*summary.scorecard(summ, [syn], []), REPORTED)
     assert [
         (r["model"], r["psnr_ours"], r["psnr_reported"], r["planned"], r["note"])
@@ -224,7 +226,9 @@ def test_aligned_psnr_uses_pwcnet_when_its_weights_are_set(tmp_path, fake_exifre
 
     def flow_of(section, choice="auto"):
         section = {**section, "eval": {**section["eval"], "aligned_flow": choice}}
-        return aligned_flow(parse(RealParams, plan.real_params(section, "bicubic")))[1]
+        return aligned_flow(parse(RealParams, plan.real_params({"burst_sr": section}, "bicubic")))[
+            1
+        ]
 
     p = params()
     assert flow_of(p) == "dis_flow"  # no weights: OpenCV DIS
@@ -237,7 +241,7 @@ def test_aligned_psnr_uses_pwcnet_when_its_weights_are_set(tmp_path, fake_exifre
     assert flow_of(p, "dis") == "dis_flow"
     constant_burst(tmp_path / "bsr" / "val" / "0000")
     out = tmp_path / "bicubic.json"
-    job = json.dumps(plan.real_params(p, "bicubic"))
+    job = json.dumps(plan.real_params({"burst_sr": p}, "bicubic"))
     assert cli.main(["evaluate-real", "--params", job]
                     + ["--root", str(tmp_path / "bsr"), "--out", str(out)]) == 0  # fmt: skip
     row = json.loads(out.read_text())

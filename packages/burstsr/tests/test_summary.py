@@ -38,7 +38,7 @@ def result(model="bicubic", psnr=30.0, bursts=300, seed=None, **extra):
 
 
 def rows(meta, results, real=(), section=SECTION):
-    params = parse(SummaryParams, plan.summary_params(section, "paper"))
+    params = parse(SummaryParams, plan.summary_params({"burst_sr": section}, "paper"))
     table, runs = summary.scorecard(params, results, list(real), meta)
     return {(r["model"], r["track"]): r for r in score_rows(table, runs, REPORTED) if r["model"]}
 
@@ -103,18 +103,21 @@ def test_seeds_give_mean_std_and_n():
 
 def test_every_trained_model_has_a_folder_per_seed():
     section = {**SECTION, "seeds": [0, 3]}
-    assert plan.seeds(section) == [0, 3] and plan.seeds(SECTION) == [0]
-    assert plan.eval_runs(section) == ["bicubic", "single/seed0", "single/seed3"]
+    assert plan.seeds({"burst_sr": section}) == [0, 3] and plan.seeds({"burst_sr": SECTION}) == [0]
+    assert plan.eval_runs({"burst_sr": section}) == ["bicubic", "single/seed0", "single/seed3"]
     assert plan.run_model("single/seed3") == ("single", 3)
     assert plan.run_model("bicubic") == ("bicubic", None)
     assert plan.model_dir("R", "single", 3) == "R/models/single/seed3"
     assert plan.model_file("R", "single", 3) == "R/models/single/seed3/model.pt"
-    assert plan.train_params({**section, "train": {}, "burst": {}}, "single", 3)["seed"] == 3
-    assert plan.eval_params(section, "single", 3)["seed"] == 3
-    assert "seed" not in plan.eval_params(section, "bicubic", None)
-    assert plan.real_runs(section) == []
+    assert (
+        plan.train_params({"burst_sr": {**section, "train": {}, "burst": {}}}, "single", 3)["seed"]
+        == 3
+    )
+    assert plan.eval_params({"burst_sr": section}, "single", 3)["seed"] == 3
+    assert "seed" not in plan.eval_params({"burst_sr": section}, "bicubic", None)
+    assert plan.real_runs({"burst_sr": section}) == []
     real = {**WITH_REAL, "seeds": [0, 3]}
-    assert plan.real_runs(real) == ["bicubic", "single/seed0", "single/seed3"]
+    assert plan.real_runs({"burst_sr": real}) == ["bicubic", "single/seed0", "single/seed3"]
 
 
 def test_the_figures_show_the_lowest_seed_and_the_mean_over_seeds():
@@ -144,7 +147,7 @@ def test_real_track_rows_are_planned_only_with_the_burstsr_data():
 
 def test_our_rows_follow_the_runs_order_then_the_real_track():
     section = {**SECTION, "models": dict(reversed(SECTION["models"].items()))}
-    params = parse(SummaryParams, plan.summary_params(section, "paper"))
+    params = parse(SummaryParams, plan.summary_params({"burst_sr": section}, "paper"))
     table, runs = summary.scorecard(params, [result(), result("single", seed=0)], [], ZURICH)
     ours = [(r["track"], r["model"]) for r in score_rows(table, runs, REPORTED) if r["model"]]
     assert ours == [("synthetic", "bicubic"), ("synthetic", "single"), ("real", "single"),

@@ -5,8 +5,8 @@ Each job gets exactly the parameters that determine its output, taken from the `
 config section: editing one model's settings replans that model's training and evaluation
 (and the summary), a published number (``config/reported/burst-sr.yaml``) only the summary.
 The rule file ``workflow/rules/burst_sr.smk`` is wiring only: its inputs, wildcard constraints
-and optional flags come from the functions here (they take the section, plain strings and
-lists, and return plain strings and lists). The params' dataclasses are in
+and optional flags come from the functions here (they take the whole config and plain
+strings, and return plain strings and lists). The params' dataclasses are in
 :mod:`repro.burstsr.params`.
 """
 
@@ -21,10 +21,10 @@ from repro.core import ReproError
 from repro.core.papers import Planned, planned_rules
 from repro.core.params import parse
 
+PAPER = "burst-sr"
+SECTION = "burst_sr"
 #: The config section this paper reads -> its schema in workflow/schemas/.
-SCHEMAS = {"burst_sr": "burst_sr.schema.yaml"}
-#: The paper's folder under results/<run>/.
-PAPER_DIR = "burst-sr"
+SCHEMAS = {SECTION: "burst_sr.schema.yaml"}
 #: The summary's files in the paper's folder (``repro-burstsr summarize --out``).
 SUMMARY_FILES = {
     "csv": "summary.csv",
@@ -46,24 +46,36 @@ TRAINED = ("single", "flownet", "burst")
 LABELS = ("reported_as", "evaluate")
 
 
-def models(section: Mapping[str, Any], *kinds: str) -> list[str]:
+Config = Mapping[str, Any]
+
+
+def _section(config: Config) -> Mapping[str, Any]:
+    return config.get(SECTION) or {}
+
+
+def _model(config: Config, name: str) -> Mapping[str, Any]:
+    return _section(config)["models"][name]
+
+
+def models(config: Config, *kinds: str) -> list[str]:
     """Configured model names of the given kinds (all kinds when none given)."""
-    return [n for n, s in section.get("models", {}).items() if not kinds or s["kind"] in kinds]
+    specs = _section(config).get("models", {})
+    return [n for n, s in specs.items() if not kinds or s["kind"] in kinds]
 
 
-def scored(section: Mapping[str, Any]) -> list[str]:
+def scored(config: Config) -> list[str]:
     """Models scored on the validation bursts and listed in the summary."""
-    return [n for n in models(section, *SCORED) if section["models"][n].get("evaluate", True)]
+    return [n for n in models(config, *SCORED) if _model(config, n).get("evaluate", True)]
 
 
-def seeds(section: Mapping[str, Any]) -> list[int]:
+def seeds(config: Config) -> list[int]:
     """The seeds every trained model is trained (and scored) with (``burst_sr.seeds``)."""
-    return [int(k) for k in section.get("seeds", [0])]
+    return [int(k) for k in _section(config).get("seeds", [0])]
 
 
-def trained(section: Mapping[str, Any], model: str) -> bool:
+def trained(config: Config, model: str) -> bool:
     """Whether ``model`` is trained (a folder per seed) rather than an untrained baseline."""
-    return section["models"][model]["kind"] in TRAINED
+    return _model(config, model)["kind"] in TRAINED
 
 
 def model_dir(results: str, model: str, seed: int) -> str:
@@ -76,23 +88,23 @@ def model_file(results: str, model: str, seed: int) -> str:
     return f"{model_dir(results, model, seed)}/model.pt"
 
 
-def _runs(section: Mapping[str, Any], names: list[str]) -> list[str]:
+def _runs(config: Config, names: list[str]) -> list[str]:
     return [
-        f"{n}/seed{k}" if trained(section, n) else n
+        f"{n}/seed{k}" if trained(config, n) else n
         for n in names
-        for k in (seeds(section) if trained(section, n) else [None])
+        for k in (seeds(config) if trained(config, n) else [None])
     ]
 
 
-def eval_runs(section: Mapping[str, Any]) -> list[str]:
+def eval_runs(config: Config) -> list[str]:
     """The scored runs as result names under ``eval/``: ``<model>/seed<k>`` for each trained
     model and seed, ``<model>`` for an untrained baseline (scored once)."""
-    return _runs(section, scored(section))
+    return _runs(config, scored(config))
 
 
-def real_runs(section: Mapping[str, Any]) -> list[str]:
+def real_runs(config: Config) -> list[str]:
     """The same for the real track (``real/``)."""
-    return _runs(section, real_models(section))
+    return _runs(config, real_models(config))
 
 
 def run_model(run: str) -> tuple[str, int | None]:
@@ -107,14 +119,14 @@ def real_track_ok(spec: Mapping[str, Any]) -> bool:
     return spec["kind"] != "burst" or spec.get("align", "gt") != "gt"
 
 
-def real_capable(section: Mapping[str, Any]) -> list[str]:
+def real_capable(config: Config) -> list[str]:
     """Scored models that can run on BurstSR val (whether or not its bursts are set)."""
-    return [n for n in scored(section) if real_track_ok(section["models"][n])]
+    return [n for n in scored(config) if real_track_ok(_model(config, n))]
 
 
-def real_planned(section: Mapping[str, Any]) -> bool:
+def real_planned(config: Config) -> bool:
     """Whether the real track runs: the user has set ``data.burstsr_root``."""
-    return bool(section.get("data", {}).get("burstsr_root"))
+    return bool(_section(config).get("data", {}).get("burstsr_root"))
 
 
 #: Why a real-track row is empty when the track is not planned (the scorecard's note).
@@ -124,89 +136,85 @@ REAL_NOT_PLANNED = (
 )
 
 
-def real_models(section: Mapping[str, Any]) -> list[str]:
+def real_models(config: Config) -> list[str]:
     """Scored models evaluated on BurstSR val (none unless ``data.burstsr_root`` is set)."""
-    return real_capable(section) if real_planned(section) else []
+    return real_capable(config) if real_planned(config) else []
 
 
-def _spec(section: Mapping[str, Any], model: str) -> dict[str, Any]:
-    return {k: v for k, v in section["models"][model].items() if k not in LABELS}
+# -- each job's params -------------------------------------------------------------------------
+def _spec(config: Config, model: str) -> dict[str, Any]:
+    return {k: v for k, v in _model(config, model).items() if k not in LABELS}
 
 
-def source(section: Mapping[str, Any], split: str) -> dict[str, Any]:
+def source(config: Config, split: str) -> dict[str, Any]:
     """The source images of ``split`` ('train' or 'val'): photographs or Zurich."""
-    data = section.get("data", {})
+    data = _section(config).get("data", {})
     if data.get("source", "photos") == "photos":
         key = "train_photos" if split == "train" else "val_photos"
         return {"source": "photos", "photos_dir": data.get("photos_dir"), key: data.get(key)}
     return {"source": "zurich", "zurich_root": data.get("zurich_root")}
 
 
-def pwcnet(section: Mapping[str, Any]) -> dict[str, Any]:
+def pwcnet(config: Config) -> dict[str, Any]:
+    section = _section(config)
     return {
         "pwcnet_weights": section.get("pwcnet_weights"),
         "pwcnet_bgr": section.get("pwcnet_bgr", False),
     }
 
 
-def val_params(section: Mapping[str, Any]) -> dict[str, Any]:
+def val_params(config: Config) -> dict[str, Any]:
     """The stored validation bursts: burst model, source images and count/seed."""
+    section = _section(config)
     return {
         "burst": section["burst"],
-        "data": source(section, "val"),
+        "data": source(config, "val"),
         "val": section["val"],
-        "threads": threads(section, "make_val"),
+        "threads": threads(config, "make_val"),
     }
 
 
-def train_params(section: Mapping[str, Any], model: str, seed: int) -> dict[str, Any]:
+def train_params(config: Config, model: str, seed: int) -> dict[str, Any]:
     """Training one model: its spec and widths, the recipe, bursts, data, device and seed."""
-    spec = _spec(section, model)
+    section, spec = _section(config), _spec(config, model)
     params = {
         "model": model,
         "spec": spec,
         "net": section.get("net", {}),
         "train": {**section["train"], **spec.get("train", {})},
         "burst": section["burst"],
-        "data": source(section, "train"),
+        "data": source(config, "train"),
         "device": section.get("device", "cpu"),
         "seed": seed,
-        "threads": threads(section, "train"),
+        "threads": threads(config, "train"),
     }
     if spec.get("align") == "pwcnet":
-        params.update(pwcnet(section))
+        params.update(pwcnet(config))
     return params
 
 
-def _seeded(seed: int | None) -> dict[str, Any]:
-    return {} if seed is None else {"seed": seed}
+def _scoring(config: Config, model: str, seed: int | None, step: str) -> dict[str, Any]:
+    section = _section(config)
+    return {
+        "model": model,
+        **({} if seed is None else {"seed": seed}),
+        "spec": _spec(config, model),
+        "eval": section["eval"],
+        "device": section.get("device", "cpu"),
+        "threads": threads(config, step),
+    }
 
 
-def eval_params(section: Mapping[str, Any], model: str, seed: int | None = None) -> dict[str, Any]:
+def eval_params(config: Config, model: str, seed: int | None = None) -> dict[str, Any]:
     """Scoring one model (a trained one: its run of ``seed``) on the stored validation
     bursts."""
-    return {
-        "model": model,
-        **_seeded(seed),
-        "spec": _spec(section, model),
-        "eval": section["eval"],
-        "device": section.get("device", "cpu"),
-        "lpips_weights": section.get("lpips_weights"),
-        "threads": threads(section, "evaluate"),
-    }
+    lpips = _section(config).get("lpips_weights")
+    return {**_scoring(config, model, seed, "evaluate"), "lpips_weights": lpips}
 
 
-def real_params(section: Mapping[str, Any], model: str, seed: int | None = None) -> dict[str, Any]:
+def real_params(config: Config, model: str, seed: int | None = None) -> dict[str, Any]:
     """Scoring one model on BurstSR val (AlignedPSNR's flow network included)."""
-    return {
-        "model": model,
-        **_seeded(seed),
-        "spec": _spec(section, model),
-        "eval": section["eval"],
-        "device": section.get("device", "cpu"),
-        **pwcnet(section),
-        "threads": threads(section, "evaluate_real"),
-    }
+    return {**_scoring(config, model, seed, "evaluate_real"), **pwcnet(config)}
 
 
 def method_label(name: str, spec: Mapping[str, Any]) -> str:
@@ -219,41 +227,43 @@ def method_label(name: str, spec: Mapping[str, Any]) -> str:
     return name
 
 
-def summary_params(section: Mapping[str, Any], run: str) -> dict[str, Any]:
+def summary_params(config: Config, run: str) -> dict[str, Any]:
     """The summary: each scored model's label, kind and alignment, what the figures show."""
+    section = _section(config)
     return {
         "run": run,
         "models": {
             n: {
-                "label": method_label(n, section["models"][n]),
-                "kind": section["models"][n]["kind"],
-                "align": section["models"][n].get("align"),
+                "label": method_label(n, _model(config, n)),
+                "kind": _model(config, n)["kind"],
+                "align": _model(config, n).get("align"),
             }
-            for n in scored(section)
+            for n in scored(config)
         },
-        "seeds": seeds(section),
-        "real_track": {"models": real_capable(section), "planned": real_planned(section)},
+        "seeds": seeds(config),
+        "real_track": {"models": real_capable(config), "planned": real_planned(config)},
         "eval": {k: section["eval"][k] for k in ("boundary_ignore", "example_index")},
         "source": section.get("data", {}).get("source", "photos"),
-        "threads": threads(section, "summary"),
+        "threads": threads(config, "summary"),
     }
 
 
-# -- resources ---------------------------------------------------------------------------------
+# -- the paper contract (repro.core.papers) ----------------------------------------------------
 #: Runtime (minutes) of each step; a training job's is the section's ``runtime``.
 RUNTIME = {"make_val": 30, "evaluate": 30, "evaluate_real": 60, "summary": 10}
 #: Steps that run models (on ``gpus`` GPUs when set).
 GPU_STEPS = ("train", "evaluate", "evaluate_real")
 
 
-def step_resources(section: Mapping[str, Any], step: str) -> dict[str, Any]:
-    """``threads``, ``mem_mb``, ``runtime`` and (model steps) ``gpu`` of one step, from the
-    section's ``threads``, ``mem_mb``, ``runtime`` and ``gpus``; the summary is small."""
+def resources(config: Config, step: str) -> dict[str, Any]:
+    """``threads``, ``mem_mb``, ``runtime`` and (model steps) ``gpu`` of one step (make_val,
+    train, evaluate, evaluate_real, summary), from the section's ``threads``, ``mem_mb``,
+    ``runtime`` (training) and ``gpus``; the summary is small."""
     if step == "summary":
         return {"threads": 1, "mem_mb": 2000, "runtime": RUNTIME["summary"]}
     if step != "train" and step not in RUNTIME:
-        known = ", ".join(["train", *RUNTIME])
-        raise ReproError(f"burst-sr: no step '{step}' ({known})")
+        raise ReproError(f"{PAPER}: no step '{step}' (steps: {', '.join(['train', *RUNTIME])})")
+    section = _section(config)
     res = {
         "threads": int(section.get("threads", 1)),
         "mem_mb": int(section.get("mem_mb", 4000)),
@@ -264,22 +274,12 @@ def step_resources(section: Mapping[str, Any], step: str) -> dict[str, Any]:
     return res
 
 
-def threads(section: Mapping[str, Any], step: str) -> int:
+def threads(config: Config, step: str) -> int:
     """The CPU threads of one step (its job's params carry them to the CLI)."""
-    return step_resources(section, step)["threads"]
+    return resources(config, step)["threads"]
 
 
-# -- the paper contract (repro.core.papers) ----------------------------------------------------
-def _section(config: Mapping[str, Any]) -> Mapping[str, Any]:
-    return config.get("burst_sr") or {}
-
-
-def resources(config: Mapping[str, Any], step: str) -> dict[str, Any]:
-    """Resources of one step: make_val, train, evaluate, evaluate_real or summary."""
-    return step_resources(_section(config), step)
-
-
-def check(config: Mapping[str, Any]) -> list[str]:
+def check(config: Config) -> list[str]:
     """One-line problems with the ``burst_sr`` section (empty when fine)."""
     section = _section(config)
     problems = []
@@ -290,7 +290,7 @@ def check(config: Mapping[str, Any]) -> list[str]:
                 f"{key}.reported_as: align gt aligns with the ground-truth motion (an oracle), "
                 f"so it cannot stand on the published '{spec['reported_as']}' row"
             )
-        if spec.get("align") == "flownet" and spec.get("flownet") not in models(section, "flownet"):
+        if spec.get("align") == "flownet" and spec.get("flownet") not in models(config, "flownet"):
             problems.append(f"{key}.flownet: no flownet model '{spec.get('flownet')}'")
     try:  # e.g. a crop the SR factor does not divide
         parse(BurstConfig, section.get("burst"), "burst_sr.burst")
@@ -299,22 +299,22 @@ def check(config: Mapping[str, Any]) -> list[str]:
     return problems
 
 
-def source_inputs(section: Mapping[str, Any]) -> list[str]:
+def source_inputs(config: Config) -> list[str]:
     """The prepared source images the bursts are made from: the photographs, or Zurich
     RAW-to-RGB prepared from its archive (``data.zurich``) unless ``data.zurich_root``
     points at an extracted copy."""
-    data = section.get("data", {})
+    data = _section(config).get("data", {})
     if data.get("source", "photos") == "photos":
         return ["data/photos/meta.json"]
     return [] if data.get("zurich_root") else ["data/zurich/meta.json"]
 
 
-def datasets(config: Mapping[str, Any]) -> set[str]:
+def datasets(config: Config) -> set[str]:
     """The prepared datasets the jobs read (``data/<name>/``): :func:`source_inputs`'."""
-    return {path.split("/")[1] for path in source_inputs(_section(config))}
+    return {path.split("/")[1] for path in source_inputs(config)}
 
 
-def preflight(config: Mapping[str, Any], planned: Planned) -> list[str]:
+def preflight(config: Config, planned: Planned) -> list[str]:
     """The user's files the planned jobs need: a set ``data.burstsr_root`` must hold BurstSR
     ``val/`` (real-track jobs), a set ``lpips_weights`` must exist (evaluations), and PWC-Net
     weights must exist when set and be set for an ``align: pwcnet`` model (trainings and
@@ -335,17 +335,17 @@ def preflight(config: Mapping[str, Any], planned: Planned) -> list[str]:
     if lpips and not os.path.isfile(lpips) and planned_rules(planned, "burst_sr_evaluate"):
         problems.append(f"burst_sr.lpips_weights: {lpips} does not exist (AlexNet state_dict file)")
     if planned_rules(planned, "burst_sr_train", "burst_sr_evaluate_real"):
-        problems += _pwcnet_problems(section)
+        problems += _pwcnet_problems(config)
     return problems
 
 
-def _pwcnet_problems(section: Mapping[str, Any]) -> list[str]:
-    weights = section.get("pwcnet_weights")
+def _pwcnet_problems(config: Config) -> list[str]:
+    weights = _section(config).get("pwcnet_weights")
     if weights:
         if os.path.isfile(weights):
             return []
         return [f"burst_sr.pwcnet_weights: {weights} does not exist (see docs/burst-sr.md)"]
-    needing = [n for n in models(section, "burst") if section["models"][n].get("align") == "pwcnet"]
+    needing = [n for n in models(config, "burst") if _model(config, n).get("align") == "pwcnet"]
     return [
         f"burst_sr.models.{n}: align=pwcnet needs burst_sr.pwcnet_weights "
         "(pytorch-pwc's network-default weights; see docs/burst-sr.md)"
@@ -353,9 +353,15 @@ def _pwcnet_problems(section: Mapping[str, Any]) -> list[str]:
     ]
 
 
+def targets(config: Config, results: str) -> list[str]:
+    """The paper's final outputs: the summary job's files."""
+    return list(summary_files(results).values())
+
+
+# -- files and wiring (the rule file's paths, inputs, wildcard constraints and flags) ----------
 def paper_dir(results: str) -> str:
     """The paper's folder: ``<results>/burst-sr``."""
-    return f"{results}/{PAPER_DIR}"
+    return f"{results}/{PAPER}"
 
 
 def summary_files(results: str) -> dict[str, str]:
@@ -363,33 +369,27 @@ def summary_files(results: str) -> dict[str, str]:
     return {k: f"{paper_dir(results)}/{name}" for k, name in SUMMARY_FILES.items()}
 
 
-def targets(config: Mapping[str, Any], results: str) -> list[str]:
-    """The paper's final outputs: the summary job's files."""
-    return list(summary_files(results).values())
-
-
-# -- wiring (the rule file's inputs, wildcard constraints and flags) ---------------------------
-def model_constraint(section: Mapping[str, Any], *kinds: str) -> str:
+def model_constraint(config: Config, *kinds: str) -> str:
     """A wildcard constraint: the configured model names of ``kinds`` (regex alternation)."""
-    return "|".join(models(section, *kinds)) or NEVER
+    return "|".join(models(config, *kinds)) or NEVER
 
 
-def run_constraint(section: Mapping[str, Any], names: Sequence[str]) -> str:
+def run_constraint(config: Config, names: Sequence[str]) -> str:
     """A wildcard constraint: run names (:func:`eval_runs`) of the models ``names``:
     ``<model>/seed<k>`` of a trained model, ``<model>`` of an untrained baseline."""
-    alternatives = [f"{n}/seed\\d+" if trained(section, n) else n for n in names]
+    alternatives = [f"{n}/seed\\d+" if trained(config, n) else n for n in names]
     return "|".join(alternatives) or NEVER
 
 
-def checkpoint_inputs(section: Mapping[str, Any], results: str, run: str) -> list[str]:
+def checkpoint_inputs(results: str, run: str) -> list[str]:
     """The trained model a run's evaluation reads (none for an untrained baseline)."""
     model, seed = run_model(run)
     return [] if seed is None else [model_file(paper_dir(results), model, seed)]
 
 
-def flownet_inputs(section: Mapping[str, Any], results: str, model: str, seed: int) -> list[str]:
+def flownet_inputs(config: Config, results: str, model: str, seed: int) -> list[str]:
     """The flow network a burst model with ``align: flownet`` is trained with (same seed)."""
-    spec = section["models"][model]
+    spec = _model(config, model)
     if spec.get("align") != "flownet":
         return []
     return [model_file(paper_dir(results), spec["flownet"], seed)]

@@ -51,7 +51,7 @@ def test_config_problems_name_the_key():
     ],
 )
 def test_source_images_and_datasets(data, inputs, names):
-    assert plan.source_inputs({"data": data}) == inputs
+    assert plan.source_inputs({"burst_sr": {"data": data}}) == inputs
     assert plan.datasets(config(data=data)) == names
 
 
@@ -133,7 +133,7 @@ def test_resources_per_step_and_threads_in_the_params():
     with pytest.raises(ReproError, match="burst-sr: no step 'fit'"):
         plan.resources(cfg, "fit")
     evals = {"boundary_ignore": 8, "example_index": 0}
-    full = {**section, "burst": {}, "val": {}, "train": {}, "eval": evals}
+    full = {"burst_sr": {**section, "burst": {}, "val": {}, "train": {}, "eval": evals}}
     assert plan.val_params(full)["threads"] == 3
     assert plan.train_params(full, "single", 0)["threads"] == 3
     assert plan.eval_params(full, "single", 0)["threads"] == 3
@@ -147,37 +147,37 @@ def _matches(constraint: str, name: str) -> bool:
 
 
 def test_wildcard_constraints():
-    section = config()["burst_sr"]
-    trained = plan.model_constraint(section, *plan.TRAINED)
+    cfg = config()
+    trained = plan.model_constraint(cfg, *plan.TRAINED)
     assert [n for n in [*MODELS, "other"] if _matches(trained, n)] == [
         "single",
         "flow",
         "dbsr",
         "oracle",
     ]
-    assert not _matches(plan.model_constraint(section, "bilinear"), "")  # none configured
-    assert not _matches(plan.model_constraint(section, "bilinear"), "bilinear")
-    runs = plan.run_constraint(section, ["bicubic", "single"])
+    assert not _matches(plan.model_constraint(cfg, "bilinear"), "")  # none configured
+    assert not _matches(plan.model_constraint(cfg, "bilinear"), "bilinear")
+    runs = plan.run_constraint(cfg, ["bicubic", "single"])
     assert _matches(runs, "bicubic") and _matches(runs, "single/seed12")
     assert not _matches(runs, "single") and not _matches(runs, "bicubic/seed0")
-    assert not _matches(plan.run_constraint(section, []), "bicubic")
+    assert not _matches(plan.run_constraint(cfg, []), "bicubic")
 
 
 def test_inputs_and_flags_of_the_rules():
-    section = config()["burst_sr"]
-    assert plan.checkpoint_inputs(section, "results/r", "bicubic") == []
-    assert plan.checkpoint_inputs(section, "results/r", "single/seed2") == [
+    cfg = config()
+    assert plan.checkpoint_inputs("results/r", "bicubic") == []
+    assert plan.checkpoint_inputs("results/r", "single/seed2") == [
         "results/r/burst-sr/models/single/seed2/model.pt"
     ]
-    assert plan.flownet_inputs(section, "results/r", "dbsr", 3) == [
+    assert plan.flownet_inputs(cfg, "results/r", "dbsr", 3) == [
         "results/r/burst-sr/models/flow/seed3/model.pt"
     ]
-    assert plan.flownet_inputs(section, "results/r", "single", 3) == []
+    assert plan.flownet_inputs(cfg, "results/r", "single", 3) == []
     assert plan.option("--checkpoint", []) == ""
     assert plan.option("--checkpoint", ["a.pt"]) == "--checkpoint a.pt"
 
 
 def test_a_burst_model_without_align_is_an_oracle_not_run_on_real_bursts():
-    section = {"models": MODELS, "data": {"burstsr_root": "R"}}
-    assert plan.real_models(section) == ["bicubic", "single", "dbsr"]
+    cfg = config(data={"burstsr_root": "R"})
+    assert plan.real_models(cfg) == ["bicubic", "single", "dbsr"]
     assert plan.method_label("oracle", MODELS["oracle"]) == "oracle (oracle: ground-truth flow)"

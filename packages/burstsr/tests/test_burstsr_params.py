@@ -82,17 +82,18 @@ def _validated(name: str) -> dict:
 
 @pytest.mark.parametrize("name", ["quick.yaml", "paper.yaml"])
 def test_every_job_the_configs_plan_parses_into_its_dataclass(name):
-    section = _validated(name)["burst_sr"]
+    config = _validated(name)
+    section = config["burst_sr"]
     jobs = [
-        (P.ValParams, plan.val_params(section)),
-        (P.SummaryParams, plan.summary_params(section, "r")),
+        (P.ValParams, plan.val_params(config)),
+        (P.SummaryParams, plan.summary_params(config, "r")),
     ]
-    for model in plan.models(section, *plan.TRAINED):
-        jobs.append((P.TrainParams, plan.train_params(section, model, 0)))
-    for run in plan.eval_runs(section):
-        jobs.append((P.EvalParams, plan.eval_params(section, *plan.run_model(run))))
-    for model in plan.real_capable(section):
-        jobs.append((P.RealParams, plan.real_params(section, model, None)))
+    for model in plan.models(config, *plan.TRAINED):
+        jobs.append((P.TrainParams, plan.train_params(config, model, 0)))
+    for run in plan.eval_runs(config):
+        jobs.append((P.EvalParams, plan.eval_params(config, *plan.run_model(run))))
+    for model in plan.real_capable(config):
+        jobs.append((P.RealParams, plan.real_params(config, model, None)))
     assert len(jobs) > 6
     for cls, job in jobs:
         parsed = parse(cls, job)

@@ -28,17 +28,17 @@ def test_make_val_evaluate_and_summarize_through_the_cli(tmp_path, zurich, monke
                  "batch_size": 2, "example_index": 1, "lpips": False},
     }  # fmt: skip
     val = tmp_path / "val"
-    assert cli.main(["make-val", "--params", json.dumps(plan.val_params(section))]
+    assert cli.main(["make-val", "--params", json.dumps(plan.val_params({"burst_sr": section}))]
                     + ["--out", str(val)]) == 0  # fmt: skip
     assert json.loads((val / "meta.json").read_text())["count"] == 2
-    job = json.dumps(plan.eval_params(section, "bicubic"))
+    job = json.dumps(plan.eval_params({"burst_sr": section}, "bicubic"))
     result, example = tmp_path / "bicubic.json", tmp_path / "bicubic.npy"
     assert cli.main(["evaluate", "--params", job, "--val", str(val), "--out", str(result)]
                     + ["--example", str(example)]) == 0  # fmt: skip
     assert threads == [2, 2]  # from the params, no --threads flag
 
     out = tmp_path / "summary"
-    summ = plan.summary_params(section, "t")
+    summ = plan.summary_params({"burst_sr": section}, "t")
     args = ["summarize", "--params", json.dumps(summ), "--reported"]
     args += [str(REPO / "config/reported/burst-sr.yaml"), "--val", str(val)]
     args += ["--results", str(result), "--examples", str(example), "--real-results"]
