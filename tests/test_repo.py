@@ -130,3 +130,30 @@ def test_no_test_support_ships_inside_a_package():
             text = path.read_text(encoding="utf-8")
             assert "import pytest" not in text, path
         assert not (src / "reference.py").exists(), f"{src}/reference.py is test support"
+
+
+def branching_lines(text: str) -> list[str]:
+    """Lines of Python that branch or loop (if/elif/else/for/while/try/except, conditional
+    expressions, comprehensions), outside comments, strings and docstrings."""
+    text = re.sub(r'"""(?:.|\n)*?"""', '""', text)  # docstrings (and other long strings)
+    lines = []
+    for line in text.splitlines():
+        code = re.sub(r'"[^"]*"|\'[^\']*\'', '""', line).split("#", 1)[0]
+        if re.search(r"\b(if|elif|else|for|while|try|except)\b", code):
+            lines.append(line.strip())
+    return lines
+
+
+def test_branching_lines_are_counted_in_code_not_in_words():
+    text = 'x = [a for a in b]  # for\ny = "if so"\n"""for each\nif any"""\nz = 1 if c else 2\n'
+    assert branching_lines(text) == ["x = [a for a in b]  # for", "z = 1 if c else 2"]
+
+
+def test_rule_files_are_wiring_with_at_most_40_branching_lines():
+    """Logic lives in the packages' plans (unit-tested without Snakemake), not in rules."""
+    found = {
+        path.name: branching_lines(path.read_text(encoding="utf-8"))
+        for path in sorted((ROOT / "workflow" / "rules").glob("*.smk"))
+    }
+    total = sum(len(lines) for lines in found.values())
+    assert total <= 40, {name: lines for name, lines in found.items() if lines}

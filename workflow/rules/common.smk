@@ -1,4 +1,6 @@
 # Shared wiring: config loading and validation at start-up, per-job params, pre-flight checks.
+# The logic is repro.core.workflow's (a Run: the papers' plans, targets, resources, pre-flight).
+import atexit
 import json
 import os
 import sys
@@ -8,20 +10,17 @@ from repro.core import ReproError
 from repro.core import launch as launcher
 from repro.core import tensorboard
 from repro.core.config import deep_update, typed_overrides, validate_config
-from repro.core.papers import config_schema, registry, target_problems
+from repro.core.papers import config_schema, registry
+from repro.core.workflow import Run, announce, attempt_scaled, config_source
 from repro.data import plan as dataplan
+from repro.data.registry import check as check_datasets
 from snakemake.cli import get_argument_parser
 
-#: The registered papers (entry-point group repro.papers): name -> plan (repro.core.papers).
-PAPER_PLANS = registry()
-
-# Files the config came from (the quick default, or the --configfile files) and --config.
-_CONFIG_FILES = [str(f) for f in (workflow.overwrite_configfiles or workflow.configfiles)]
-_CONFIG_SOURCE = " + ".join(_CONFIG_FILES) or "config"
-if workflow.config_settings.config:
-    _CONFIG_SOURCE += " + --config"
-#: --config values with YAML types (Snakemake leaves nested scalars as strings).
+# The config files (the quick default, or the --configfile files) and the --config values with
+# YAML types (Snakemake leaves nested scalars as strings), merged on top.
+_CONFIG_FILES = list(map(str, workflow.overwrite_configfiles or workflow.configfiles))
 OVERRIDES = typed_overrides(workflow.config_settings.config)
+_CONFIG_SOURCE = config_source(_CONFIG_FILES, OVERRIDES)
 deep_update(config, OVERRIDES)
 try:
     validate_config(
@@ -32,18 +31,30 @@ try:
 except ReproError as _err:
     sys.exit(f"error: {_err}")
 
+#: This run: the registered papers' plans (entry-point group repro.papers), its results.
+RUN_PLAN = Run(config, registry(), _CONFIG_SOURCE)
 RUN = config["run"]
-# Training runs write TensorBoard events too (repro.core.tensorboard): every job inherits it.
-tensorboard.configure(config["logging"]["tensorboard"])
-RESULTS = f"results/{RUN}"
+RESULTS = RUN_PLAN.results
 PAPERS = config["papers"]
+RUN_PLANS = RUN_PLAN.plans
 NEVER = "(?!x)x"  # a wildcard constraint that matches nothing
-#: The plans of the papers this run reproduces.
-RUN_PLANS = {name: PAPER_PLANS[name] for name in PAPERS if name in PAPER_PLANS}
-#: The papers' final outputs (summary tables, figures): the default target.
-PAPER_TARGETS = [t for plan in RUN_PLANS.values() for t in plan.targets(config, RESULTS)]
 #: Reported (published) numbers, one file per paper; read only by its scorecard job.
 REPORTED = Path(workflow.basedir) / "config" / "reported"
+# Training runs write TensorBoard events too (repro.core.tensorboard): every job inherits it.
+tensorboard.configure(config["logging"]["tensorboard"])
+
+
+def stop_on(problems):
+    """Stop with one `error:` line per problem (none: go on)."""
+    if problems:
+        sys.exit("\n".join(f"error: {p}" for p in problems))
+
+
+# A target naming something the config does not have (a misspelt model, variant, dataset,
+# recipe or seed) stops here, before any job, one line listing the valid names; so do the
+# chosen papers' config problems.
+stop_on(RUN_PLAN.target_problems(get_argument_parser().parse_known_args(sys.argv[1:])[0].targets))
+stop_on(RUN_PLAN.config_problems())
 
 
 def pkg_version(name):
@@ -63,18 +74,14 @@ def record_invocation():
     `snakemake` command line, its targets, config files and --config overrides, put in the
     environment by the first Snakemake process at its start (onstart) and inherited by its
     jobs (also a SLURM job's inner Snakemake, whose own command line is internal)."""
-    os.environ.setdefault(
-        "REPRO_INVOCATION",
-        as_json(
-            {
-                "command": [os.path.basename(sys.argv[0]), *sys.argv[1:]],
-                "targets": sorted(workflow.dag_settings.targets),
-                "configfiles": _CONFIG_FILES,
-                "overrides": OVERRIDES,
-                "cwd": os.getcwd(),
-            }
-        ),
-    )
+    invocation = {
+        "command": [os.path.basename(sys.argv[0]), *sys.argv[1:]],
+        "targets": sorted(workflow.dag_settings.targets),
+        "configfiles": _CONFIG_FILES,
+        "overrides": OVERRIDES,
+        "cwd": os.getcwd(),
+    }
+    os.environ.setdefault("REPRO_INVOCATION", as_json(invocation))
 
 
 def data_params(wildcards):
@@ -92,40 +99,15 @@ def planned_jobs():
         return None
 
 
-#: Datasets each paper needs, and more pre-flight checks, as functions the papers add.
-#: DATASETS_NEEDED[i]() -> dataset names; PREFLIGHT_CHECKS[i](planned) -> one-line problems,
-#: where planned is planned_jobs() (None: check everything the config implies).
-DATASETS_NEEDED = []
-PREFLIGHT_CHECKS = []
-
-
 def preflight_problems(planned):
     """Every problem that would stop a planned job (repro.core.preflight.Problem: the line and
     the papers it blocks): unobtainable datasets, naming the config key and the path set, and
     the papers' own pre-flight checks. planned: planned_jobs() (None: everything)."""
-    from repro.core import preflight
-    from repro.data.registry import check
-
-    if planned is None:
-        datasets = None
-    else:
-        datasets = dataplan.planned_datasets(planned)
-    problems = preflight.collect(
-        config,
-        RUN_PLANS,
+    return RUN_PLAN.preflight(
         planned,
-        lambda name: check(config["data"], [name], Path("data")),
-        datasets,
+        lambda name: check_datasets(config["data"], [name], Path("data")),
+        None if planned is None else dataplan.planned_datasets(planned),
     )
-    # Rule files not yet on the paper contract (repro.core.papers) add their checks here.
-    legacy_sets = set().union(*(f() for f in DATASETS_NEEDED))
-    for p in problems:
-        if p.dataset in legacy_sets and not p.papers:
-            p.papers.append("run")
-    legacy = check(config["data"], sorted(legacy_sets), Path("data")) if planned is None else []
-    legacy += [p for extra in PREFLIGHT_CHECKS for p in extra(planned)]
-    known = {p.text for p in problems}
-    return problems + [preflight.Problem(t, ["run"]) for t in dict.fromkeys(legacy) if t not in known]
 
 
 def launch_prefix(single=False):
@@ -142,46 +124,18 @@ def launch_prefix(single=False):
     return launch
 
 
-def attempt_scaled(value):
-    """A resource that grows with the attempt (value x attempt): a job SLURM killed for time
-    or memory is retried (the profiles' `retries`) with more, and resumes from its checkpoint."""
-    return lambda wildcards, attempt: value * attempt
-
-
-def stop_on(problems):
-    if problems:
-        sys.exit("\n".join(f"error: {p}" for p in problems))
-
-
 def step_threads(paper, step):
     """The threads of one of a paper's steps (its plan's ``resources``)."""
-    return PAPER_PLANS[paper].resources(config, step).get("threads", 1)
+    return RUN_PLAN.threads(paper, step)
 
 
 def step_resources(paper, step, retry=False):
-    """The resources of one of a paper's steps (its plan's ``resources``, without threads);
-    ``retry``: mem_mb and runtime grow with the attempt (attempt_scaled)."""
-    res = {k: v for k, v in PAPER_PLANS[paper].resources(config, step).items() if k != "threads"}
-    if retry:
-        res.update({k: attempt_scaled(res[k]) for k in ("mem_mb", "runtime") if k in res})
-    return res
+    """One of a paper's steps' resources (its plan's, without threads); ``retry``: mem_mb and
+    runtime grow with the attempt (repro.core.workflow.attempt_scaled)."""
+    return RUN_PLAN.resources(paper, step, retry)
 
 
-# A target naming something the config does not have (a misspelt model, variant, dataset,
-# recipe or seed) stops here, before any job, one line listing the valid names.
-_TARGETS = get_argument_parser().parse_known_args(sys.argv[1:])[0].targets or []
-stop_on(target_problems(RUN_PLANS, config, RESULTS, [str(t) for t in _TARGETS]))
-# Config problems of the papers this run reproduces stop it at start-up (one line each).
-stop_on(
-    list(
-        dict.fromkeys(
-            f"{_CONFIG_SOURCE}: {p}" for plan in RUN_PLANS.values() for p in plan.check(config)
-        )
-    )
-)
-
-
-_RECAP = []  # the dry run's closing recap, registered once
+_RECAP = []  # the dry run's closing recap: printed once, at exit, after the job list
 
 
 def all_targets(wildcards):
@@ -191,23 +145,9 @@ def all_targets(wildcards):
     naming the papers); a dry run lists them as warnings, plans every job and lists them again
     at its end (repro.core.preflight.recap). A dataset only `datasets:` lists that cannot be
     prepared is skipped with a warning."""
-    import atexit
-
-    from repro.core import preflight
-
     problems = preflight_problems(None)
-    dry = getattr(workflow, "dryrun", False)
-    for p in problems:
-        if dry and p.blocking:
-            print(f"warning: a real run would stop here: {p.line()}", file=sys.stderr)
-        elif not p.blocking:
-            print(f"warning: skipped (no chosen paper needs it): {p.line()}", file=sys.stderr)
-    if dry and not _RECAP:
-        _RECAP.append(preflight.recap(problems))
-        atexit.register(lambda: print(_RECAP[0], file=sys.stderr))
-    else:
-        stop_on([p.line() for p in problems if p.blocking])
-    skipped = preflight.skipped_datasets(problems)
-    targets = [f"data/{d}/meta.json" for d in config["datasets"] if d not in skipped]
-    targets.append(f"{RESULTS}/provenance.json")
-    return targets + PAPER_TARGETS
+    stop_on(announce(problems, getattr(workflow, "dryrun", False), _RECAP.append))
+    return RUN_PLAN.default_targets(problems)
+
+
+atexit.register(lambda: _RECAP and print(_RECAP[0], file=sys.stderr))
