@@ -165,7 +165,8 @@ class Leaderboard(Table):
 class ReportParams:
     """A KD paper's scorecard (``repro-distill report``; ``plan.report_params``).
 
-    ``figure_cell``: the run the paper's own figures draw from, as ``plan.Cell``'s fields;
+    ``figure_cell``: the run the paper's own figures draw from, as ``plan.Cell``'s fields
+    (``figure_teacher_weights``, ``_key``: its teacher's file when that is the user's);
     ``pretrained``: the (dataset, teacher) pairs that are the user's files; ``partial``: a
     preview while runs are still going (missing runs leave their cells empty)."""
 
@@ -175,4 +176,6 @@ class ReportParams:
     pretrained: list[list[str]] = field(default_factory=list)
     figures: list[str] = field(default_factory=lambda: ["accuracy"])
     figure_cell: list[str | int] | None = None
+    figure_teacher_weights: str | None = None
+    figure_teacher_weights_key: str | None = None
     partial: bool = False

@@ -33,7 +33,7 @@ from repro.core.scorecard import Metric, Table, load_reported, write_scorecard
 from repro.core.tables import write_table
 from repro.data.arrays import read_meta
 from repro.distill.arraydata import ArrayData
-from repro.distill.models import load_trained
+from repro.distill.models import load_teacher_weights, load_trained
 from repro.distill.plan import Cell, cell_dir, figure_run, report_runs, scorecard_cells, vanilla_dir
 from repro.distill.registry import paper as paper_of
 
@@ -228,18 +228,22 @@ class FigureContext:
         return f"{run['variant']} ({run['teacher']} -> {run['student']}, seed {run['seed']})"
 
     def figure_data(self, split: str) -> tuple[ArrayData, torch.nn.Module, int]:
-        """The figure run's dataset split (on the CPU), its teacher trained here, and the
-        number of classes."""
+        """The figure run's dataset split (on the CPU), its teacher (trained here, or the
+        user's file), and the number of classes."""
         run = self.run
         data_dir = Path(self.data_root) / run["dataset"]
         classes = len(read_meta(data_dir)["classes"])
         data = ArrayData.load(data_dir, split, "cpu", classes)
         if [run["dataset"], run["teacher"]] in self.params["pretrained"]:
-            raise ReproError(
-                f"report: the figure run {run['variant']} ({run['dataset']}) distils from a "
-                "pretrained teacher; the figures need a teacher trained here (put another table "
-                "first)"
-            )
+            weights = self.params.get("figure_teacher_weights")
+            if not weights:
+                raise ReproError(
+                    f"report: the figure run {run['variant']} ({run['dataset']}) distils from "
+                    "a pretrained teacher whose file the params do not name"
+                )
+            key = self.params.get("figure_teacher_weights_key") or "figure_teacher_weights"
+            teacher = load_teacher_weights(run["teacher"], weights, classes, data.in_channels, key)
+            return data, teacher, classes
         seed = self.params["teacher_seed"]
         ckpt = Path(vanilla_dir(str(self.results_dir), run["dataset"], run["teacher"], seed))
         teacher = load_trained(run["teacher"], ckpt / "model.pt", classes, data.in_channels)

@@ -38,7 +38,13 @@ from repro.data.arrays import read_meta
 from repro.distill.arraydata import ArrayData, BatchAugment
 from repro.distill.folderdata import FolderData, is_folder_index
 from repro.distill.methods import build_method
-from repro.distill.models import build_model, load_init_weights, load_teacher_weights, load_trained
+from repro.distill.models import (
+    build_model,
+    load_init_weights,
+    load_teacher_weights,
+    load_trained,
+    read_weights,
+)
 from repro.distill.params import GroupParams, PretrainedParams, RunParams, TrainConfig
 from repro.distill.plan import GROUP_KEYS, Cell, cell_dir, expand_group, params_cell
 from repro.distill.trainer import Trainer, evaluate
@@ -287,6 +293,10 @@ def evaluate_pretrained(
         "weights": str(params.teacher_weights),
         "weights_sha256": sha256_file(params.teacher_weights),
     }
+    # what a checkpoint file records of itself (mdistiller's: its epoch and test accuracy)
+    recorded = read_weights(params.teacher_weights, params.teacher_weights_key)[1]
+    if recorded:
+        result["checkpoint"] = recorded
     write_json(out_json, result)
     log.info("pretrained %s: %s", params.teacher, scores)
     return result

@@ -4,8 +4,9 @@ Every model is built as ``factory(num_classes=..., in_channels=...)`` and its fo
 ``(logits, feats)``; ``feats["pooled"]`` is the penultimate feature vector ``(N, D)`` and
 ``feats["feats"]`` the list of stage outputs (stem first). All models end in global average
 pooling, so inputs other than the native resolution (e.g. 8x8 digits) work. A trained model
-comes back with :func:`load_trained` (``model.pt``), a user's torchvision file with
-:func:`load_teacher_weights` or :func:`load_init_weights`.
+comes back with :func:`load_trained` (``model.pt``), a user's file with
+:func:`load_teacher_weights` (a torchvision state_dict, or an mdistiller checkpoint of a CIFAR
+network: key names in :mod:`.mdistiller`) or :func:`load_init_weights`.
 """
 
 from __future__ import annotations
@@ -73,7 +74,12 @@ def build_model(name: str, num_classes: int, in_channels: int = 3) -> nn.Module:
 
 
 # Loading weights from files builds the model first (so after build_model).
-from .weights import load_init_weights, load_teacher_weights, load_trained  # noqa: E402
+from .weights import (  # noqa: E402
+    load_init_weights,
+    load_teacher_weights,
+    load_trained,
+    read_weights,
+)
 
 __all__ = [
     "IMAGENET_MODELS",
@@ -83,4 +89,5 @@ __all__ = [
     "load_init_weights",
     "load_teacher_weights",
     "load_trained",
+    "read_weights",
 ]

@@ -91,13 +91,15 @@ class KDPaper:
         return list(self.run_figures) if plan.figure_cell(config, self.name) is not None else []
 
     def figure_inputs(self, config: dict[str, Any], results: str) -> list[str]:
-        """What the own figures read besides the results: the figure run's teacher and its
-        dataset."""
+        """What the own figures read besides the results: the figure run's teacher (its
+        model.pt, or the user's file of a pretrained teacher) and its dataset."""
         cell = plan.figure_cell(config, self.name)
         if cell is None:
             return []
-        teacher = plan.teacher_model(config, results, cell.dataset, cell.teacher)
-        return [teacher, f"data/{cell.dataset}/meta.json"]
+        teacher = plan.teacher_input(
+            config, results, {"dataset": cell.dataset, "teacher": cell.teacher}
+        )
+        return [*teacher, f"data/{cell.dataset}/meta.json"]
 
     def draw(self, names: list[str], figures: FigureContext) -> dict[str, Any]:
         """Draw the own figures ``names`` into ``figures.fig_dir``; returns numbers for the

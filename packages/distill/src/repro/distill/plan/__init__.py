@@ -17,6 +17,7 @@ tables it reports, and its summary is a view over the pool::
       dataset_args: {tinyimagenet: {r2kd_cutout: {cutout_size: 16}}}  # per dataset, deep-merged
       pair_args: {cifar100: {vgg13-vgg8: {dkd: {beta: 6}}}}  # per pair, deep-merged
       pretrained_teachers: {imagenet: {resnet34_imagenet: /path/resnet34-b627a593.pth}}
+      mdistiller_teachers: {cifar100: /path/cifar_teachers}  # mdistiller's released teachers
       init_weights: {cub200: {resnet18_imagenet: /path/resnet18-f37072fd.pth}}  # start from
       resources: {default: {...}, cifar100: {gpu: 1, ...}}   # Snakemake resources per dataset
     energy_kd:
@@ -33,7 +34,9 @@ variant that overrides neither (:func:`run_recipe`): the runs are the same, so t
 once. ``reported_only`` variants of a table (published baselines we do not implement, e.g.
 MLKD) are scorecard rows with the reported number and an empty ours, never planned. A teacher
 is trained once per (dataset, model, teacher_seed), whichever paper asks for it, unless
-``pretrained_teachers`` names the user's weights file.
+``pretrained_teachers`` names the user's weights file or ``mdistiller_teachers`` the folder
+extracted from mdistiller's ``cifar_teachers.tar`` (every teacher released there:
+:data:`MDISTILLER_TEACHERS`; :func:`pretrained_teachers`).
 Training settings layer as: recipe < the variant's overrides for that recipe < the recipe's
 ``student_lr`` for the student; method arguments as: the variant's < ``dataset_args`` <
 ``pair_args``. ``init_weights`` starts every run of a (dataset, model), trained alone or as a
@@ -63,6 +66,7 @@ from repro.distill.plan.cells import (
 from repro.distill.plan.checks import (
     check,
     datasets,
+    missing_mdistiller,
     paper_check,
     planned_models,
     pool_problems,
@@ -87,6 +91,7 @@ from repro.distill.plan.lockstep import (
     run_groups,
 )
 from repro.distill.plan.pool import (
+    MDISTILLER_TEACHERS,
     POOL,
     RECIPE_META,
     TRAIN_DEFAULTS,
@@ -95,7 +100,9 @@ from repro.distill.plan.pool import (
     init_key,
     init_weights,
     is_pretrained,
+    mdistiller_file,
     pretrained_key,
+    pretrained_teachers,
     pretrained_weights,
     recipe,
     run_recipe,
@@ -160,6 +167,7 @@ __all__ = [
     "Group",
     "LEADERBOARD",
     "LEADERBOARD_DIR",
+    "MDISTILLER_TEACHERS",
     "NEVER",
     "PAPERS",
     "POOL",
@@ -194,6 +202,8 @@ __all__ = [
     "leaderboard_runs",
     "lockstep_groups",
     "lockstep_inputs",
+    "mdistiller_file",
+    "missing_mdistiller",
     "paper_cells",
     "paper_check",
     "paper_vanilla",
@@ -206,6 +216,7 @@ __all__ = [
     "pretrained_input",
     "pretrained_key",
     "pretrained_pairs",
+    "pretrained_teachers",
     "pretrained_weights",
     "recipe",
     "recipe_pattern",

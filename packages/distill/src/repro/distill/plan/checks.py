@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import Any
 
 from repro.distill.plan.cells import split_pair
@@ -149,11 +150,37 @@ def unset_pretrained(
     """One line per planned pretrained teacher whose weights file is not set."""
     pool = config.get(POOL, {})
     return [
-        f"config key {pretrained_key(d, t)} is not set (path to the teacher's torchvision "
+        f"config key {pretrained_key(d, t, pool)} is not set (path to the teacher's torchvision "
         "state_dict file; nothing is downloaded)"
         for d, t in sorted(set(datasets_teachers))
         if is_pretrained(pool, d, t) and not pretrained_weights(pool, d, t)
     ]
+
+
+def missing_mdistiller(
+    config: Mapping[str, Any], datasets_teachers: Iterable[tuple[str, str]]
+) -> list[str]:
+    """One line per planned teacher whose file ``kd.mdistiller_teachers`` names (the released
+    teacher in the extracted folder) is not there; one line for a folder that is not there."""
+    pool = config.get(POOL, {})
+    folders = pool.get("mdistiller_teachers") or {}
+    problems: dict[str, None] = {}
+    for d, t in sorted(set(datasets_teachers)):
+        key = pretrained_key(d, t, pool)
+        path = pretrained_weights(pool, d, t)
+        if not key.startswith(f"{POOL}.mdistiller_teachers.") or not path:
+            continue
+        if not Path(folders[d]).is_dir():
+            problems[
+                f"config key {key}: no folder {folders[d]} (extract mdistiller's "
+                "cifar_teachers.tar and set the key to its cifar_teachers/ folder)"
+            ] = None
+        elif not Path(path).is_file():
+            problems[
+                f"config key {key}: no file {path} (the folder extracted from mdistiller's "
+                "cifar_teachers.tar holds <teacher>_vanilla/ckpt_epoch_240.pth)"
+            ] = None
+    return list(problems)
 
 
 def unset_init(config: Mapping[str, Any], datasets_models: Iterable[tuple[str, str]]) -> list[str]:
@@ -194,10 +221,12 @@ def preflight(
     papers: Iterable[str] | None = None,
 ) -> list[str]:
     """Problems the planned KD jobs of ``papers`` (default: the run's KD papers) would hit,
-    one line each: a pretrained teacher's weights file not set, then an initial weights file
+    one line each: a pretrained teacher's weights file not set (or, from
+    ``kd.mdistiller_teachers``, not there), then an initial weights file
     (``kd.init_weights``) not set."""
     kd, alone = planned_models(config, planned, papers)
     teachers = unset_pretrained(config, [(d, t) for d, t, _ in kd] + alone)
+    teachers += missing_mdistiller(config, [(d, t) for d, t, _ in kd] + alone)
     return teachers + unset_init(config, [(d, s) for d, _, s in kd] + alone)
 
 

@@ -42,7 +42,7 @@ def kd_params(pool: Mapping[str, Any], cell: Cell) -> dict[str, Any]:
     }
     if is_pretrained(pool, cell.dataset, cell.teacher):
         params["teacher_weights"] = pretrained_weights(pool, cell.dataset, cell.teacher)
-        params["teacher_weights_key"] = pretrained_key(cell.dataset, cell.teacher)
+        params["teacher_weights_key"] = pretrained_key(cell.dataset, cell.teacher, pool)
     return _with_init(params, pool, cell.dataset, cell.student)
 
 
@@ -71,6 +71,6 @@ def pretrained_eval_params(pool: Mapping[str, Any], dataset: str, teacher: str) 
         "dataset": dataset,
         "teacher": teacher,
         "teacher_weights": pretrained_weights(pool, dataset, teacher),
-        "teacher_weights_key": pretrained_key(dataset, teacher),
+        "teacher_weights_key": pretrained_key(dataset, teacher, pool),
         "train": settings,
     }

@@ -85,19 +85,49 @@ def vanilla_recipe(pool: Mapping[str, Any], dataset: str) -> str:
     return names.get(dataset, names.get("default", "vanilla"))
 
 
-def pretrained_key(dataset: str, teacher: str) -> str:
-    """The config key holding the weights file of a pretrained (dataset, teacher)."""
+#: mdistiller's released CIFAR-100 teachers (``cifar_teachers.tar``: CRD's teachers, those of
+#: DKD and the three KD papers), by their names in its ``cifar_model_dict``, which are the
+#: zoo's.
+MDISTILLER_TEACHERS = ("resnet56", "resnet110", "resnet32x4", "ResNet50", "wrn_40_2", "vgg13")
+
+
+def mdistiller_file(folder: str, teacher: str) -> str:
+    """A released teacher's checkpoint in the folder extracted from ``cifar_teachers.tar``."""
+    return f"{folder.rstrip('/')}/{teacher}_vanilla/ckpt_epoch_240.pth"
+
+
+def pretrained_teachers(pool: Mapping[str, Any]) -> dict[str, dict[str, str | None]]:
+    """dataset -> {teacher: weights file} of every teacher that is the user's file, not
+    trained here: ``kd.mdistiller_teachers.<dataset>`` (the extracted ``cifar_teachers/``
+    folder) gives each of :data:`MDISTILLER_TEACHERS` its file there, and
+    ``kd.pretrained_teachers.<dataset>.<teacher>`` sets (or overrides) one teacher."""
+    teachers: dict[str, dict[str, str | None]] = {}
+    for dataset, folder in (pool.get("mdistiller_teachers") or {}).items():
+        if folder:
+            teachers[dataset] = {t: mdistiller_file(folder, t) for t in MDISTILLER_TEACHERS}
+    for dataset, files in (pool.get("pretrained_teachers") or {}).items():
+        teachers.setdefault(dataset, {}).update(files or {})
+    return teachers
+
+
+def pretrained_key(dataset: str, teacher: str, pool: Mapping[str, Any] | None = None) -> str:
+    """The config key that names the weights file of a pretrained (dataset, teacher): its
+    ``kd.pretrained_teachers`` entry, or ``kd.mdistiller_teachers.<dataset>`` when the file
+    is the released teacher in that folder."""
+    own = ((pool or {}).get("pretrained_teachers") or {}).get(dataset) or {}
+    if pool is not None and teacher not in own and is_pretrained(pool, dataset, teacher):
+        return f"{POOL}.mdistiller_teachers.{dataset}"
     return f"{POOL}.pretrained_teachers.{dataset}.{teacher}"
 
 
 def is_pretrained(pool: Mapping[str, Any], dataset: str, teacher: str) -> bool:
     """Whether the teacher of ``dataset`` is the user's file rather than trained here."""
-    return teacher in (pool.get("pretrained_teachers", {}).get(dataset) or {})
+    return teacher in pretrained_teachers(pool).get(dataset, {})
 
 
 def pretrained_weights(pool: Mapping[str, Any], dataset: str, teacher: str) -> str | None:
     """The configured weights file of a pretrained teacher (None while it is not set)."""
-    return (pool.get("pretrained_teachers", {}).get(dataset) or {}).get(teacher)
+    return pretrained_teachers(pool).get(dataset, {}).get(teacher)
 
 
 def init_key(dataset: str, model: str) -> str:

@@ -5,6 +5,7 @@ files, command-line flags, resources and wildcard patterns, as plain lists and s
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from repro.distill.plan.cells import Cell, vanilla_dir
@@ -13,6 +14,7 @@ from repro.distill.plan.pool import (
     POOL,
     init_weights,
     is_pretrained,
+    pretrained_key,
     pretrained_weights,
     train_resources,
 )
@@ -39,7 +41,7 @@ def teacher_input(
     (none while unset: the pre-flight names the key)."""
     pool, dataset, teacher = config.get(POOL, {}), wildcards["dataset"], wildcards["teacher"]
     if is_pretrained(pool, dataset, teacher):
-        return _file(pretrained_weights(pool, dataset, teacher))
+        return _pretrained_file(pool, dataset, teacher)
     return [teacher_model(config, results, dataset, teacher)]
 
 
@@ -53,7 +55,18 @@ def teacher_arg(config: Mapping[str, Any], results: str, wildcards: Mapping[str,
 
 def pretrained_input(config: Mapping[str, Any], wildcards: Mapping[str, str]) -> list[str]:
     """The user's weights file of a pretrained teacher scored here (none while unset)."""
-    return _file(pretrained_weights(config.get(POOL, {}), wildcards["dataset"], wildcards["model"]))
+    return _pretrained_file(config.get(POOL, {}), wildcards["dataset"], wildcards["model"])
+
+
+def _pretrained_file(pool: Mapping[str, Any], dataset: str, teacher: str) -> list[str]:
+    """A pretrained teacher's file as a job input: none while unset, and a released teacher
+    of ``kd.mdistiller_teachers`` none until it is in the folder (the pre-flight names the key
+    either way, and a dry run still plans the jobs)."""
+    path = pretrained_weights(pool, dataset, teacher)
+    released = pretrained_key(dataset, teacher, pool).startswith(f"{POOL}.mdistiller_teachers.")
+    if path and released and not Path(path).is_file():
+        return []
+    return _file(path)
 
 
 def init_input(config: Mapping[str, Any], dataset: str, model: str) -> list[str]:

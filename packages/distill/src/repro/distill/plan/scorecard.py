@@ -9,7 +9,7 @@ from dataclasses import asdict
 from typing import Any
 
 from repro.distill.plan.cells import Cell, cell_dir, split_pair, vanilla_dir
-from repro.distill.plan.pool import POOL
+from repro.distill.plan.pool import POOL, is_pretrained, pretrained_key, pretrained_weights
 from repro.distill.plan.tables import (
     LEADERBOARD_DIR,
     PAPERS,
@@ -43,7 +43,7 @@ def report_params(config: Mapping[str, Any], paper: str) -> dict[str, Any]:
     line stays short."""
     pool = config.get(POOL, {})
     cell = figure_cell(config, paper)
-    return {
+    params = {
         "paper": paper,
         "tables": tables(config, paper),
         "teacher_seed": pool.get("teacher_seed", 0),
@@ -51,6 +51,10 @@ def report_params(config: Mapping[str, Any], paper: str) -> dict[str, Any]:
         "figures": report_figures(config, paper),
         "figure_cell": None if cell is None else list(asdict(cell).values()),
     }
+    if cell is not None and is_pretrained(pool, cell.dataset, cell.teacher):
+        params["figure_teacher_weights"] = pretrained_weights(pool, cell.dataset, cell.teacher)
+        params["figure_teacher_weights_key"] = pretrained_key(cell.dataset, cell.teacher, pool)
+    return params
 
 
 def report_runs(results: str, params: Mapping[str, Any]) -> list[str]:

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from repro.distill.plan.cells import Cell, cell_dir, split_pair
-from repro.distill.plan.pool import POOL, run_recipe
+from repro.distill.plan.pool import POOL, pretrained_teachers, run_recipe
 from repro.distill.registry import paper_names, paper_section
 
 #: KD papers -> their config sections (the modules ``repro/distill/papers/<section>.py``).
@@ -123,7 +123,7 @@ def table_vanilla(
 
 def pretrained_pairs(pool: Mapping[str, Any]) -> set[tuple[str, str]]:
     """(dataset, teacher) of every pretrained teacher the pool names."""
-    return {(d, t) for d, ts in (pool.get("pretrained_teachers") or {}).items() for t in ts or {}}
+    return {(d, t) for d, ts in pretrained_teachers(pool).items() for t in ts}
 
 
 def paper_vanilla(config: Mapping[str, Any], paper: str) -> list[tuple[str, str, int | None]]:
