@@ -10,19 +10,16 @@ import shutil
 import numpy as np
 import pytest
 from chromium import Chromium, find_chromium
-from snakerun import ROOT, snakemake
+from snakerun import snakemake
 
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def quick(tmp_path_factory):
-    """A working directory in which `snakemake --cores 2` (the README's run) has finished."""
-    workdir = tmp_path_factory.mktemp("quick")
-    shutil.copytree(ROOT / "config", workdir / "config")
-    proc = snakemake("--cores", "2", cwd=workdir, timeout=2400)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    return workdir
+@pytest.fixture
+def quick(quick_run):
+    """A working directory in which `snakemake --cores 2` (the README's run) has finished: the
+    test session's one quick run (tests/conftest.py)."""
+    return quick_run
 
 
 def _rows(path):
@@ -231,23 +228,27 @@ def test_html_report_shows_each_scorecard_and_figure(quick):
 def test_a_lockstep_cell_equals_the_same_cell_trained_alone(quick):
     """quick.yaml trains each KD row in one lockstep job; one of its cells (HE-DA: its own
     random draws and an extra teacher pass on its mixed subset), asked for as a target, trains
-    alone and ends with the same weights, metrics and result. Runs last: it retrains the cell
-    in place."""
+    alone and ends with the same weights, metrics and result. It retrains the cell in place,
+    then puts the lockstep job's cell back (the session's quick run is shared)."""
     from repro.core.checkpoint import load_checkpoint
-
-    cell = quick / "results/quick/kd/digits/digits/heda/wrn_16_2-resnet20/seed0"
-    grouped = cell.with_name("seed0.grouped")
-    cell.rename(grouped)
-    proc = snakemake("--cores", "2", str((cell / "result.json").relative_to(quick)), cwd=quick)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "rule train_kd:" in proc.stdout + proc.stderr  # the cell's own job, not its group
-    alone, group = (load_checkpoint(d / "model.pt")["model"] for d in (cell, grouped))
-    assert alone.keys() == group.keys() and all(alone[k].equal(group[k]) for k in alone)
 
     def rows(folder):
         table = _rows(folder / "metrics.csv")
         return [{k: v for k, v in r.items() if k != "seconds"} for r in table]
 
-    assert rows(cell) == rows(grouped) and len(rows(cell)) > 1
-    result = json.loads((cell / "result.json").read_text())
-    assert result == json.loads((grouped / "result.json").read_text())
+    cell = quick / "results/quick/kd/digits/digits/heda/wrn_16_2-resnet20/seed0"
+    grouped = cell.with_name("seed0.grouped")
+    cell.rename(grouped)
+    try:
+        target = str((cell / "result.json").relative_to(quick))
+        proc = snakemake("--cores", "2", target, cwd=quick)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        assert "rule train_kd:" in proc.stdout + proc.stderr  # the cell's own job, not its group
+        alone, group = (load_checkpoint(d / "model.pt")["model"] for d in (cell, grouped))
+        assert alone.keys() == group.keys() and all(alone[k].equal(group[k]) for k in alone)
+        assert rows(cell) == rows(grouped) and len(rows(cell)) > 1
+        result = json.loads((cell / "result.json").read_text())
+        assert result == json.loads((grouped / "result.json").read_text())
+    finally:
+        shutil.rmtree(cell, ignore_errors=True)
+        grouped.rename(cell)

@@ -6,16 +6,63 @@ import csv
 import json
 import re
 import shutil
+import subprocess
 
 import numpy as np
 import pytest
 import yaml
-from snakerun import ROOT, snakemake
+from snakerun import ROOT, Plan, dry_run, job_counts, snakemake
+
+# Dry runs shared by several tests: one Snakemake start plans several targets, and each test
+# reads what its target needs (Plan.needed: the jobs a dry run of that target alone plans).
+QUICK_CELL = "results/quick/kd/digits/digits/kd/wrn_16_2-resnet20/seed0/result.json"
+PAPER_KD_TABLES = [
+    f"results/paper/{p}/summary.csv" for p in ("energy-kd", "cskd", "r2kd", "kd-leaderboard")
+]
 
 
-def job_counts(stdout: str) -> dict[str, int]:
-    block = stdout.split("Job stats:", 1)[1].split("\n\n", 1)[0]
-    return {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)$", block, re.M)}
+def _scratch(tmp_path_factory, name: str):
+    workdir = tmp_path_factory.mktemp(name)
+    shutil.copytree(ROOT / "config", workdir / "config")
+    return workdir
+
+
+@pytest.fixture(scope="module")
+def quick_plan(tmp_path_factory) -> Plan:
+    """The quick run's dry run: its default target (all) and one KD cell asked for alone."""
+    return dry_run(_scratch(tmp_path_factory, "quick_plan"), "all", QUICK_CELL)[1]
+
+
+#: --config values (nested ones merge onto quick.yaml) of one quick dry run that several tests
+#: read, each the jobs of its own targets: a top-level seed; two KD seeds, one job per cell
+#: (kd.lockstep off), one method's argument and 2 GPUs per training job; two burst-SR seeds on
+#: one GPU; MHSAN's test-set size.
+QUICK_OVERRIDES = [
+    "seed=1",
+    "kd={seeds: [0, 1], lockstep: false, variants: {dkd: {args: {warmup: 7}}}, "
+    "resources: {digits: {gpu: 2, jobs_per_gpu: 2}}}",
+    "burst_sr={seeds: [0, 1], gpus: 1}",
+    "mhsan={test_images: 1000}",
+]
+
+
+@pytest.fixture(scope="module")
+def quick_overrides(tmp_path_factory) -> Plan:
+    """The quick dry run with QUICK_OVERRIDES, of the Energy KD, burst SR and MHSAN tables."""
+    return dry_run(
+        _scratch(tmp_path_factory, "quick_overrides"),
+        "results/quick/energy-kd/summary.csv", "results/quick/burst-sr/summary.md",
+        "results/quick/mhsan/summary.csv", "--config", *QUICK_OVERRIDES,
+    )[1]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def paper_cells(tmp_path_factory) -> tuple[subprocess.CompletedProcess, Plan]:
+    """The paper run's KD tables, one job per cell (kd.lockstep off), in one dry run."""
+    return dry_run(
+        _scratch(tmp_path_factory, "paper_cells"), *PAPER_KD_TABLES,
+        "--configfile", "config/paper.yaml", "--config", "kd={lockstep: false}",
+    )  # fmt: skip
 
 
 def test_lint_is_clean():
@@ -23,10 +70,8 @@ def test_lint_is_clean():
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
-def test_quick_dry_run_plans_quick_datasets(workdir):
-    proc = snakemake("-n", "--cores", "1", cwd=workdir)
-    assert proc.returncode == 0, proc.stderr
-    jobs = job_counts(proc.stdout)
+def test_quick_dry_run_plans_quick_datasets(quick_plan):
+    jobs = quick_plan.needed("all").counts
     assert jobs["prepare_digits"] == 2 and jobs["prepare_photos"] == 1
     assert jobs["provenance"] == 1
     assert "fetch_archive" not in jobs and "index_imagenet" not in jobs
@@ -34,9 +79,8 @@ def test_quick_dry_run_plans_quick_datasets(workdir):
 
 @pytest.fixture(scope="module")
 def paper_dry_run(tmp_path_factory):
-    """The paper run's dry run, its shell commands printed (-p)."""
-    workdir = tmp_path_factory.mktemp("paper")
-    shutil.copytree(ROOT / "config", workdir / "config")
+    """The paper run's dry run (the workflow profile prints each shell command)."""
+    workdir = _scratch(tmp_path_factory, "paper")
     proc = snakemake("-n", "-p", "--cores", "1", "--configfile", "config/paper.yaml", cwd=workdir)
     assert proc.returncode == 0, proc.stderr
     return proc
@@ -88,16 +132,12 @@ def test_the_paper_dry_run_plans_mhsan_on_coco_and_flickr30k(paper_dry_run):
                                  and params.get("loss", {}).get("weight", 0.1) > 0)  # fmt: skip
 
 
-def test_mhsan_test_images_reaches_only_the_training_jobs(workdir):
+def test_mhsan_test_images_reaches_only_the_training_jobs(workdir, quick_overrides):
     """The scale key changes the training jobs' params and the scorecard's note only."""
-    proc = snakemake(
-        "-n", "-p", "--cores", "1", "results/quick/mhsan/summary.csv",
-        "--config", "mhsan={test_images: 1000}", cwd=workdir,
-    )  # fmt: skip
-    assert proc.returncode == 0, proc.stderr
+    planned = quick_overrides.needed("results/quick/mhsan/summary.csv")  # test_images: 1000
     commands = [
         json.loads(re.search(r"--params '([^']*)'", line)[1])
-        for line in proc.stdout.splitlines()
+        for line in planned.text.splitlines()
         if "repro-vse train " in line or "repro-vse report " in line
     ]
     assert len(commands) == 3 and all(c["test_images"] == 1000 for c in commands)
@@ -202,51 +242,35 @@ def test_paper_run_without_imagenet_stops_before_any_job(workdir):
     assert not (workdir / "data").exists()  # nothing fetched or prepared
 
 
-def test_quick_dry_run_plans_every_energy_kd_job(workdir):
-    proc = snakemake("-n", "--cores", "1", "results/quick/energy-kd/summary.csv", cwd=workdir)
-    assert proc.returncode == 0, proc.stderr
-    jobs = job_counts(proc.stdout)
+def test_quick_dry_run_plans_every_energy_kd_job(quick_plan, quick_overrides):
+    jobs = quick_plan.needed("results/quick/energy-kd/summary.csv").counts
     assert jobs["train_vanilla"] == 2  # the teacher and the student alone
     # kd, dkd, energy_kd, energy_dkd, heda: one row, one lockstep job (quick.yaml)
     assert jobs["train_kd_group"] == 1 and "train_kd" not in jobs
     assert jobs["report_energy_kd"] == 1
-    alone = snakemake(
-        "-n", "--cores", "1", "results/quick/energy-kd/summary.csv",
-        "--config", "kd={lockstep: false}", cwd=workdir,
-    )  # fmt: skip
-    assert job_counts(alone.stdout)["train_kd"] == 5
+    alone = quick_overrides.needed("results/quick/energy-kd/summary.csv")  # kd.lockstep off
+    assert alone.counts["train_kd"] == 5 * 2  # one job per cell (5 variants x 2 seeds)
 
 
-def test_paper_dry_run_lists_the_energy_kd_tables(workdir):
-    # targets go before --configfile, which takes several values
-    proc = snakemake(
-        "-n",
-        "--cores",
-        "1",
-        "results/paper/energy-kd/summary.csv",
-        "--configfile",
-        "config/paper.yaml",
-        "--config",
-        "kd={lockstep: false}",  # one job per cell (lockstep groups: test_lockstep_...)
-        cwd=workdir,
-    )
-    assert proc.returncode == 0, proc.stderr
+def test_paper_dry_run_lists_the_energy_kd_tables(paper_cells):
+    proc, plan = paper_cells  # targets before --configfile, which takes several values
+    out = plan.needed("results/paper/energy-kd/summary.csv").text
     # config/paper.yaml replaces the quick config: none of quick's CPU settings leak in
     assert '"threads":1' not in proc.stdout and '"device":"cpu"' not in proc.stdout
-    jobs = job_counts(proc.stdout)
+    jobs = plan.needed("results/paper/energy-kd/summary.csv").counts
     # 10 CIFAR-100 pairs x 5 methods + 3 CIFAR-100-LT sets x 2 methods + 2 ImageNet pairs x 4
     # methods, 5 seeds each
     assert jobs["train_kd"] == (10 * 5 + 3 * 2 + 2 * 4) * 5
-    assert "cifar100/cifar/energy_kd/resnet32x4-resnet8x4/seed4" in proc.stdout
-    assert "gpu=1" in proc.stdout
-    assert "imagenet/imagenet/energy_dkd/resnet34_imagenet-resnet18_imagenet/seed4" in proc.stdout
-    assert "imagenet/imagenet/dkd/resnet50_imagenet-mobilenetv1_imagenet/seed0" in proc.stdout
+    assert "cifar100/cifar/energy_kd/resnet32x4-resnet8x4/seed4" in out
+    assert "gpu=1" in out
+    assert "imagenet/imagenet/energy_dkd/resnet34_imagenet-resnet18_imagenet/seed4" in out
+    assert "imagenet/imagenet/dkd/resnet50_imagenet-mobilenetv1_imagenet/seed0" in out
     # ImageNet students alone are trained; the teachers are the user's pretrained files,
     # scored (not trained) so the summary has their rows
-    assert "vanilla/imagenet/mobilenetv1_imagenet/seed4/model.pt" in proc.stdout
+    assert "vanilla/imagenet/mobilenetv1_imagenet/seed4/model.pt" in out
     for teacher in ("resnet34_imagenet", "resnet50_imagenet"):
-        assert f"vanilla/imagenet/{teacher}/seed" not in proc.stdout
-        assert f"vanilla/imagenet/{teacher}/pretrained/result.json" in proc.stdout
+        assert f"vanilla/imagenet/{teacher}/seed" not in out
+        assert f"vanilla/imagenet/{teacher}/pretrained/result.json" in out
 
 
 def _paper_jobs(workdir, *targets: str, lockstep: bool = False) -> tuple[dict[str, int], str]:
@@ -258,9 +282,11 @@ def _paper_jobs(workdir, *targets: str, lockstep: bool = False) -> tuple[dict[st
     return job_counts(proc.stdout), proc.stdout
 
 
-def test_paper_dry_run_lists_every_cell_of_the_r2kd_and_cskd_tables(workdir):
+def test_paper_dry_run_lists_every_cell_of_the_r2kd_and_cskd_tables(paper_cells):
     """Every cell of the reference sheets' tables is one job, each teacher is trained once."""
-    jobs, out = _paper_jobs(workdir, "results/paper/r2kd/summary.csv")
+    _, plan = paper_cells
+    r2kd = plan.needed("results/paper/r2kd/summary.csv")
+    jobs, out = r2kd.counts, r2kd.text
     # CIFAR-100: 10 pairs x (KD, DKD, R2KD, +MixUp, +CutMix, +CutMixPick); Tiny-ImageNet: 5 pairs
     # x (KD, DKD, +CutOut, +AutoAug, +MixUp, +CutMix, +CutMixPick); ImageNet: 2 pairs x (KD, DKD,
     # R2KD); 4 fine-grained sets x (KD, DKD, R2KD, +MixUp, +CutMix); our pruning ablation: 3
@@ -276,33 +302,27 @@ def test_paper_dry_run_lists_every_cell_of_the_r2kd_and_cskd_tables(workdir):
     assert '"cutout_size":16' in out and '"autoaugment_policy":"imagenet"' in out
     assert "kd/dogs/fgvr/r2kd_cutmix/resnet34_imagenet-resnet18_imagenet/seed0" in out
     assert '"init_weights_key":"kd.init_weights.dogs.resnet18_imagenet"' in out
-    jobs, out = _paper_jobs(workdir, "results/paper/cskd/summary.csv")
-    assert jobs["train_kd"] == 10 * 5 * 5  # KD, DKD, CSKD, CSKD+CSWT, the lud code's CSKD
-    assert '"epochs":480' in out and '"lr":0.025' in out  # the lud recipe for cskd_lud
+    cskd = plan.needed("results/paper/cskd/summary.csv")
+    assert cskd.counts["train_kd"] == 10 * 5 * 5  # KD, DKD, CSKD, CSKD+CSWT, the lud code's CSKD
+    assert '"epochs":480' in cskd.text and '"lr":0.025' in cskd.text  # the lud recipe (cskd_lud)
     # both papers together: the KD and DKD cells they share are planned once
-    jobs, _ = _paper_jobs(
-        workdir, "results/paper/r2kd/summary.csv", "results/paper/cskd/summary.csv"
-    )
+    jobs = plan.needed("results/paper/r2kd/summary.csv", "results/paper/cskd/summary.csv").counts
     assert jobs["train_kd"] == (10 * 6 + 5 * 7 + 2 * 3 + 4 * 5 + 3 + 10 * 3) * 5
 
 
-def test_the_leaderboard_shares_runs_and_plans_only_what_differs(workdir):
-    jobs, out = _paper_jobs(workdir, "results/paper/kd-leaderboard/summary.csv")
+def test_the_leaderboard_shares_runs_and_plans_only_what_differs(paper_cells, quick_plan):
+    _, plan = paper_cells
+    board = plan.needed("results/paper/kd-leaderboard/summary.csv")
+    jobs, out = board.counts, board.text
     assert jobs["train_kd"] == 10 * 13 * 5 and jobs["report_kd_leaderboard"] == 1
     assert "kd/cifar100/cifar/kd/resnet110-resnet32/seed0" in out  # KD: the CIFAR-100 runs
     assert "kd/cifar100/fair/energy_kd/resnet110-resnet32/seed0" in out  # 240, not 360 epochs
-    everything, _ = _paper_jobs(
-        workdir, *(f"results/paper/{p}/summary.csv" for p in ("energy-kd", "cskd", "r2kd"))
-    )
-    with_board, _ = _paper_jobs(
-        workdir, *(f"results/paper/{p}/summary.csv" for p in ("energy-kd", "cskd", "r2kd",
-                                                             "kd-leaderboard")),
-    )  # fmt: skip
+    everything = plan.needed(*PAPER_KD_TABLES[:3]).counts  # energy-kd, cskd, r2kd
+    with_board = plan.needed(*PAPER_KD_TABLES).counts  # and the leaderboard
     # only energy_kd, energy_dkd and cskd_lud (own epochs/LR) and kd_cswt (in no table) are new
     assert with_board["train_kd"] - everything["train_kd"] == 4 * 10 * 5
-    proc = snakemake("-n", "--cores", "1", "results/quick/kd-leaderboard/summary.csv",
-                     cwd=workdir)  # fmt: skip
-    assert job_counts(proc.stdout)["train_kd_group"] == 2 * 3  # quick: 2 pairs x 3 seeds (rows)
+    quick = quick_plan.needed("results/quick/kd-leaderboard/summary.csv").counts
+    assert quick["train_kd_group"] == 2 * 3  # quick: 2 pairs x 3 seeds (rows)
 
 
 @pytest.mark.parametrize(
@@ -336,22 +356,18 @@ def test_burst_sr_on_zurich_without_its_archive_stops_before_any_job(workdir):
     assert not (workdir / "data").exists()
 
 
-def test_burst_sr_trains_and_evaluates_every_seed_in_its_own_folder(workdir):
+def test_burst_sr_trains_and_evaluates_every_seed_in_its_own_folder(quick_overrides):
     """burst_sr.seeds: each learned model is trained and scored once per seed, in
     models/<model>/seed<k>/ and eval/<model>/seed<k>.json; the untrained baselines once."""
-    proc = snakemake(
-        "-n", "--cores", "1", "--config", "burst_sr={seeds: [0, 1]}", "--",
-        "results/quick/burst-sr/summary.md", cwd=workdir,
-    )  # fmt: skip
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    jobs = job_counts(proc.stdout)
+    planned = quick_overrides.needed("results/quick/burst-sr/summary.md")  # seeds [0, 1]
+    jobs, out = planned.counts, planned.text
     assert jobs["burst_sr_train"] == 4 and jobs["burst_sr_evaluate"] == 2 + 4
     for model in ("single", "dbsr_gtflow"):
         for seed in (0, 1):
-            assert f"results/quick/burst-sr/models/{model}/seed{seed}/model.pt" in proc.stdout
-            assert f"results/quick/burst-sr/eval/{model}/seed{seed}.json" in proc.stdout
-    assert "results/quick/burst-sr/eval/bicubic.json" in proc.stdout
-    assert "eval/bicubic/seed" not in proc.stdout and "models/bicubic" not in proc.stdout
+            assert f"results/quick/burst-sr/models/{model}/seed{seed}/model.pt" in out
+            assert f"results/quick/burst-sr/eval/{model}/seed{seed}.json" in out
+    assert "results/quick/burst-sr/eval/bicubic.json" in out
+    assert "eval/bicubic/seed" not in out and "models/bicubic" not in out
 
 
 @pytest.mark.slow
@@ -422,18 +438,18 @@ def test_pwcnet_alignment_without_its_weights_stops_before_any_job(workdir, weig
     assert not (workdir / "data").exists() and not (workdir / "results").exists()
 
 
-def _replanned(workdir) -> dict[str, int]:
+def _replanned(workdir) -> Plan:
+    """The jobs a dry run of the whole quick run (the workflow copy in ``workdir``) would
+    rerun; ``.counts`` leaves out the default target's own job (rule all)."""
     proc = snakemake("-n", "--cores", "1", cwd=workdir, snakefile=workdir / "Snakefile")
     assert proc.returncode == 0, proc.stderr[-3000:]
     if "Nothing to be done" in proc.stdout + proc.stderr:
-        return {}
-    jobs = job_counts(proc.stdout)
-    jobs.pop("all", None)
-    jobs.pop("total", None)
-    return jobs
+        return Plan([])
+    plan = Plan.parse(proc.stdout)
+    return Plan([job for job in plan.jobs if job.rule != "all"])
 
 
-def test_an_edit_replans_exactly_the_jobs_it_changes(workdir):
+def test_an_edit_replans_exactly_the_jobs_it_changes(workdir, quick_plan):
     """Each job gets only the parameters that determine its output: after the whole quick run
     is marked done (outputs created and their metadata recorded, nothing run), editing one
     published number, one model's settings or one method's argument replans only the jobs
@@ -443,21 +459,19 @@ def test_an_edit_replans_exactly_the_jobs_it_changes(workdir):
     shutil.copytree(ROOT / "workflow", workdir / "workflow")
     shutil.copytree(ROOT / "envs", workdir / "envs")
     snakefile = workdir / "Snakefile"
-    listing = snakemake("--detailed-summary", "--cores", "1", cwd=workdir, snakefile=snakefile)
-    assert listing.returncode == 0, listing.stderr[-3000:]
-    outputs = [line.split("\t")[0] for line in listing.stdout.splitlines()[1:] if "\t" in line]
+    outputs = [out for job in quick_plan.needed("all").jobs for out in job.outputs]
     assert len(outputs) > 40
     for name in outputs:
         (workdir / name).parent.mkdir(parents=True, exist_ok=True)
         (workdir / name).write_text("")
     touched = snakemake("--touch", "--forceall", "--cores", "1", cwd=workdir, snakefile=snakefile)
     assert touched.returncode == 0, touched.stderr[-3000:]
-    assert _replanned(workdir) == {}
+    assert _replanned(workdir).counts == {}
 
     # 1. a published number: only the scorecard that shows it
     reported = workdir / "config" / "reported" / "energy-kd.yaml"
     reported.write_text(reported.read_text().replace("top1: 73.33", "top1: 73.34"))
-    assert _replanned(workdir) == {"report_energy_kd": 1}
+    assert _replanned(workdir).counts == {"report_energy_kd": 1}
     assert snakemake("--touch", "--cores", "1", cwd=workdir, snakefile=snakefile).returncode == 0
 
     quick = workdir / "config" / "quick.yaml"
@@ -470,13 +484,14 @@ def test_an_edit_replans_exactly_the_jobs_it_changes(workdir):
     )
     assert edited != text
     quick.write_text(edited)
-    assert _replanned(workdir) == {
+    assert _replanned(workdir).counts == {
         "burst_sr_train": 1,
         "burst_sr_evaluate": 1,
         "burst_sr_summary": 1,
         "provenance": 1,
     }
     # 3. one method's argument: that variant's student and the Energy KD scorecard
+    assert "  lockstep: true\n" in text  # quick.yaml's default: one job per row of cells
     edited = text.replace(
         "dkd: {method: dkd, args: {warmup: 5}}", "dkd: {method: dkd, args: {warmup: 6}}"
     )
@@ -485,7 +500,8 @@ def test_an_edit_replans_exactly_the_jobs_it_changes(workdir):
     # the lockstep row that holds the tables' dkd cell (shared by the three KD papers; its
     # other cells resume finished) and the three scorecards that show it; the leaderboard
     # (no dkd) waits for the same row's job, so its table is rewritten too (a cheap report)
-    assert _replanned(workdir) == {
+    replanned = _replanned(workdir)
+    assert replanned.counts == {
         "train_kd_group": 1,
         "report_energy_kd": 1,
         "report_cskd": 1,
@@ -493,12 +509,16 @@ def test_an_edit_replans_exactly_the_jobs_it_changes(workdir):
         "report_kd_leaderboard": 1,
         "provenance": 1,
     }
+    # asked for one scorecard, only the row's lockstep job and that scorecard (quick: one
+    # pair, one seed)
+    energy = replanned.needed("results/quick/energy-kd/summary.csv")
+    assert energy.counts == {"train_kd_group": 1, "report_energy_kd": 1}
     # a relabelled model (its published row) replans only the summary
     edited = text.replace(
         "bilinear: {kind: bilinear}", "bilinear: {kind: bilinear, reported_as: Bilinear}"
     )
     quick.write_text(edited)
-    assert _replanned(workdir) == {"burst_sr_summary": 1, "provenance": 1}
+    assert _replanned(workdir).counts == {"burst_sr_summary": 1, "provenance": 1}
     # GPU counts decide how a job runs (its launcher prefix), not what it computes
     edited = text.replace(
         "default: {threads: 1, mem_mb: 2000, runtime: 30}",
@@ -506,7 +526,7 @@ def test_an_edit_replans_exactly_the_jobs_it_changes(workdir):
     ).replace("  gpus: 0\n", "  gpus: 4\n")
     assert edited.count("gpu") == text.count("gpu") + 2 and "gpus: 4" in edited
     quick.write_text(edited)
-    assert _replanned(workdir) == {"provenance": 1}
+    assert _replanned(workdir).counts == {"provenance": 1}
 
 
 def test_a_teacher_two_tables_need_is_trained_once(workdir):
@@ -528,17 +548,12 @@ def test_a_teacher_two_tables_need_is_trained_once(workdir):
     assert proc.stdout.count("rule train_vanilla:") == 3
 
 
-def test_config_overrides_merge_onto_the_file_in_use(workdir):
+def test_config_overrides_merge_onto_the_file_in_use(workdir, quick_overrides):
     """`--config` (nested values too) applies on top of quick.yaml, or of a --configfile."""
-    proc = snakemake(
-        "-n", "--cores", "1", "results/quick/energy-kd/summary.csv", "--config", "seed=1",
-        "kd={seeds: [0, 1], lockstep: false, variants: {dkd: {args: {warmup: 7}}}}",
-        cwd=workdir,
-    )  # fmt: skip
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    jobs = job_counts(proc.stdout)
+    energy = quick_overrides.needed("results/quick/energy-kd/summary.csv")  # QUICK_OVERRIDES
+    jobs = energy.counts
     assert jobs["train_kd"] == 10 and jobs["train_vanilla"] == 3  # 2 seeds; one teacher
-    assert '"warmup":7' in proc.stdout
+    assert '"warmup":7' in energy.text
     paper = snakemake(
         "-n", "--cores", "1", "results/paper/energy-kd/summary.csv",
         "--configfile", "config/paper.yaml", "--config", "kd={seeds: [0], lockstep: false}",
@@ -551,21 +566,15 @@ def test_config_overrides_merge_onto_the_file_in_use(workdir):
     assert errors == ["error: config/quick.yaml + --config: kd.seeds: 3 is not of type 'array'"]
 
 
-def test_gpu_jobs_start_through_the_launcher(workdir):
+def test_gpu_jobs_start_through_the_launcher(workdir, quick_plan, quick_overrides):
     """A GPU rule's command starts with the launcher its resources ask for (CPU jobs: none):
     N GPUs -> torchrun via `repro-core launch`, shares per GPU from the config, nodes and
     per-node GPUs from a profile's set-resources; evaluation jobs run one process."""
-    cell = "results/quick/kd/digits/digits/kd/wrn_16_2-resnet20/seed0/result.json"
-    quick = snakemake("-n", "-p", "--cores", "1", cell, cwd=workdir)
-    assert quick.returncode == 0, quick.stderr[-2000:]
-    assert "repro-core launch" not in quick.stdout and "repro-distill train" in quick.stdout
-    gpus = snakemake(
-        "-n", "-p", "--cores", "1", "--config",
-        "kd={resources: {digits: {gpu: 2, jobs_per_gpu: 2}}}", "burst_sr={gpus: 1}",
-        "--", cell, "results/quick/burst-sr/eval/single/seed0.json", cwd=workdir,
-    )  # fmt: skip
-    assert gpus.returncode == 0, gpus.stderr[-2000:]
-    out = gpus.stdout
+    cell = QUICK_CELL
+    quick = quick_plan.needed(cell).text
+    assert "repro-core launch" not in quick and "repro-distill train" in quick
+    # QUICK_OVERRIDES: 2 GPUs (2 jobs per GPU) for digits training, 1 for burst SR
+    out = quick_overrides.needed(cell, "results/quick/burst-sr/eval/single/seed0.json").text
     assert out.count("repro-core launch --gpus=2 --jobs-per-gpu=2 -- repro-distill train") == 2
     assert "repro-core launch --gpus=1 -- repro-burstsr train" in out
     assert "repro-core launch --gpus=1 --single -- repro-burstsr evaluate" in out
@@ -577,10 +586,13 @@ def test_gpu_jobs_start_through_the_launcher(workdir):
     assert "repro-core launch --gpus=8 --nodes=2 -- repro-distill train" in nodes.stdout
 
 
-def test_lockstep_groups_each_row_into_one_job_and_a_cell_target_trains_alone(workdir):
+def test_lockstep_groups_each_row_into_one_job_and_a_cell_target_trains_alone(
+    workdir, paper_dry_run
+):
     """kd.lockstep (on in paper.yaml): one job per (dataset, pair, seed) row of cells that
     share their batches, whatever their epochs; a cell asked for alone is its own job."""
-    jobs, out = _paper_jobs(workdir, "results/paper/energy-kd/summary.csv", lockstep=True)
+    energy = Plan.parse(paper_dry_run.stdout).needed("results/paper/energy-kd/summary.csv")
+    jobs, out = energy.counts, energy.text
     # rows: 10 CIFAR-100 pairs + 3 CIFAR-100-LT sets x 1 pair + 2 ImageNet pairs, 5 seeds each;
     # energy_kd's 360 epochs share a row with kd's 240
     assert jobs["train_kd_group"] == (10 + 3 + 2) * 5 and "train_kd" not in jobs
@@ -599,34 +611,6 @@ def test_lockstep_groups_each_row_into_one_job_and_a_cell_target_trains_alone(wo
     cell = "results/paper/kd/cifar100/cifar/heda/resnet32x4-resnet8x4/seed0/result.json"
     jobs, out = _paper_jobs(workdir, cell, lockstep=True)
     assert jobs["train_kd"] == 1 and "train_kd_group" not in jobs
-
-
-def test_an_edit_to_one_variant_replans_its_lockstep_group(workdir):
-    quick = workdir / "config" / "quick.yaml"
-    text = quick.read_text()
-    assert "  lockstep: true\n" in text  # quick.yaml's default
-    target = "results/quick/energy-kd/summary.csv"
-    listing = snakemake("--detailed-summary", "--cores", "1", target, cwd=workdir)
-    assert listing.returncode == 0, listing.stderr[-3000:]
-    outputs = [line.split("\t")[0] for line in listing.stdout.splitlines()[1:] if "\t" in line]
-    assert sum("/kd-groups/" in o for o in outputs) == 1  # quick: one pair, one seed
-    for name in outputs:
-        (workdir / name).parent.mkdir(parents=True, exist_ok=True)
-        (workdir / name).write_text("")
-    assert snakemake("--touch", "--forceall", "--cores", "1", target, cwd=workdir).returncode == 0
-
-    def replanned():
-        proc = snakemake("-n", "--cores", "1", target, cwd=workdir)
-        assert proc.returncode == 0, proc.stderr[-3000:]
-        return {} if "Nothing to be done" in proc.stdout + proc.stderr else job_counts(proc.stdout)
-
-    assert replanned() == {}
-    edited = text.replace(
-        "dkd: {method: dkd, args: {warmup: 5}}", "dkd: {method: dkd, args: {warmup: 6}}"
-    )
-    assert edited != text
-    quick.write_text(edited)
-    assert replanned() == {"train_kd_group": 1, "report_energy_kd": 1, "total": 2}
 
 
 def test_a_run_in_another_folder_reads_the_reported_numbers_of_the_workflow(tmp_path):

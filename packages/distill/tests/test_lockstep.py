@@ -36,6 +36,10 @@ _trainer_tests = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(_trainer_tests)
 make_data = _trainer_tests.make_data
 
+#: The toy training set: 112 samples in batches of 32 are STEPS = 4 steps per epoch (the last
+#: batch partial); a prepare pass (Energy DKD's thresholds, HE-DA's subset) drops the partial
+#: batch: FULL = 3 batches. Small, as these tests check counts and equality, not learning.
+N_TRAIN, STEPS, FULL = 112, 4, 3
 TRAIN = {"batch_size": 32, "lr": 0.05, "lr_milestones": [1], "crop_padding": 1, "flip": True,
          "mean": [0.5], "std": [0.5], "threads": 1}  # fmt: skip
 ENERGY = {"policy": "energy", "r_low": 0.2, "r_high": 0.2}
@@ -62,7 +66,7 @@ def _cell(variant: str, **train) -> dict:
 def alone(tmp_path_factory):
     """The toy data, its teacher, and every cell trained alone."""
     root = tmp_path_factory.mktemp("lockstep")
-    data = make_data(root / "data")
+    data = make_data(root / "data", n_train=N_TRAIN)
     teacher = {"student": "wrn_16_1", "method": "ce", "train": {**TRAIN, "epochs": 1}}
     train_run(run_params(teacher), data, root / "teacher")
     ckpt = root / "teacher" / "model.pt"
@@ -110,15 +114,15 @@ def test_a_group_trains_each_cell_as_alone_with_one_teacher_forward_per_batch(
         _same_run(root / "alone" / variant, out)
     assert [r["epochs"] for r in results] == [2, 3, 2, 2]
     shared, pruned = teachers  # the group's teacher; r2kd_cutmix's pruned copy
-    # 240 samples / 32 = 8 batches per epoch; 4 cells in epochs 1-2, energy_dkd alone in 3;
-    # prepare: energy_dkd and heda share 7 full batches (the last partial one is dropped)
-    steps_shared, steps_alone, prepare = 2 * 8, 8, 7
+    # 4 cells in epochs 1-2, energy_dkd alone in 3; prepare: energy_dkd and heda share the
+    # FULL batches (the last partial one is dropped)
+    steps_shared, steps_alone, prepare = 2 * STEPS, STEPS, FULL
     assert shared.computed == steps_shared + steps_alone + prepare
     assert shared.reused == 3 * steps_shared + prepare
     # other inputs, each computed once: heda's mixed subset and r2kd_cutmix's augmented copy
     assert (shared.computed_other, shared.reused_other) == (2 * steps_shared, 0)
     # the pruned copy (one R2KD cell): the batch and the augmented copy
-    assert (pruned.computed, pruned.computed_other, pruned.reused) == (16, 16, 0)
+    assert (pruned.computed, pruned.computed_other, pruned.reused) == (2 * STEPS, 2 * STEPS, 0)
 
 
 @pytest.mark.parametrize("precision", ["autocast", "float32"])
@@ -135,8 +139,8 @@ def test_cpu_bf16_group_equals_alone_runs(alone, tmp_path, teachers, precision):
     train_group(cell_params(cells), data, outs, ckpt)
     for cell, out in zip(cells, outs, strict=True):
         _same_run(tmp_path / "alone" / cell["variant"], out)
-    # 8 batches shared by both; the prepare step's 7 batches are energy_dkd's alone
-    assert teachers[-1].computed == 8 + 7 and teachers[-1].reused == 8
+    # STEPS batches shared by both; the prepare step's FULL batches are energy_dkd's alone
+    assert teachers[-1].computed == STEPS + FULL and teachers[-1].reused == STEPS
 
 
 def test_r2kd_cells_share_their_pruned_copy_and_equal_augmented_copies(alone, tmp_path, teachers):
@@ -158,11 +162,11 @@ def test_r2kd_cells_share_their_pruned_copy_and_equal_augmented_copies(alone, tm
         _same_run(tmp_path / "alone" / cell["variant"], out)
     shared, pruned = teachers[-2:]
     assert pruned.inner is not shared.inner
-    assert (pruned.computed, pruned.reused) == (8, 8)  # r2kd computes, r2kd_cutmix reuses
-    assert pruned.computed_other == 8  # r2kd_cutmix's augmented copy (noprune has no copy)
+    assert (pruned.computed, pruned.reused) == (STEPS, STEPS)  # r2kd computes, cutmix reuses
+    assert pruned.computed_other == STEPS  # r2kd_cutmix's augmented copy (noprune: no copy)
     # the teacher on the augmented copy: r2kd_cutmix computes, r2kd_cutmix_noprune reuses
-    assert (shared.computed_other, shared.reused_other) == (8, 8)
-    assert (shared.computed, shared.reused) == (8, 16)
+    assert (shared.computed_other, shared.reused_other) == (STEPS, STEPS)
+    assert (shared.computed, shared.reused) == (STEPS, 2 * STEPS)
 
 
 def test_a_stopped_group_resumes_every_cell_to_the_uninterrupted_weights(alone, tmp_path):
@@ -171,11 +175,13 @@ def test_a_stopped_group_resumes_every_cell_to_the_uninterrupted_weights(alone, 
     outs = [tmp_path / v for v in variants]
     # heda gets a head start: an alone run stopped in its epoch 2 (checkpoint of epoch 1)
     with pytest.raises(SystemExit):
-        train_run(run_params(_cell("heda", stop_after_steps=10)), data, tmp_path / "heda", ckpt)
-    with pytest.raises(SystemExit):  # 8 steps per epoch: the group stops in epoch 2
+        train_run(
+            run_params(_cell("heda", stop_after_steps=STEPS + 1)), data, tmp_path / "heda", ckpt
+        )
+    with pytest.raises(SystemExit):  # the group stops in epoch 2
         # (heda's checkpoint is from its alone run, params without stop_after_steps alike)
         train_group(
-            cell_params([_cell(v, stop_after_steps=12) for v in variants]), data, outs, ckpt
+            cell_params([_cell(v, stop_after_steps=STEPS + 2) for v in variants]), data, outs, ckpt
         )
     for out in outs:
         assert load_checkpoint(out / "checkpoint.pt")["period"] == 1
@@ -202,8 +208,8 @@ def test_r2kd_with_train_mode_pruned_bn_resumes_to_the_uninterrupted_weights(alo
     cell = _cell("r2kd_cutmix")
     cell["args"] = {**cell["args"], "pruned_bn": "train"}
     train_run(run_params(cell), data, tmp_path / "full", ckpt)
-    stopped = {**cell, "train": {**cell["train"], "stop_after_steps": 12}}
-    with pytest.raises(SystemExit):  # 8 steps per epoch: stops in epoch 2
+    stopped = {**cell, "train": {**cell["train"], "stop_after_steps": STEPS + 2}}
+    with pytest.raises(SystemExit):  # stops in epoch 2
         train_run(run_params(stopped), data, tmp_path / "resumed", ckpt)
     assert load_checkpoint(tmp_path / "resumed" / "checkpoint.pt")["period"] == 1
     train_run(run_params(cell), data, tmp_path / "resumed", ckpt)
