@@ -42,3 +42,10 @@ def quick_run(tmp_path_factory) -> Path:
             status.write_text("ok" if proc.returncode == 0 else f"the quick run failed:\n{failed}")
     assert status.read_text() == "ok", status.read_text()
     return workdir
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests that read the quick run first (a stable sort): with pytest-xdist's
+    --no-loadscope-reorder (pyproject) their file is the first a worker starts, so the
+    longest fixture runs from the start while the other worker takes the rest."""
+    items.sort(key=lambda item: "quick_run" not in getattr(item, "fixturenames", ()))
