@@ -34,15 +34,17 @@ for _rules in sorted(Path(workflow.basedir, "workflow/rules").glob("*.smk")):
 # (one line each), and the user's command for provenance.
 onstart:
     stop_quietly_on_signals()
-    stop_on([p.line() for p in preflight_problems(planned_jobs()) if p.blocking])
+    STARTED.append(planned_jobs())
+    stop_on([p.line() for p in preflight_problems(STARTED[0]) if p.blocking])
     record_invocation()
 
 
-# After the last job: one line naming the scorecards and the report command (printed at exit,
-# after Snakemake's own closing lines).
+# After the last job: the lockstep cells recorded as their own jobs' outputs, and one line
+# naming the scorecards and the report command (printed at exit, after Snakemake's own lines).
 onsuccess:
     from repro.core.messages import finished
 
+    record_grouped_cells(STARTED[0])
     atexit.register(print, finished(RESULTS, _CONFIG_FILES))
 
 

@@ -252,3 +252,16 @@ def test_a_lockstep_cell_equals_the_same_cell_trained_alone(quick):
     finally:
         shutil.rmtree(cell, ignore_errors=True)
         grouped.rename(cell)
+
+
+def test_a_grouped_cell_asked_for_alone_has_its_metadata(quick):
+    """After the run, the cells its lockstep jobs wrote are recorded as their own train_kd
+    outputs: asking for one (with another job to run) plans nothing for it and logs no
+    "missing provenance/metadata" line (issue 21.8)."""
+    cell = "results/quick/kd/digits/digits_short/cskd_cswt/wrn_16_2-resnet8/seed2/result.json"
+    assert (quick / cell).is_file()
+    proc = snakemake("-n", cell, "results/quick/provenance.json", "-R", "provenance", cwd=quick)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = proc.stdout + proc.stderr
+    assert "provenance/metadata" not in out and "rule train_kd:" not in out
+    assert re.search(r"^provenance\s+1$", proc.stdout, re.M)

@@ -11,7 +11,7 @@ from repro.core import launch as launcher
 from repro.core import tensorboard
 from repro.core.config import deep_update, typed_overrides, validate_config
 from repro.core.papers import config_schema, registry
-from repro.core.workflow import Run, announce, attempt_scaled, config_source
+from repro.core.workflow import Run, announce, attempt_scaled, config_source, record_outputs
 from repro.data import plan as dataplan
 from repro.data.registry import check as check_datasets
 from snakemake.cli import get_argument_parser
@@ -135,6 +135,8 @@ def step_resources(paper, step, retry=False):
     return RUN_PLAN.resources(paper, step, retry)
 
 
+#: The jobs this run starts (planned_jobs() at onstart), for what onsuccess records.
+STARTED = []
 _RECAP = []  # the dry run's closing recap: printed once, at exit, after the job list
 
 

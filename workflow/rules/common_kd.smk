@@ -80,3 +80,11 @@ def leaderboard_inputs(wildcards):
 def outputs(files):
     """A report rule's outputs (plan: name -> (path, report() keywords or None))."""
     return {name: report(path, **shown) if shown else path for name, (path, shown) in files.items()}
+
+
+def record_grouped_cells(planned):
+    """After a run: the cells its lockstep group jobs wrote are recorded as their own
+    train_kd outputs (repro.core.workflow.record_outputs), so a cell asked for alone later
+    has Snakemake's metadata."""
+    cells = kdplan.grouped_cell_targets(RESULTS, KD_GROUPS, planned or [])
+    record_outputs(workflow.main_snakefile, cells, "train_kd", _CONFIG_FILES, OVERRIDES)

@@ -49,3 +49,23 @@ def test_a_misspelt_name_is_one_line_listing_the_valid_ones(target, start, names
     problem = target_problem(CONFIG, R, target)
     assert problem is not None and problem.startswith(start), problem
     assert names is None or names in problem
+
+
+def test_the_cells_of_the_group_jobs_run_are_recorded_and_no_others():
+    from repro.distill.plan import Cell, Group, grouped_cell_targets
+
+    a = Cell("digits", "wrn_16_2", "resnet8", "kd", "digits", 2)
+    b = Cell("digits", "wrn_16_2", "resnet8", "dkd", "digits_short", 2)
+    c = Cell("digits", "wrn_16_2", "resnet20", "kd", "digits", 0)
+    run = Group("digits", "wrn_16_2", "resnet8", 2, "abcd1234")
+    other = Group("digits", "wrn_16_2", "resnet20", 0, "ffff0000")
+    groups = {run: [a, b], other: [c]}
+    planned = [
+        ("train_kd_group", {"dataset": "digits", "teacher": "wrn_16_2", "student": "resnet8",
+                            "seed": "2", "key": "abcd1234"}),
+        ("train_vanilla", {"dataset": "digits", "model": "wrn_16_2", "seed": "0"}),
+    ]  # fmt: skip
+    assert grouped_cell_targets(R, groups, planned) == [
+        f"{R}/kd/digits/digits/kd/wrn_16_2-resnet8/seed2/result.json",
+        f"{R}/kd/digits/digits_short/dkd/wrn_16_2-resnet8/seed2/result.json",
+    ]

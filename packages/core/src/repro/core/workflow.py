@@ -5,6 +5,9 @@ rule files stay wiring; this logic is unit-tested in ``packages/core/tests/test_
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
 import sys
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
@@ -90,3 +93,27 @@ def announce(problems: list[Problem], dry_run: bool, at_exit: Callable[[str], No
         at_exit(recap(problems))
         return []
     return [p.line() for p in problems if p.blocking]
+
+
+def record_outputs(
+    snakefile: str,
+    targets: list[str],
+    rule: str,
+    configfiles: list[str],
+    overrides: Mapping[str, Any],
+) -> None:
+    """Record ``targets`` (files that exist) as outputs of ``rule`` in Snakemake's metadata,
+    with this run's config (``snakemake --touch --forcerun <rule>``, no hooks, no lock: the
+    run that wrote them holds it); a failure is one warning line, never the run's. Nothing to
+    do without targets."""
+    if not targets:
+        return
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(snakefile), "--directory", os.getcwd()]
+    cmd += [*targets, "--touch", "--nolock", "--no-hooks", "--quiet", "--cores", "1"]
+    cmd += ["--forcerun", rule, "--configfile", *configfiles]
+    if overrides:
+        cmd += ["--config", *(f"{k}={json.dumps(v)}" for k, v in overrides.items())]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode:
+        last = (proc.stderr.strip().splitlines() or ["?"])[-1]
+        print(f"warning: the lockstep cells' metadata was not recorded: {last}", file=sys.stderr)

@@ -162,3 +162,20 @@ def lockstep_inputs(
         for name in ("result.json", "model.pt")
     }
     return list(dict.fromkeys(owner.get(f, f) for f in files))
+
+
+def grouped_cell_targets(
+    results: str,
+    groups: Mapping[Group, list[Cell]],
+    planned: Iterable[tuple[str, Mapping[str, str]]],
+) -> list[str]:
+    """The ``result.json`` of every cell of the group jobs in ``planned``. A group job writes
+    its cells' files, which Snakemake cannot declare as its outputs; after the run the
+    workflow records them as the cells' own ``train_kd`` outputs (``--touch``), so a cell asked
+    for alone later finds its metadata (no "missing provenance/metadata" line)."""
+    return [
+        f"{cell_dir(results, cell)}/result.json"
+        for rule, wildcards in planned
+        if rule == "train_kd_group"
+        for cell in group_of(groups, wildcards)
+    ]
