@@ -5,10 +5,9 @@ user's own command in provenance.json."""
 from __future__ import annotations
 
 import json
-import re
 import shutil
 
-from snakerun import ROOT, snakemake
+from snakerun import ROOT, job_counts, snakemake
 
 
 def test_a_cskd_dry_run_ends_with_its_recap_and_skips_unneeded_datasets(tmp_path):
@@ -70,8 +69,7 @@ def test_adding_a_seed_and_removing_it_again_retrains_nothing(tmp_path):
         assert proc.returncode == 0, proc.stderr[-3000:]
         if "Nothing to be done" in proc.stdout + proc.stderr:
             return {}
-        block = proc.stdout.split("Job stats:", 1)[1].split("\n\n", 1)[0]
-        return {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)$", block, re.M)}
+        return job_counts(proc.stdout)
 
     def run_as_if(*extra):
         """Create the planned jobs' outputs and record them as Snakemake would (--touch)."""
