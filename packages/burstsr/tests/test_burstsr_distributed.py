@@ -8,36 +8,16 @@ import sys
 
 import numpy as np
 import pytest
+from burstsr_tiny import tiny_section
 
 from repro.burstsr import plan
 from repro.core.checkpoint import load_checkpoint
 
 BIN = __import__("pathlib").Path(sys.executable).parent
-TINY = dict(
-    enc_dim=4, enc_blocks=1, feat_dim=8, offset_dim=4, weight_dim=4, weight_blocks=1,
-    dec_dim=4, dec_blocks=1, up_dim=4, up_blocks=1, flow_dim=4, flow_range=2,
-)  # fmt: skip
 
 
 def _section(root, iterations: int) -> dict:
-    return {
-        "device": "cpu",
-        "burst": {"crop": 16, "border_crop": 4},
-        "data": {"source": "zurich", "zurich_root": str(root)},
-        "net": TINY,
-        "train": {
-            "iterations": iterations,
-            "batch_size": 3,
-            "burst_size": 3,
-            "lr": 1e-3,
-            "lr_step": 100,
-            "lr_gamma": 0.5,
-            "checkpoint_every": 2,
-            "log_every": 1,
-            "boundary_ignore": 2,
-        },  # fmt: skip
-        "models": {"b": {"kind": "burst", "align": "gt"}},
-    }
+    return tiny_section(root, iterations, 3, {"b": {"kind": "burst", "align": "gt"}})
 
 
 def _cli(params: dict, out, procs: int = 1) -> subprocess.CompletedProcess:

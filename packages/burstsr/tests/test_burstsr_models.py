@@ -2,27 +2,13 @@
 
 import pytest
 import torch
+from burstsr_tiny import TINY, tiny_section
 
 from repro.burstsr import camera, models, plan, train
 from repro.burstsr.params import TrainParams
 from repro.core import ReproError
 from repro.core.checkpoint import load_checkpoint
 from repro.core.params import parse
-
-TINY = dict(
-    enc_dim=4,
-    enc_blocks=1,
-    feat_dim=8,
-    offset_dim=4,
-    weight_dim=4,
-    weight_blocks=1,
-    dec_dim=4,
-    dec_blocks=1,
-    up_dim=4,
-    up_blocks=1,
-    flow_dim=4,
-    flow_range=2,
-)
 
 
 def test_upsample_puts_lr_pixel_i_on_hr_pixel_s_times_i():
@@ -73,24 +59,8 @@ def test_networks_shapes_and_residual_start():
 
 
 def _section(root, iterations):
-    return {
-        "device": "cpu",
-        "burst": {"crop": 16, "border_crop": 4},
-        "data": {"source": "zurich", "zurich_root": str(root)},
-        "net": TINY,
-        "train": {
-            "iterations": iterations,
-            "batch_size": 2,
-            "burst_size": 3,
-            "lr": 1e-3,
-            "lr_step": 100,
-            "lr_gamma": 0.5,
-            "checkpoint_every": 2,
-            "log_every": 1,
-            "boundary_ignore": 2,
-        },
-        "models": {"b": {"kind": "burst", "align": "gt"}, "f": {"kind": "flownet"}},
-    }
+    models = {"b": {"kind": "burst", "align": "gt"}, "f": {"kind": "flownet"}}
+    return tiny_section(root, iterations, 2, models)
 
 
 def _train(root, model, iterations, out, seed, section=None):
