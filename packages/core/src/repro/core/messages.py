@@ -43,9 +43,6 @@ def status(logs: str | Path, since_minutes: float, now: float | None = None) -> 
     import time
 
     now = time.time() if now is None else now
-    recent = [
-        (now - p.stat().st_mtime, p)
-        for p in Path(logs).rglob("*.log")
-        if now - p.stat().st_mtime <= since_minutes * 60
-    ]
-    return [f"{age / 60:5.1f} min ago  {p}  {last_line(p)}" for age, p in sorted(recent)]
+    ages = [(now - p.stat().st_mtime, p) for p in Path(logs).rglob("*.log")]
+    recent = sorted((age, p) for age, p in ages if age <= since_minutes * 60)
+    return [f"{age / 60:5.1f} min ago  {p}  {last_line(p)}" for age, p in recent]
