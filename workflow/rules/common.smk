@@ -11,7 +11,7 @@ from repro.core import launch as launcher
 from repro.core import tensorboard
 from repro.core.config import deep_update, typed_overrides, validate_config
 from repro.core.papers import config_schema, registry
-from repro.core.workflow import Run, announce, attempt_scaled, config_source, record_outputs
+from repro.core.workflow import Run, announce, config_source, record_outputs
 from repro.data import plan as dataplan
 from repro.data.registry import check as check_datasets
 from snakemake.cli import get_argument_parser
@@ -35,9 +35,6 @@ except ReproError as _err:
 RUN_PLAN = Run(config, registry(), _CONFIG_SOURCE)
 RUN = config["run"]
 RESULTS = RUN_PLAN.results
-PAPERS = config["papers"]
-RUN_PLANS = RUN_PLAN.plans
-NEVER = "(?!x)x"  # a wildcard constraint that matches nothing
 #: Reported (published) numbers, one file per paper; read only by its scorecard job.
 REPORTED = Path(workflow.basedir) / "config" / "reported"
 # Training runs write TensorBoard events too (repro.core.tensorboard): every job inherits it.
