@@ -94,15 +94,16 @@ def load_run_config(
 
 def load_schema(
     path: str | os.PathLike[str],
-    sections: Mapping[str, str] | None = None,
+    sections: Mapping[str, str | os.PathLike[str]] | None = None,
     papers: Iterable[str] | None = None,
 ) -> dict[str, Any]:
     """Read a JSON schema written as YAML or JSON, inlining ``$ref``s to sibling files.
 
-    A property written ``{$ref: burst_sr.schema.yaml}`` is replaced by that file's schema,
-    so each paper keeps its config section's schema in a file of its own. ``sections``
-    (section -> schema file) adds such properties, and ``papers`` the allowed names of the
-    top-level ``papers`` list: both come from the paper registry (``repro.core.papers``).
+    A property written ``{$ref: data.schema.yaml}`` is replaced by that file's schema (a
+    relative name is beside ``path``), so each section keeps its schema in a file of its own.
+    ``sections`` (section -> schema file, absolute: a paper's is package data) adds such
+    properties, and ``papers`` the allowed names of the top-level ``papers`` list: both come
+    from the paper registry (``repro.core.papers``).
     """
     import yaml
 
@@ -111,7 +112,7 @@ def load_schema(
     schema = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
     props = schema.setdefault("properties", {})
     for section, ref in (sections or {}).items():
-        props[section] = {"$ref": ref}
+        props[section] = {"$ref": os.fspath(ref)}
     if papers is not None:
         items = props["papers"].setdefault("items", {})
         items["enum"] = list(dict.fromkeys([*items.get("enum", []), *papers]))
