@@ -7,6 +7,7 @@ import json
 import re
 import shutil
 import subprocess
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -439,9 +440,9 @@ def test_pwcnet_alignment_without_its_weights_stops_before_any_job(workdir, weig
 
 
 def _replanned(workdir) -> Plan:
-    """The jobs a dry run of the whole quick run (the workflow copy in ``workdir``) would
-    rerun; ``.counts`` leaves out the default target's own job (rule all)."""
-    proc = snakemake("-n", "--cores", "1", cwd=workdir, snakefile=workdir / "Snakefile")
+    """The jobs a dry run of the whole quick run (in ``workdir``) would rerun; ``.counts``
+    leaves out the default target's own job (rule all)."""
+    proc = snakemake("-n", "--cores", "1", cwd=workdir)
     assert proc.returncode == 0, proc.stderr[-3000:]
     if "Nothing to be done" in proc.stdout + proc.stderr:
         return Plan([])
@@ -449,30 +450,31 @@ def _replanned(workdir) -> Plan:
     return Plan([job for job in plan.jobs if job.rule != "all"])
 
 
-def test_an_edit_replans_exactly_the_jobs_it_changes(workdir, quick_plan):
+def test_an_edit_replans_exactly_the_jobs_it_changes(workdir, quick_plan, monkeypatch):
     """Each job gets only the parameters that determine its output: after the whole quick run
     is marked done (outputs created and their metadata recorded, nothing run), editing one
     published number, one model's settings or one method's argument replans only the jobs
-    that depend on it. The published numbers belong to the workflow (read beside its
-    Snakefile), so this test runs a copy of the workflow."""
-    shutil.copy(ROOT / "Snakefile", workdir / "Snakefile")
-    shutil.copytree(ROOT / "workflow", workdir / "workflow")
-    shutil.copytree(ROOT / "envs", workdir / "envs")
-    snakefile = workdir / "Snakefile"
+    that depend on it. The published numbers are package data of the paper's package, so
+    this test puts a copy of repro.distill's sources first on PYTHONPATH (the namespace
+    package repro takes repro.distill from there) and edits the copy."""
+    src = workdir / "distill-src"
+    shutil.copytree(ROOT / "packages/distill/src", src, ignore=shutil.ignore_patterns("*.pyc"))
+    monkeypatch.setenv("PYTHONPATH", str(src))
     outputs = [out for job in quick_plan.needed("all").jobs for out in job.outputs]
     assert len(outputs) > 40
     for name in outputs:
         (workdir / name).parent.mkdir(parents=True, exist_ok=True)
         (workdir / name).write_text("")
-    touched = snakemake("--touch", "--forceall", "--cores", "1", cwd=workdir, snakefile=snakefile)
+    touched = snakemake("--touch", "--forceall", "--cores", "1", cwd=workdir)
     assert touched.returncode == 0, touched.stderr[-3000:]
     assert _replanned(workdir).counts == {}
 
-    # 1. a published number: only the scorecard that shows it
-    reported = workdir / "config" / "reported" / "energy-kd.yaml"
+    # 1. a published number (in the copy: so the copy is what the run reads): only the
+    # scorecard that shows it
+    reported = src / "repro/distill/reported/energy-kd.yaml"
     reported.write_text(reported.read_text().replace("top1: 73.33", "top1: 73.34"))
     assert _replanned(workdir).counts == {"report_energy_kd": 1}
-    assert snakemake("--touch", "--cores", "1", cwd=workdir, snakefile=snakefile).returncode == 0
+    assert snakemake("--touch", "--cores", "1", cwd=workdir).returncode == 0
 
     quick = workdir / "config" / "quick.yaml"
     text = quick.read_text()
@@ -613,16 +615,18 @@ def test_lockstep_groups_each_row_into_one_job_and_a_cell_target_trains_alone(
     assert jobs["train_kd"] == 1 and "train_kd_group" not in jobs
 
 
-def test_a_run_in_another_folder_reads_the_reported_numbers_of_the_workflow(tmp_path):
+def test_a_run_in_another_folder_reads_the_reported_numbers_of_the_package(tmp_path):
     """`--directory` elsewhere (as the smoke run does: .ci/smoke.py): the scorecards' reported
-    numbers come from the workflow's config/reported/, not from the working folder (a
-    relative path there failed with a missing input)."""
+    numbers come from the paper's package (reported/<paper>.yaml), not from the working
+    folder (a relative path there failed with a missing input)."""
+    from repro.core.papers import reported_file
+
     proc = snakemake(
         "-n", "--cores", "1", "results/paper/fmri-adv/summary.md", "results/paper/mhsan/summary.md",
         "--configfile", str(ROOT / "config" / "paper.yaml"), cwd=tmp_path,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
-    assert str(ROOT / "config" / "reported" / "fmri-adv.yaml") in proc.stdout
+    assert str(reported_file("fmri-adv")) in proc.stdout
 
 
 @pytest.mark.parametrize("brain_data", ["simulated", "measured"])
@@ -634,6 +638,7 @@ def test_fmri_captions_say_whether_the_brain_data_are_simulated(brain_data):
 
     from jinja2 import Environment
 
+    from repro.core.papers import caption
     from repro.fmri import plan
 
     rule = (ROOT / "workflow/rules/fmri_adv.smk").read_text()
@@ -644,9 +649,9 @@ def test_fmri_captions_say_whether_the_brain_data_are_simulated(brain_data):
     snakemake = SimpleNamespace(params=SimpleNamespace(brain_data=brain_data))
     other = "measured" if brain_data == "simulated" else "simulated"
     for name in ("fmri_summary", "fmri_wb", "fmri_roi_layer", "fmri_rdms"):
-        source = (ROOT / "workflow/report" / f"{name}.rst").read_text()
+        source = Path(caption("fmri-adv", f"{name}.rst")).read_text()
         text = " ".join(env.from_string(source).render(snakemake=snakemake).split())
         assert f"{brain_data} fMRI data" in text or f"are {brain_data}" in text, name
         assert other not in text, name
-    wb = (ROOT / "workflow/report/fmri_wb.rst").read_text()
+    wb = Path(caption("fmri-adv", "fmri_wb.rst")).read_text()
     assert "effect size" in wb and "standard deviation" in wb

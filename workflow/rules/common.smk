@@ -10,7 +10,7 @@ from repro.core import ReproError
 from repro.core import launch as launcher
 from repro.core import tensorboard
 from repro.core.config import deep_update, typed_overrides, validate_config
-from repro.core.papers import config_schema, registry
+from repro.core.papers import caption, config_schema, registry, reported_file
 from repro.core.workflow import Run, announce, config_source, record_outputs
 from repro.data import plan as dataplan
 from repro.data.registry import check as check_datasets
@@ -35,8 +35,8 @@ except ReproError as _err:
 RUN_PLAN = Run(config, registry(), _CONFIG_SOURCE)
 RUN = config["run"]
 RESULTS = RUN_PLAN.results
-#: Reported (published) numbers, one file per paper; read only by its scorecard job.
-REPORTED = Path(workflow.basedir) / "config" / "reported"
+# A paper's published numbers (reported_file(paper), read only by its scorecard job) and its
+# report captions (caption(paper, name)) are package data of the package that registers it.
 # Training runs write TensorBoard events too (repro.core.tensorboard): every job inherits it.
 tensorboard.configure(config["logging"]["tensorboard"])
 

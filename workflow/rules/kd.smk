@@ -145,7 +145,7 @@ for _paper in KD_PAPERS:
             f"report_{kdplan.PAPERS[_paper]}"
         input:
             runs=kdplan.report_inputs(config, RESULTS, _paper, KD_GROUPS),
-            reported=REPORTED / f"{_paper}.yaml",
+            reported=reported_file(_paper),
             figure=kdplan.figure_inputs(config, RESULTS, _paper, KD_GROUPS),
         output:
             **outputs(kdplan.report_outputs(config, RESULTS, _paper)),

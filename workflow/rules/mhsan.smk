@@ -67,12 +67,12 @@ rule mhsan_report:
     input:
         runs=vseplan.run_results(config, RESULTS),
         data=vseplan.figure_inputs(config),
-        reported=REPORTED / "mhsan.yaml",
+        reported=reported_file("mhsan"),
     output:
         csv=MHSAN_REPORT["csv"],
         html=report(
             MHSAN_REPORT["html"],
-            caption="../report/mhsan_summary.rst",
+            caption=caption("mhsan", "mhsan_summary.rst"),
             category="MHSAN",
             labels={"figure": "scorecard"},
         ),
@@ -80,13 +80,13 @@ rule mhsan_report:
         runs=MHSAN_REPORT["runs"],
         attention=report(
             MHSAN_REPORT["attention"],
-            caption="../report/mhsan_attention.rst",
+            caption=caption("mhsan", "mhsan_attention.rst"),
             category="MHSAN",
             labels={"figure": "attention maps"},
         ),
         heads=report(
             MHSAN_REPORT["heads"],
-            caption="../report/mhsan_heads.rst",
+            caption=caption("mhsan", "mhsan_heads.rst"),
             category="MHSAN",
             labels={"figure": "recall vs heads"},
         ),

@@ -5,14 +5,12 @@ from __future__ import annotations
 
 import csv
 import json
-from pathlib import Path
 
 import pytest
 import torch
 
 from repro.burstsr import cli, plan
-
-REPO = Path(__file__).resolve().parents[3]
+from repro.core.papers import reported_file
 
 
 def test_make_val_evaluate_and_summarize_through_the_cli(tmp_path, zurich, monkeypatch):
@@ -40,7 +38,7 @@ def test_make_val_evaluate_and_summarize_through_the_cli(tmp_path, zurich, monke
     out = tmp_path / "summary"
     summ = plan.summary_params({"burst_sr": section}, "t")
     args = ["summarize", "--params", json.dumps(summ), "--reported"]
-    args += [str(REPO / "config/reported/burst-sr.yaml"), "--val", str(val)]
+    args += [str(reported_file("burst-sr")), "--val", str(val)]
     args += ["--results", str(result), "--examples", str(example), "--real-results"]
     assert cli.main([*args, "--out", str(out)]) == 0
     assert threads == [2, 2, 1]  # the summary's own threads

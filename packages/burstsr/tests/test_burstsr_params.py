@@ -16,7 +16,7 @@ from repro.core import ReproError
 from repro.core.params import keys, parse
 
 REPO = Path(__file__).resolve().parents[3]
-SCHEMA = yaml.safe_load((REPO / "workflow/schemas/burst_sr.schema.yaml").read_text())
+SCHEMA = yaml.safe_load(plan.SCHEMAS["burst_sr"].read_text())
 PROPS = SCHEMA["properties"]
 MODEL = PROPS["models"]["additionalProperties"]["properties"]
 

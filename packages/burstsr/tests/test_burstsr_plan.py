@@ -9,7 +9,7 @@ import pytest
 
 from repro.burstsr import plan
 from repro.core import ReproError
-from repro.core.papers import registry
+from repro.core.papers import registry, schema_file
 
 MODELS = {
     "bicubic": {"kind": "bicubic"},
@@ -26,7 +26,8 @@ def config(**section) -> dict:
 
 def test_the_plan_is_registered_as_burst_sr():
     assert registry()["burst-sr"] is plan
-    assert plan.SCHEMAS == {"burst_sr": "burst_sr.schema.yaml"}
+    schemas = dict(plan.SCHEMAS)
+    assert schemas == {"burst_sr": schema_file("repro.burstsr", "burst_sr")}
 
 
 def test_config_problems_name_the_key():

@@ -11,12 +11,11 @@ import torch
 
 from repro.core import ReproError
 from repro.core.checkpoint import save_checkpoint
-from repro.core.papers import registry
+from repro.core.papers import package_file, registry
 from repro.distill import plan
 from repro.distill.models import build_model, load_trained
 from repro.distill.registry import paper
 
-ROOT = next(p for p in Path(__file__).resolve().parents if (p / "workflow").is_dir())
 POOL = {
     "seeds": [0, 1],
     "teacher_seed": 2,
@@ -61,9 +60,11 @@ def test_the_registered_papers_are_the_paper_modules_and_keep_the_contract():
     for name in plan.PAPERS:
         assert registry()[name] is paper(name) and paper(name).name == name
         schemas = paper(name).SCHEMAS
-        assert schemas == {"kd": "kd.schema.yaml", "kd_leaderboard": "kd_leaderboard.schema.yaml",
-                           plan.PAPERS[name]: "kd_paper.schema.yaml"}  # fmt: skip
-        assert all((ROOT / "workflow" / "schemas" / f).is_file() for f in schemas.values())
+        own = {"kd": "kd", "kd_leaderboard": "kd_leaderboard", plan.PAPERS[name]: "kd_paper"}
+        assert schemas == {
+            section: package_file("repro.distill", f"schemas/{file}.schema.yaml")
+            for section, file in own.items()
+        }
     with pytest.raises(KeyError, match="unknown KD paper 'energy_kd'"):
         paper("energy_kd")
 
@@ -167,12 +168,12 @@ def test_every_figure_of_a_scorecard_has_a_caption_label_and_report_entry():
         assert set(shown) == {"html", *plan.report_figures(CONFIG, name)}
         for key, spec in shown.items():
             assert spec["category"] == plan.title(name)
-            assert (ROOT / "workflow" / "rules" / spec["caption"]).resolve().is_file(), spec
-            assert spec["caption"].endswith(f"/{section}_{'summary' if key == 'html' else key}.rst")
+            file = f"{section}_{'summary' if key == 'html' else key}.rst"
+            assert spec["caption"] == str(package_file("repro.distill", f"captions/{file}"))
             assert spec["labels"]["figure"]
     assert plan.title("energy-kd") == "Energy KD"
     for _, spec in plan.leaderboard_outputs("res").values():
-        assert spec is None or (ROOT / "workflow" / "rules" / spec["caption"]).resolve().is_file()
+        assert spec is None or Path(spec["caption"]).is_file()
 
 
 def test_what_the_rules_ask_for_a_teacher_initial_weights_and_patterns():

@@ -361,13 +361,15 @@ def _paper_config() -> dict:
 
 
 def test_the_paper_config_lists_every_cell_of_the_reference_tables():
-    """Every published number (config/reported/<paper>.yaml) is a declared scorecard cell, and
+    """Every published number (reported/<paper>.yaml of repro.distill) is a declared scorecard
+    cell, and
     the runs are the reference tables' cells: R2KD 10 CIFAR-100 pairs x 6 + 5 Tiny-ImageNet
     pairs x 7 + 2 ImageNet pairs x 3 + 4 fine-grained sets x 5, plus our pruning ablation (3
     new cells: its pruned variants are the CIFAR-100 table's); CSKD 10 pairs x 5; 5 seeds."""
+    from repro.core.papers import reported_file
     from repro.core.scorecard import load_reported
 
-    config, root = _paper_config()
+    config, _ = _paper_config()
     assert plan.check(config, ["energy-kd", "cskd", "r2kd"]) == []
     assert len(plan.paper_cells(config, "r2kd")) == (10 * 6 + 5 * 7 + 2 * 3 + 4 * 5 + 3) * 5
     assert len(plan.paper_cells(config, "cskd")) == 10 * 5 * 5
@@ -377,10 +379,10 @@ def test_the_paper_config_lists_every_cell_of_the_reference_tables():
             for t in plan.tables(config, paper)
             for c in plan.scorecard_cells(t)
         }
-        reported = load_reported(root / "config" / "reported" / f"{paper}.yaml")
+        reported = load_reported(reported_file(paper))
         shown = {(r["dataset"], r["teacher"], r["student"], r["variant"]) for r in reported}
         assert shown <= declared, (paper, sorted(shown - declared)[:3])
-    assert len(load_reported(root / "config" / "reported" / "r2kd.yaml")) == (
+    assert len(load_reported(reported_file("r2kd"))) == (
         (10 * 2 - 2) + 10 * 6 + 5 + (5 * 2 - 2) + 5 * 7 + 4 + 2 * 4 + 4 * 8
     )  # teachers/students alone (shared models once), KD..+CutMixPick where published
     board = plan.leaderboard(config)
@@ -399,9 +401,10 @@ def test_paper_scorecard_renders_with_two_fabricated_cells(tmp_path, paper):
     """The paper layout (config/paper.yaml) with results for two cells only (a partial
     report): every table is laid out, the two cells carry ours, the published numbers carry
     their source, everything else is visibly empty, and every listed figure is drawn."""
+    from repro.core.papers import reported_file
     from repro.distill.report import kd_report
 
-    config, root = _paper_config()
+    config, _ = _paper_config()
     params = plan.report_params(config, paper)
     two = [
         plan.Cell("cifar100", "resnet32x4", "resnet8x4", v, "cifar", 0)
@@ -413,7 +416,7 @@ def test_paper_scorecard_renders_with_two_fabricated_cells(tmp_path, paper):
         result = _result(cell.variant, 0, best, cell.teacher, cell.student)
         result.update(method=paper, args={"prune": False} if "noprune" in cell.variant else {})
         (folder / "result.json").write_text(json.dumps(result))
-    reported = root / "config" / "reported" / f"{paper}.yaml"
+    reported = reported_file(paper)
     with pytest.raises(Exception, match="missing"):
         kd_report(params, tmp_path / "results", reported, tmp_path / "out")
     kd_report(params, tmp_path / "results", reported, tmp_path / "out", partial=True)

@@ -24,7 +24,7 @@ from repro.distill.params import (
 )
 
 ROOT = next(p for p in Path(__file__).resolve().parents if (p / "config" / "paper.yaml").is_file())
-SCHEMAS = ROOT / "workflow" / "schemas"
+SCHEMAS = plan.POOL_SCHEMA.parent  # repro.distill's schemas/
 KD_PAPERS = ["energy-kd", "cskd", "r2kd"]
 
 

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import csv
 import json
-from pathlib import Path
 
 import pytest
 
+from repro.core.papers import reported_file
 from repro.fmri.cli import main
 
 NETS = {"target": "resnet8", "substitute": "wrn_16_1"}
 
 
-REPORTED = Path(__file__).resolve().parents[3] / "config" / "reported" / "fmri-adv.yaml"
+REPORTED = reported_file("fmri-adv")
 
 
 def test_unknown_param_key_is_one_line_naming_it(tmp_path, capsys):

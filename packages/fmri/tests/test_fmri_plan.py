@@ -12,7 +12,7 @@ import yaml
 
 from repro.core import ReproError
 from repro.core.config import load_schema, validate_config
-from repro.core.papers import registry, schema_sections
+from repro.core.papers import registry, schema_file, schema_sections
 from repro.core.params import keys, parse
 from repro.fmri import params as P
 from repro.fmri import plan
@@ -38,8 +38,8 @@ def _validated(config: dict, **section) -> dict:
 
 def test_the_plan_is_registered_as_fmri_adv_with_its_schema():
     assert registry()["fmri-adv"] is plan
-    assert plan.SCHEMAS["fmri_adv"] == "fmri_adv.schema.yaml"
-    assert all((ROOT / "workflow/schemas" / f).is_file() for f in plan.SCHEMAS.values())
+    assert plan.SCHEMAS["fmri_adv"] == schema_file("repro.fmri", "fmri_adv")
+    assert plan.SCHEMAS["kd"] == schema_file("repro.distill", "kd")  # the pool's owner's
 
 
 def test_the_quick_and_paper_sections_have_no_problems():
@@ -185,9 +185,7 @@ def _without(tree: dict, *paths: str) -> dict:
 def test_the_schema_lists_exactly_the_parameter_keys():
     """Each step section of the schema has the keys of its dataclass, less those the plan
     sets from the section's own keys (nets <- networks, device, stats.alpha <- alpha)."""
-    schema = _schema_keys(
-        yaml.safe_load((ROOT / "workflow/schemas/fmri_adv.schema.yaml").read_text())
-    )
+    schema = _schema_keys(yaml.safe_load(plan.SCHEMAS["fmri_adv"].read_text()))
     assert schema["networks"] == _without(keys(P.NetParams), "weights_format")
     assert schema["stimuli"] == _without(keys(P.StimulusParams), "nets", "device")
     assert schema["dnn"] == _without(keys(P.DnnParams), "nets", "device", "stats.alpha")

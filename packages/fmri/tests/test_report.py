@@ -3,11 +3,10 @@ row is never compared with the paper; claim and detail rows give the same n."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 
+from repro.core.papers import reported_file
 from repro.core.scorecard import load_reported, score_rows
 from repro.fmri import figures
 from repro.fmri.report import (
@@ -18,7 +17,7 @@ from repro.fmri.report import (
     scorecard_tables,
 )
 
-REPORTED = Path(__file__).resolve().parents[3] / "config" / "reported" / "fmri-adv.yaml"
+REPORTED = reported_file("fmri-adv")
 BRAIN = "white/black-box representations differ in the brain (significant)"
 BEHAVIOUR = "human categorisation unaffected by either noise"
 

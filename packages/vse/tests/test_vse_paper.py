@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from repro.core.papers import Paper, registry
+from repro.core.papers import Paper, registry, schema_file
 from repro.vse import plan
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -36,8 +36,8 @@ def _off(config: dict) -> dict:
 
 def test_the_plan_is_the_registered_paper_mhsan():
     assert registry()["mhsan"] is plan and isinstance(plan, Paper)
-    assert plan.SCHEMAS == {"mhsan": "mhsan.schema.yaml"}
-    assert (ROOT / "workflow/schemas" / plan.SCHEMAS["mhsan"]).is_file()
+    schemas = dict(plan.SCHEMAS)
+    assert schemas == {"mhsan": schema_file("repro.vse", "mhsan")}
     assert plan.datasets(_config("quick")) == set()  # no prepared dataset under data/
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from repro.core.papers import reported_file
 from repro.core.params import parse
 from repro.vse import plan
 from repro.vse.cli import main
@@ -161,7 +162,7 @@ def test_the_schema_lists_exactly_the_parameter_keys():
     from repro.vse.data import SyntheticConfig
     from repro.vse.train import SETTINGS, RunParams
 
-    schema = yaml.safe_load((ROOT / "workflow/schemas/mhsan.schema.yaml").read_text())
+    schema = yaml.safe_load(plan.SCHEMAS["mhsan"].read_text())
     defs = schema["$defs"]
     # dataset and seed come from the plan, test_images from the section's scale key, the
     # settings (device, threads, cache) from the section and its resources
@@ -259,8 +260,7 @@ def test_the_scorecard_has_a_table_per_dataset_and_protocol_with_that_datasets_n
     section = {**_paper_section(), "seeds": [0, 1], "test_images": 10}
     params = plan.report_params(section)
     results = _fabricated_runs(section, params, tmp_path / "results")
-    reported_file = ROOT / "config/reported/mhsan.yaml"
-    scorecard(parse(ReportParams, params), results, reported_file, tmp_path / "out")
+    scorecard(parse(ReportParams, params), results, reported_file("mhsan"), tmp_path / "out")
     rows = list(csv.DictReader((tmp_path / "out" / "summary.csv").open()))
     tables = list(dict.fromkeys(r["table"] for r in rows))
     assert tables == [
@@ -268,7 +268,7 @@ def test_the_scorecard_has_a_table_per_dataset_and_protocol_with_that_datasets_n
         "MS-COCO 5K test (coco)",
         "Flickr30K 1K test (f30k)",
     ]
-    reported = yaml.safe_load(reported_file.read_text())["rows"]
+    reported = yaml.safe_load(reported_file("mhsan").read_text())["rows"]
     for table, (dataset, protocol) in zip(
         tables, [("coco", "coco_1k"), ("coco", "coco_5k"), ("f30k", "f30k_1k")], strict=True
     ):
@@ -328,8 +328,7 @@ def test_only_trains_and_reports_a_subset_of_models_on_a_dataset(tmp_path):
         "f30k": ["r10"],
     }
     results = _fabricated_runs(section, params, tmp_path / "results")
-    scorecard(parse(ReportParams, params), results, ROOT / "config/reported/mhsan.yaml",
-              tmp_path / "out")  # fmt: skip
+    scorecard(parse(ReportParams, params), results, reported_file("mhsan"), tmp_path / "out")
     rows = list(csv.DictReader((tmp_path / "out" / "summary.csv").open()))
     ours = {(r["dataset"], r["model"]) for r in rows if r["model"]}
     assert ours == {("coco", "r1"), ("coco", "r10_nodiv"), ("f30k", "r10")}

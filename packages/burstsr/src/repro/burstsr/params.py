@@ -4,7 +4,8 @@
 the CLI turns them into the step's dataclass here (unknown keys and wrong types stop with one
 line naming the key). Sub-dataclasses that are a config subsection (``burst``, ``net``,
 ``train``, ``eval``, ``val``, a model's entry) have the schema's keys and defaults
-(``tests/test_params.py`` holds them to ``workflow/schemas/burst_sr.schema.yaml``).
+(``tests/test_burstsr_params.py`` holds them to this package's
+``schemas/burst_sr.schema.yaml``).
 """
 
 from __future__ import annotations

@@ -3,7 +3,8 @@
 
 Each job gets exactly the parameters that determine its output, taken from the ``burst_sr``
 config section: editing one model's settings replans that model's training and evaluation
-(and the summary), a published number (``config/reported/burst-sr.yaml``) only the summary.
+(and the summary), a published number (``reported/burst-sr.yaml`` in this package) only the
+summary.
 The rule file ``workflow/rules/burst_sr.smk`` is wiring only: its inputs, wildcard constraints
 and optional flags come from the functions here (they take the whole config and plain
 strings, and return plain strings and lists). The params' dataclasses are in
@@ -18,13 +19,13 @@ from typing import Any
 
 from repro.burstsr.params import BurstConfig
 from repro.core import ReproError
-from repro.core.papers import Planned, planned_rules
+from repro.core.papers import Planned, planned_rules, schema_file
 from repro.core.params import parse
 
 PAPER = "burst-sr"
 SECTION = "burst_sr"
-#: The config section this paper reads -> its schema in workflow/schemas/.
-SCHEMAS = {SECTION: "burst_sr.schema.yaml"}
+#: The config section this paper reads -> its schema (this package's schemas/).
+SCHEMAS = {SECTION: schema_file("repro.burstsr", SECTION)}
 #: The summary's files in the paper's folder (``repro-burstsr summarize --out``).
 SUMMARY_FILES = {
     "csv": "summary.csv",

@@ -1,7 +1,7 @@
 """The burst SR scorecard (our models beside the published methods) and its two figures.
 
 Params: :func:`repro.burstsr.plan.summary_params` (:class:`repro.burstsr.params.SummaryParams`);
-published numbers: a reported file (``config/reported/burst-sr.yaml``) read with
+published numbers: a reported file (this package's ``reported/burst-sr.yaml``) read with
 :func:`repro.core.scorecard.load_reported`. The files go to one folder
 (:data:`repro.burstsr.plan.SUMMARY_FILES`).
 """

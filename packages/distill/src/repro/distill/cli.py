@@ -4,7 +4,8 @@
     repro-distill train-group --data data/digits --results results/quick \
         [--teacher model.pt] --params '{"common": {...}, "cells": [...]}' [--done group.json]
     repro-distill evaluate --data data/imagenet --out result.json --params JSON
-    repro-distill report --results results/quick --reported config/reported/energy-kd.yaml \
+    repro-distill report --results results/quick \
+        --reported packages/distill/src/repro/distill/reported/energy-kd.yaml \
         --out results/quick/energy-kd --params JSON
     repro-distill leaderboard --results results/quick --out results/quick/kd-leaderboard \
         --params JSON

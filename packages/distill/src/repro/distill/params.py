@@ -2,8 +2,8 @@
 
 The plan (:mod:`repro.distill.plan`) writes each job's params as JSON; the CLI builds the
 job's dataclass here (unknown keys and wrong types stop with one line naming the key), and
-``packages/distill/tests/test_params.py`` holds the config schemas (``workflow/schemas/kd*``)
-to the same keys. Torch-free, so the planner may import it.
+``packages/distill/tests/test_kd_params.py`` holds the config schemas (this package's
+``schemas/kd*``) to the same keys. Torch-free, so the planner may import it.
 
 - ``train``, ``evaluate``: :class:`RunParams` (one run), :class:`PretrainedParams`, each with
   a :class:`TrainConfig` (a recipe of the ``kd`` section, resolved).

@@ -40,7 +40,7 @@ from repro.distill.registry import paper as paper_of
 KEYS = ("dataset", "teacher", "student", "variant")
 TOP1 = Metric("top1", 2, "top-1 (%)")
 #: The caption of accuracy by method in summary.md (each paper's own figures' are in its
-#: module; the Snakemake report's are workflow/report/*.rst).
+#: module; the Snakemake report's are this package's captions/*.rst).
 ACCURACY_CAPTION = (
     "Best-epoch test top-1 of each method per pair: the mean over n seeds with the std over "
     "seeds as bars, or with one run the 95 % Wilson interval of its accuracy on the test-set "

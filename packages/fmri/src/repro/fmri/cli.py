@@ -5,7 +5,7 @@
     repro-fmri simulate --params JSON --stimuli DIR --out BIDS_DIR
     repro-fmri analyse  --params JSON --bids BIDS_DIR --stimuli DIR [--dnn DIR] --out DIR
     repro-fmri report   --params JSON --stimuli DIR --dnn DIR [--analysis DIR] --out DIR
-                        [--reported config/reported/fmri-adv.yaml]
+                        [--reported packages/fmri/src/repro/fmri/reported/fmri-adv.yaml]
 
 Each ``--params`` is exactly the step's parameter dataclass in ``repro.fmri.params``
 (StimulusParams, DnnParams, SimParams, AnalysisParams, ReportParams; omitted: the defaults),

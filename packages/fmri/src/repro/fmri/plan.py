@@ -1,7 +1,7 @@
 """Plan the fMRI-adversarial jobs: the paper contract of ``repro.core.papers`` (entry point
 ``fmri-adv``). Torch-free: the Snakefile imports it.
 
-Config section ``fmri_adv`` (schema ``workflow/schemas/fmri_adv.schema.yaml``)::
+Config section ``fmri_adv`` (schema ``schemas/fmri_adv.schema.yaml`` of this package)::
 
     dataset: digits                 # clean images: an array dataset, or an image index
     networks: {target: resnet20, substitute: wrn_16_2, mean: [0.5], std: [0.5]}
@@ -26,15 +26,16 @@ from collections.abc import Mapping
 from typing import Any
 
 from repro.core import ReproError
-from repro.core.papers import Planned, planned_rules
+from repro.core.papers import Planned, planned_rules, schema_file
 from repro.core.params import parse
 from repro.distill import plan as kdplan
 from repro.fmri import params as P
 
 PAPER = "fmri-adv"
 SECTION = "fmri_adv"
-#: Config sections this paper reads (the networks' recipe and seed come from the KD pool).
-SCHEMAS = {SECTION: "fmri_adv.schema.yaml", "kd": "kd.schema.yaml"}
+#: Config sections this paper reads (the networks' recipe and seed come from the KD pool,
+#: whose schema is repro.distill's) -> their schemas.
+SCHEMAS = {SECTION: schema_file("repro.fmri", SECTION), kdplan.POOL: kdplan.POOL_SCHEMA}
 ROLES = ("target", "substitute")
 
 #: Each step's resources; the steps on ``fmri_adv.device`` also request ``fmri_adv.gpus``.

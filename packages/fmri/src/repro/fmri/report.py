@@ -267,7 +267,7 @@ def _behaviour_rows(beh: dict[str, Any], label: str) -> list[dict[str, Any]]:
     return rows
 
 
-#: The abstract's claims, in the order the scorecard lists them (``config/reported`` uses
+#: The abstract's claims, in the order the scorecard lists them (``reported/fmri-adv.yaml`` uses
 #: the same texts as keys).
 CLAIMS = {
     "white/black-box representations differ in the DNN (significant)": "dnn",

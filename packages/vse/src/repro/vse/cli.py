@@ -3,7 +3,8 @@
     repro-vse make-synthetic --params JSON --out DIR
     repro-vse train --params JSON --split-file dataset_coco.json --images DIR --out RUN_DIR \
         [--cache DIR]
-    repro-vse report --params JSON --results results/quick --reported config/reported/mhsan.yaml \
+    repro-vse report --params JSON --results results/quick \
+        --reported packages/vse/src/repro/vse/reported/mhsan.yaml \
         --split-file F --images DIR --out results/quick/mhsan
     repro-vse flickr-extend --split-file dataset_flickr30k.json \
         --captions results_20130124.token --out dataset_flickr30k_all.json

@@ -2,7 +2,7 @@
 registry :mod:`repro.core.papers` (``SCHEMAS``, ``check``, ``datasets``, ``preflight``,
 ``targets``, ``resources``), and the values ``workflow/rules/mhsan.smk`` wires into its rules.
 
-Config section ``mhsan`` (schema ``workflow/schemas/mhsan.schema.yaml``, which lists every
+Config section ``mhsan`` (schema ``schemas/mhsan.schema.yaml`` of this package, which lists every
 parameter key; a test holds it equal to the parameter dataclasses)::
 
     datasets:                 # every dataset the run trains and reports (one table per protocol)
@@ -39,12 +39,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from repro.core.papers import Planned, planned_rules
+from repro.core.papers import Planned, planned_rules, schema_file
 from repro.vse.protocols import DATASET_PROTOCOLS, PROTOCOLS
 
 SECTION = "mhsan"
-#: The config section this paper reads and its schema (workflow/schemas/).
-SCHEMAS = {SECTION: "mhsan.schema.yaml"}
+#: The config section this paper reads and its schema (this package's schemas/).
+SCHEMAS = {SECTION: schema_file("repro.vse", SECTION)}
 NEVER = "(?!x)x"  # a wildcard constraint that matches nothing
 #: Each step's resources; ``mhsan.resources`` overrides the training jobs'.
 RESOURCES = {

@@ -3,7 +3,7 @@
 Params: :func:`repro.vse.plan.report_params`. One table per (dataset, protocol) the run
 trains, e.g. COCO 1K, COCO 5K and Flickr30K 1K; rows are (dataset, protocol, direction,
 heads, diversity, model) with R@1/5/10 in percent, printed to one decimal as the paper prints
-them. Published rows (``config/reported/mhsan.yaml``) match on dataset, protocol, direction,
+them. Published rows (this package's ``reported/mhsan.yaml``) match on dataset, protocol, direction,
 heads and diversity, so each table shows the reported numbers of its own dataset only.
 """
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from repro.core.papers import schema_file
 from repro.distill import plan
 
 if TYPE_CHECKING:
@@ -43,9 +44,9 @@ class KDPaper:
         """The pool, the fair leaderboard (both shared by the KD papers) and the paper's own
         section, each with its schema file."""
         return {
-            plan.POOL: "kd.schema.yaml",
-            plan.LEADERBOARD: "kd_leaderboard.schema.yaml",
-            self.section: "kd_paper.schema.yaml",
+            plan.POOL: plan.POOL_SCHEMA,
+            plan.LEADERBOARD: schema_file("repro.distill", plan.LEADERBOARD),
+            self.section: schema_file("repro.distill", "kd_paper"),
         }
 
     # -- the paper contract (repro.core.papers) -------------------------------------------------

@@ -94,6 +94,7 @@ from repro.distill.plan.lockstep import (
 from repro.distill.plan.pool import (
     MDISTILLER_TEACHERS,
     POOL,
+    POOL_SCHEMA,
     RECIPE_META,
     TRAIN_DEFAULTS,
     deep_merge,
@@ -172,6 +173,7 @@ __all__ = [
     "NEVER",
     "PAPERS",
     "POOL",
+    "POOL_SCHEMA",
     "RECIPE_META",
     "REPORTED_ONLY_NOTE",
     "SHARED_SETTINGS",

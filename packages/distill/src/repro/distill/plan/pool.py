@@ -6,8 +6,12 @@ import copy
 from collections.abc import Mapping
 from typing import Any
 
-#: The config section of the KD run pool.
+from repro.core.papers import schema_file
+
+#: The config section of the KD run pool, and its schema (shared by every paper that reads
+#: the pool: the KD papers and fmri-adv).
 POOL = "kd"
+POOL_SCHEMA = schema_file("repro.distill", POOL)
 #: Config keys of a recipe that are not TrainConfig settings.
 RECIPE_META = ("extends", "student_lr")
 #: Resources of a training job when neither ``kd.resources.<dataset>`` nor ``.default`` sets

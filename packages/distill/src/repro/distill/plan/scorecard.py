@@ -8,6 +8,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict
 from typing import Any
 
+from repro.core.papers import caption as caption_file
 from repro.distill.plan.cells import Cell, cell_dir, split_pair, vanilla_dir
 from repro.distill.plan.pool import POOL, is_pretrained, pretrained_key, pretrained_weights
 from repro.distill.plan.tables import (
@@ -151,11 +152,11 @@ def figure_label(paper: str, name: str) -> str:
 def report_outputs(config: Mapping[str, Any], results: str, paper: str) -> dict[str, Output]:
     """The outputs of a KD paper's scorecard job, by name: ``summary.csv``/``.html``/``.md``,
     ``runs.csv``, ``provenance.json`` and each figure; the HTML and the figures with their
-    caption (``workflow/report/<section>_<name>.rst``), category and label."""
+    caption (this package's ``captions/<section>_<name>.rst``), category and label."""
     out, section, category = f"{results}/{paper}", PAPERS[paper], title(paper)
 
     def shown(path: str, name: str, label: str) -> Output:
-        caption = f"../report/{section}_{name}.rst"
+        caption = caption_file("repro.distill", f"{section}_{name}.rst")
         return path, {"caption": caption, "category": category, "labels": {"figure": label}}
 
     files: dict[str, Output] = {
@@ -175,7 +176,7 @@ def leaderboard_outputs(results: str) -> dict[str, Output]:
     out, category = f"{results}/{LEADERBOARD_DIR}", "KD leaderboard"
 
     def shown(path: str, name: str, label: str) -> Output:
-        caption = f"../report/kd_leaderboard_{name}.rst"
+        caption = caption_file("repro.distill", f"kd_leaderboard_{name}.rst")
         return path, {"caption": caption, "category": category, "labels": {"figure": label}}
 
     return {
