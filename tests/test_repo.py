@@ -157,3 +157,47 @@ def test_rule_files_are_wiring_with_at_most_40_branching_lines():
     }
     total = sum(len(lines) for lines in found.values())
     assert total <= 40, {name: lines for name, lines in found.items() if lines}
+
+
+def test_each_paper_ships_its_schemas_reported_numbers_and_captions():
+    """A paper's own files are package data of the package that registers it (the registry,
+    repro.core.papers): its sections' schemas (a section several packages' papers read: in
+    one of those packages), its published numbers and every caption its rules name; only the
+    shared schemas and the report's description stay in workflow/, nothing in config/."""
+    from importlib.resources import files
+
+    from repro.core.papers import caption, package_of, registry, reported_file
+
+    papers = registry()
+    home = {name: Path(str(files(package_of(name)))) for name in papers}
+    readers: dict[str, set[Path]] = {}
+    for name, plan in papers.items():
+        for section in plan.SCHEMAS:
+            readers.setdefault(section, set()).add(home[name])
+    for name, plan in papers.items():
+        assert home[name].is_relative_to(ROOT / "packages"), (name, home[name])
+        for section, schema in plan.SCHEMAS.items():
+            schema = Path(schema)
+            # named after its section (the KD papers share one: their tables' lists)
+            own = (f"{section}.schema.yaml", "kd_paper.schema.yaml")
+            assert schema.is_file() and schema.name in own, (name, section, schema)
+            assert any(schema.is_relative_to(pkg / "schemas") for pkg in readers[section]), (
+                name, section, schema,
+            )  # fmt: skip
+            if readers[section] == {home[name]}:
+                assert schema.parent == home[name] / "schemas", (name, section, schema)
+        assert reported_file(name).parent == home[name] / "reported", name
+    named = 0
+    for smk in sorted((ROOT / "workflow" / "rules").glob("*.smk")):
+        text = smk.read_text(encoding="utf-8")
+        calls = re.findall(r'caption=caption\("([\w-]+)", "([\w.]+)"\)', text)
+        assert len(calls) == text.count("caption="), f"{smk.name}: a caption not from a package"
+        for owner, file in calls:
+            assert Path(caption(owner, file)).parent == home[owner] / "captions", (smk.name, file)
+        named += len(calls)
+    assert named >= 11  # burst-sr 3, fmri-adv 5, mhsan 3 (the KD papers' come from their plan)
+    assert sorted(p.name for p in (ROOT / "workflow" / "schemas").iterdir()) == [
+        "config.schema.yaml", "data.schema.yaml",
+    ]  # fmt: skip
+    assert [p.name for p in (ROOT / "workflow" / "report").iterdir()] == ["workflow.rst"]
+    assert not (ROOT / "config" / "reported").exists()
