@@ -35,3 +35,23 @@ def test_same_seed_same_numbers():
     seed_everything(7)
     assert torch.equal(a, torch.rand(5))
     assert torch.equal(torch.rand(3, generator=generator(1)), torch.rand(3, generator=generator(1)))
+
+
+def test_seeding_pins_deterministic_kernels_without_importing_inductor():
+    """The flag torch.use_deterministic_algorithms(True, warn_only=True) sets, read back
+    through torch's public getters, in a fresh process that never loads torch._inductor."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, torch\n"
+        "from repro.core.seeding import seed_everything\n"
+        "assert not torch.are_deterministic_algorithms_enabled()\n"
+        "seed_everything(0)\n"
+        "assert torch.are_deterministic_algorithms_enabled()\n"
+        "assert torch.is_deterministic_algorithms_warn_only_enabled()\n"
+        "assert torch.backends.cudnn.deterministic and not torch.backends.cudnn.benchmark\n"
+        "print('torch._inductor.config' in sys.modules, 'torch._dynamo' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "False"]
