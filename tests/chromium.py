@@ -81,6 +81,17 @@ class Chromium:
             time.sleep(0.1)
         time.sleep(settle)
 
+    def wait_for(self, condition: str, timeout: float = 10.0) -> None:
+        """Poll the JavaScript expression ``condition`` every 50 ms until it is truthy,
+        instead of sleeping a fixed time; a RuntimeError after ``timeout`` seconds."""
+        met = self.evaluate(
+            "new Promise(done => { const t0 = Date.now(); const poll = () => {"
+            f" const v = Boolean({condition}); if (v || Date.now() - t0 > {timeout * 1000:.0f})"
+            " done(v); else setTimeout(poll, 50); }; poll(); })"
+        )
+        if not met:
+            raise RuntimeError(f"not true after {timeout} s: {condition}")
+
     def evaluate(self, expression: str) -> Any:
         """The value of a JavaScript expression (promises are awaited)."""
         result = self._call(

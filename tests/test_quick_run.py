@@ -167,30 +167,47 @@ def test_html_report_shows_each_scorecard_and_figure(quick):
     browser = Chromium(find_chromium())
     try:
         shown = {}
+        # what a panel shows: the widths of its loaded PNGs and the lengths of its frames
+        shown_now = (
+            "({img: Array.from(document.querySelectorAll('img')).filter(i => "
+            "i.src.startsWith('data:image/png') && i.complete).map(i => i.naturalWidth),"
+            " frames: Array.from(document.querySelectorAll('iframe')).map(f => "
+            "(f.srcdoc || f.src || '').length)})"
+        )
         for category in (
             "Energy KD", "CSKD", "R2KD", "KD leaderboard", "Burst SR", "fMRI adversarial", "MHSAN"
         ):  # fmt: skip
-            browser.open((quick / "report.html").as_uri(), settle=2.0)  # the results menu
-            browser.evaluate(
+            browser.open((quick / "report.html").as_uri(), settle=0)
+            link = (
                 "Array.from(document.querySelectorAll('a'))"
-                f".find(a => a.textContent.trim() == {json.dumps(category)}).click()"
+                f".find(a => a.textContent.trim() == {json.dumps(category)})"
             )
-            labels = browser.evaluate(
+            browser.wait_for(link)  # the results menu has rendered
+            browser.evaluate(f"{link}.click()")
+            eye_rows = (
                 "Array.from(document.querySelectorAll('tr')).filter(tr => tr.querySelector("
-                "'a[iconname=eye]')).map(tr => tr.textContent.trim())"
+                "'a[iconname=eye]'))"
+            )
+            browser.wait_for(f"{eye_rows}.length")
+            labels = browser.evaluate(f"{eye_rows}.map(tr => tr.textContent.trim())")
+            # a panel's identity: the lengths of its images' data and of its frames
+            panel = (
+                "Array.from(document.querySelectorAll('img, iframe'))"
+                ".map(e => (e.src || '').length + (e.srcdoc || '').length).join(',')"
             )
             for label in labels:
+                before = browser.evaluate(panel)
                 browser.evaluate(
-                    "new Promise(done => { Array.from(document.querySelectorAll('tr')).find("
-                    f"tr => tr.textContent.trim() == {json.dumps(label)}).querySelector("
-                    "'a[iconname=eye]').click(); setTimeout(done, 800); })"
+                    f"{eye_rows}.find(tr => tr.textContent.trim() == {json.dumps(label)})"
+                    ".querySelector('a[iconname=eye]').click()"
                 )
-                shown[(category, label)] = browser.evaluate(
-                    "({img: Array.from(document.querySelectorAll('img')).filter(i => "
-                    "i.src.startsWith('data:image/png') && i.complete).map(i => i.naturalWidth),"
-                    " frames: Array.from(document.querySelectorAll('iframe')).map(f => "
-                    "(f.srcdoc || f.src || '').length)})"
+                # until the panel shows something new and every image in it has loaded
+                browser.wait_for(
+                    f"{panel} != {json.dumps(before)} && (s => s.img.length || s.frames.length)"
+                    f"({shown_now}) && Array.from(document.querySelectorAll('img'))"
+                    ".every(i => i.complete)"
                 )
+                shown[(category, label)] = browser.evaluate(shown_now)
     finally:
         browser.close()
     assert set(shown) == {
@@ -226,17 +243,19 @@ def test_html_report_shows_each_scorecard_and_figure(quick):
 
 
 def test_a_lockstep_cell_equals_the_same_cell_trained_alone(quick):
-    """quick.yaml trains each KD row in one lockstep job; one of its cells (HE-DA: its own
-    random draws and an extra teacher pass on its mixed subset), asked for as a target, trains
-    alone and ends with the same weights, metrics and result. It retrains the cell in place,
-    then puts the lockstep job's cell back (the session's quick run is shared)."""
+    """quick.yaml trains each KD row in one lockstep job; one of its cells, asked for as a
+    target, trains alone and ends with the same weights, metrics and result. The cell: R2KD
+    with CutMix (its own random draws and an extra teacher pass on the mixed batch), 5 epochs
+    of the leaderboard's recipe in a row whose other cells train 20 (it shares their first
+    five). It retrains the cell in place, then puts the lockstep job's cell back (the
+    session's quick run is shared)."""
     from repro.core.checkpoint import load_checkpoint
 
     def rows(folder):
         table = _rows(folder / "metrics.csv")
         return [{k: v for k, v in r.items() if k != "seconds"} for r in table]
 
-    cell = quick / "results/quick/kd/digits/digits/heda/wrn_16_2-resnet20/seed0"
+    cell = quick / "results/quick/kd/digits/digits_short/r2kd_cutmix/wrn_16_2-resnet20/seed0"
     grouped = cell.with_name("seed0.grouped")
     cell.rename(grouped)
     try:
