@@ -179,7 +179,7 @@ EXTRA = {  # Flickr30K images that Karpathy's file lacks: their raw captions, ha
 
 @pytest.fixture
 def flickr(tmp_path):
-    """The fake dataset_flickr30k.json (Karpathy's format and splits: 8 train, 5 val, 10
+    """The fake dataset_flickr30k.json (Karpathy's format and splits: 3 train, 5 val, 10
     test), Flickr30K's caption file for its images and three more (one with 6 captions), and
     those three images beside the others."""
     split_file = fake.write_f30k(tmp_path)
@@ -205,16 +205,14 @@ def test_flickr_extend_adds_the_images_karpathys_file_lacks(flickr, tmp_path, ca
     printed = capsys.readouterr().out.strip()
     assert printed.startswith(f"{out}: ") and printed.endswith(" images")
     counts = printed.removeprefix(f"{out}: ").removesuffix(" images").split(", ")
-    assert sorted(counts) == ["restval 3", "test 10", "train 8", "val 5"]
+    assert sorted(counts) == ["restval 3", "test 10", "train 3", "val 5"]
     extended = json.loads(out.read_text())
-    assert extended["dataset"] == "flickr30k" and extended["images"][:23] == entries
-    added = extended["images"][23:]
+    assert extended["dataset"] == "flickr30k" and extended["images"][:18] == entries
+    added = extended["images"][18:]
     assert [e["filename"] for e in added] == list(EXTRA)
     assert [e["split"] for e in added] == ["restval"] * 3
-    assert [e["imgid"] for e in added] == [23, 24, 25]
-    assert [e["sentids"] for e in added] == [
-        list(range(115 + 5 * i, 120 + 5 * i)) for i in range(3)
-    ]
+    assert [e["imgid"] for e in added] == [18, 19, 20]
+    assert [e["sentids"] for e in added] == [list(range(90 + 5 * i, 95 + 5 * i)) for i in range(3)]
     for e in added:
         want = EXTRA[e["filename"]][:5]
         assert [s["raw"] for s in e["sentences"]] == [raw for raw, _ in want]
@@ -226,7 +224,7 @@ def test_train_splits_change_the_flickr_training_images(flickr, tmp_path):
     split_file, captions, images, entries = flickr
     karpathy_train = [e["filename"] for e in entries if e["split"] == "train"]
     extended = extend_flickr_split(split_file, captions, tmp_path / "all.json")
-    assert extended == {"train": 8, "val": 5, "test": 10, "restval": 3}
+    assert extended == {"train": 3, "val": 5, "test": 10, "restval": 3}
 
     def names(file, choice):
         return [p.name for p in load_train(file, images, "f30k", choice).paths]
@@ -260,7 +258,7 @@ def test_the_run_trains_on_the_chosen_flickr_images(flickr, tmp_path):
                           tmp_path / str(choice))["n_train_images"]
         for choice in (None, "outside_eval")
     }  # fmt: skip
-    assert counts == {None: 8, "outside_eval": 11}
+    assert counts == {None: 3, "outside_eval": 6}
 
 
 def test_a_malformed_flickr_caption_file_is_named(flickr, tmp_path):
