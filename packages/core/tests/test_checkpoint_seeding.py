@@ -55,3 +55,25 @@ def test_seeding_pins_deterministic_kernels_without_importing_inductor():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False"]
+
+
+def test_a_failed_checkpoint_write_is_one_line_and_keeps_the_previous_file(tmp_path, monkeypatch):
+    """torch reports a full disk as a RuntimeError from its zip writer; the error names the
+    file and the free space, and the checkpoint already there is left as it was."""
+    path = tmp_path / "c.pt"
+    save_checkpoint(path, {"epoch": 1})
+
+    def full_disk(obj, f):
+        with open(f, "wb") as fh:
+            fh.write(b"partial")
+        raise RuntimeError("basic_ios::clear: iostream error\nmore detail")
+
+    monkeypatch.setattr(torch, "save", full_disk)
+    with pytest.raises(
+        ReproError, match=r"c\.pt: could not write the checkpoint \(.* GiB free"
+    ) as e:
+        save_checkpoint(path, {"epoch": 2})
+    assert "iostream error" in str(e.value) and "\n" not in str(e.value)
+    monkeypatch.undo()
+    assert load_checkpoint(path)["epoch"] == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.pt"]  # no temporary file left
