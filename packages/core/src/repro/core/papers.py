@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from functools import cache
-from importlib.metadata import entry_points
+from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -66,11 +66,17 @@ class Paper(Protocol):
 
 
 @cache
+def _entry_points() -> dict[str, EntryPoint]:
+    """The papers' entry points, by name (sorted); read once per process."""
+    return {ep.name: ep for ep in sorted(entry_points(group=GROUP), key=lambda e: e.name)}
+
+
+@cache
 def registry() -> dict[str, Paper]:
     """Every registered paper, by name (sorted); a plan missing a part of the contract is an
     error naming the entry point and the part."""
     papers: dict[str, Paper] = {}
-    for ep in sorted(entry_points(group=GROUP), key=lambda e: e.name):
+    for ep in _entry_points().values():
         plan = ep.load()
         missing = [
             name
@@ -120,7 +126,7 @@ def schema_sections(papers: Mapping[str, Paper]) -> dict[str, str | os.PathLike[
 
 def package_of(paper: str) -> str:
     """The package (``repro.<pkg>``) that registers ``paper``: where its files live."""
-    eps = {ep.name: ep for ep in entry_points(group=GROUP)}
+    eps = _entry_points()
     if paper not in eps:
         raise ReproError(f"no paper '{paper}' registered (registered: {', '.join(sorted(eps))})")
     return ".".join(eps[paper].module.split(".")[:2])
