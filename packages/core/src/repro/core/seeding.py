@@ -25,14 +25,17 @@ def seed_everything(seed: int, deterministic: bool = True) -> None:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
         torch.backends.cudnn.deterministic = True
         torch.backends.cudnn.benchmark = False
-        deterministic_algorithms(torch)
+        _deterministic_algorithms()
 
 
-def deterministic_algorithms(torch) -> None:
+def _deterministic_algorithms() -> None:
     """``torch.use_deterministic_algorithms(True, warn_only=True)`` without its import of
-    ``torch._inductor.config`` (which pulls in ``torch._dynamo``: 1.3 s of CPU in every job
-    that seeds). Only ``torch.compile`` reads that config and nothing here compiles; if
-    inductor is already loaded, the public call sets it too."""
+    ``torch._inductor.config`` (which pulls in ``torch._dynamo``: 1.3 s of CPU in a job that
+    seeds and builds no optimizer; ``torch.optim`` imports it anyway). Only
+    ``torch.compile`` reads that config and nothing here compiles; if inductor is already
+    loaded, the public call sets it too."""
+    import torch
+
     if "torch._inductor.config" in sys.modules:
         torch.use_deterministic_algorithms(True, warn_only=True)
     else:
